@@ -1,0 +1,129 @@
+import json
+
+import pytest
+
+from grlo.cli import main
+from grlo.data import benchmarks
+from grlo.errors import GrloError
+from grlo.eval import spec as spec_mod
+from grlo.eval.score import load_generations, score_generations
+from grlo.eval.thinking import split_think
+
+CFG = ["config/config.yaml", "config/smoke.yaml"]
+
+
+@pytest.fixture(scope="module")
+def math_rows():
+    spec = spec_mod.benchmark_spec("math500", {"mode": "smoke"})
+    return benchmarks.load_normalised(spec)
+
+
+def test_math_fixture_is_boxed_and_answers_self_verify(math_rows):
+    from grlo.rewards.math import grade
+
+    assert len(math_rows) >= 12
+    forms = " ".join(r["answer"] for r in math_rows)
+    for token in ("\\frac", "\\sqrt", "\\infty", "[", "\\pi"):
+        assert token in forms
+    for r in math_rows:
+        assert r["prompt"].endswith("put your final answer within \\boxed{}.")
+        assert grade(r["answer"], f"The answer is $\\boxed{{{r['answer']}}}$.")["correct"], r["id"]
+
+
+def test_split_think():
+    assert split_think("<think>a b</think>\n\nx") == ("a b", "x")
+    assert split_think("reasoning only</think>ans") == ("reasoning only", "ans")
+    assert split_think("<think>cut off while thinking \\boxed{5}") == ("cut off while thinking \\boxed{5}", "")
+    assert split_think("plain \\boxed{5}") == (None, "plain \\boxed{5}")
+
+
+def _write_gens(path, rows):
+    with open(path, "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+
+
+def test_score_cli_end_to_end(tmp_path, math_rows, monkeypatch):
+    monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parent.parent)
+    data = tmp_path / "data" / "math500.jsonl"
+    assert main(["download-benchmark", "--config", *CFG, "--benchmark", "math500", "--output", str(data)]) == 0
+    rows = [json.loads(l) for l in data.read_text().splitlines()][:12]  # smoke limit is 12
+    gens = tmp_path / "generations" / "tiny--base" / "math500.jsonl"
+    gens.parent.mkdir(parents=True)
+    g = []
+    for i, r in enumerate(rows):
+        right = f"<think>let me think</think>so the answer is \\boxed{{{r['answer']}}}"
+        wrong = "I am not sure." if i % 2 else "\\boxed{123456}"
+        # 3 samples: problems 0..5 get 2/3 right, 6..11 get 1/3 right
+        g.append({"id": r["id"], "completions": [right, right if i < 6 else wrong, wrong]})
+    _write_gens(gens, g)
+    out = tmp_path / "scores" / "tiny--base" / "math500.json"
+    assert main(["score", "--config", *CFG, "--benchmark", "math500", "--generations", str(gens),
+                 "--output", str(out), "--data", str(data)]) == 0
+    summary = json.loads(out.read_text())
+    expected = 100 * (6 * 2 / 3 + 6 * 1 / 3) / 12
+    assert summary["value"] == pytest.approx(expected)
+    assert summary["n"] == 12 and summary["k"] == 3 and summary["model"] == "tiny--base"
+    assert summary["domain"] == "math" and summary["metric"] == "avg@k" and summary["stderr"] > 0
+    samples = [json.loads(l) for l in (tmp_path / "scores" / "tiny--base" / "math500.samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 12
+    assert samples[1]["verdicts"] == ["correct", "correct", "no_answer"]
+    s6 = samples[6]
+    assert s6["verdicts"] == ["correct", "wrong", "wrong"] and s6["extracted"][1:] == ["123456", "123456"]
+    assert s6["extracted"][0] == rows[6]["answer"]
+    assert s6["think_chars"] == [len("let me think"), 0, 0]
+    assert set(s6) >= {"id", "completions", "extracted", "scores", "verdicts", "time_s"}
+
+
+def test_score_rejects_missing_and_unknown_ids(math_rows):
+    spec = spec_mod.benchmark_spec("math500", {"mode": "smoke"})
+    gens = [{"id": r["id"], "completions": ["\\boxed{1}"]} for r in math_rows[:3]]
+    with pytest.raises(GrloError, match="have no generation"):
+        score_generations(spec, math_rows, gens)
+    summary, samples = score_generations(spec, math_rows, gens, partial=True)
+    assert summary["n"] == 3 and summary["n_missing"] == len(math_rows) - 3
+    with pytest.raises(GrloError, match="not a problem"):
+        score_generations(spec, math_rows, [{"id": "nope", "completions": ["x"]}], partial=True)
+
+
+def test_score_respects_limit(math_rows):
+    spec = spec_mod.benchmark_spec("math500", {"mode": "smoke", "evaluation": {"overrides": {"math500": {"limit": 4}}}})
+    gens = [{"id": r["id"], "completions": [f"\\boxed{{{r['answer']}}}"]} for r in math_rows]
+    summary, samples = score_generations(spec, math_rows, gens)
+    assert summary["n"] == 4 and summary["value"] == 100.0
+    assert [s["id"] for s in samples] == [r["id"] for r in math_rows[:4]]
+
+
+def test_load_generations_errors(tmp_path):
+    p = tmp_path / "g.jsonl"
+    _write_gens(p, [{"id": 1, "completions": ["a"]}, {"id": 1, "completions": ["b"]}])
+    with pytest.raises(GrloError, match="duplicate id"):
+        load_generations(p)
+    _write_gens(p, [{"id": 1, "completions": []}])
+    with pytest.raises(GrloError, match="non-empty list"):
+        load_generations(p)
+
+
+def test_paper_mode_download_uses_pinned_revision(tmp_path, monkeypatch):
+    """Paper path logic without network: huggingface_hub is mocked; the sha256 check must bite."""
+    import huggingface_hub
+
+    src = tmp_path / "test.jsonl"
+    src.write_text(json.dumps({"unique_id": "test/algebra/1.json", "problem": "1+1?", "answer": "2"}) + "\n")
+    calls = []
+
+    def fake_download(repo, filename, repo_type=None, revision=None):
+        calls.append((repo, filename, repo_type, revision))
+        return str(src)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    spec = spec_mod.benchmark_spec("math500", {"mode": "paper"})
+    spec["source"]["revision"] = "abc123"
+    rows, prov = benchmarks.fetch_raw(spec)
+    assert calls == [("HuggingFaceH4/MATH-500", "test.jsonl", "dataset", "abc123")]
+    assert prov["revision"] == "abc123" and len(prov["sha256"]) == 64
+    norm = benchmarks.normalise(rows, spec)
+    assert norm[0]["id"] == "test/algebra/1.json" and norm[0]["answer"] == "2"
+    spec["source"]["sha256"] = "0" * 64
+    with pytest.raises(GrloError, match="checksum mismatch"):
+        benchmarks.fetch_raw(spec)
