@@ -1,0 +1,18 @@
+# GRLO reproduction workflow. Paper mode: `snakemake --cores all --use-singularity`.
+# Smoke mode (CPU, offline): `snakemake --cores 2 --configfile config/smoke.yaml`.
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/prompts.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/benchmarks.smk"
+include: "workflow/rules/eval.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

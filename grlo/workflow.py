@@ -1,0 +1,122 @@
+"""Path and target logic for the Snakemake rules (kept here so the Snakefiles stay declarative).
+
+Evaluated model ids are `{source}--{variant}`: a backbone with base | grlo | rlvr | grlo-rlvr, or a released model
+with one of its registry modes (qwen3-4b--thinking).
+"""
+
+from __future__ import annotations
+
+from grlo import config as C
+from grlo import registry
+from grlo.errors import GrloError
+
+VARIANTS = ("base", "grlo", "rlvr", "grlo-rlvr")
+STAGES = ("grlo", "rlvr", "grlo-rlvr")
+
+
+def prefix(cfg: dict) -> str:
+    out = (cfg.get("outdir") or "").strip("/")
+    return f"{out}/" if out else ""
+
+
+def backbones(cfg: dict) -> list[str]:
+    return [cfg["backbones"]["primary"], *cfg["backbones"].get("extra", [])]
+
+
+def rlvr_source(cfg: dict, backbone: str) -> str:
+    """'checkpoint' (evaluate the public RLVR checkpoint) only applies to the primary backbone; others train."""
+    mode = C.get(cfg, "rlvr.mode", "train")
+    return "checkpoint" if mode == "checkpoint" and backbone == cfg["backbones"]["primary"] else "train"
+
+
+def eval_models(cfg: dict, which: str = "all") -> list[str]:
+    """Model ids evaluated by the run. which: all | primary | released | extra."""
+    ev = cfg["evaluation"]
+    primary = [f"{cfg['backbones']['primary']}--{v}" for v in ev.get("variants", VARIANTS)]
+    released = list(ev.get("released", []))
+    extra = [f"{b}--{v}" for b in cfg["backbones"].get("extra", []) for v in ev.get("extra_variants", ["base", "grlo"])]
+    return {"all": primary + released + extra, "primary": primary, "released": released, "extra": extra}[which]
+
+
+def split_model_id(model_id: str) -> tuple[str, str]:
+    if "--" not in model_id:
+        raise GrloError(f"model id {model_id!r} must be '<source>--<variant>'", field="model")
+    src, variant = model_id.split("--", 1)
+    return src, variant
+
+
+def resolve_eval_model(cfg: dict, model_id: str) -> dict:
+    """Where an evaluated model's weights live (unprefixed path), how to template it and how to sample it."""
+    src, variant = split_model_id(model_id)
+    entry = registry.model(src)
+    sampling: dict = {}
+    chat = dict(entry.get("chat") or {})
+    if entry.get("role") == "released":
+        modes = entry.get("modes") or {}
+        if variant not in modes:
+            raise GrloError(f"{src} has no mode {variant!r} (modes: {', '.join(modes)})", field="evaluation.released")
+        chat.update(modes[variant].get("chat") or {})
+        sampling = dict(modes[variant].get("sampling") or {})
+        path, stage = f"models/{src}", None
+    elif variant == "base":
+        path, stage = f"models/{src}", None
+    elif variant == "rlvr" and rlvr_source(cfg, src) == "checkpoint":
+        name = C.get(cfg, "rlvr.checkpoint_model", "general-reasoner-qwen3-4b")
+        path, stage = f"models/{name}", None
+    elif variant in STAGES:
+        path, stage = f"checkpoints/{src}/{variant}/final", variant
+    else:
+        raise GrloError(f"unknown variant {variant!r} in {model_id!r} (allowed: {', '.join(VARIANTS)} or a released mode)", field="model")
+    chat = {k: v for k, v in chat.items() if v is not None}  # None = the template's own default
+    return {"source": src, "variant": variant, "path": path, "stage": stage, "chat": chat, "sampling": sampling}
+
+
+def fetched_models(cfg: dict) -> list[str]:
+    """Registry models the run materialises with fetch_model."""
+    names = {cfg["backbones"]["primary"], *cfg["backbones"].get("extra", [])}
+    for m in eval_models(cfg):
+        r = resolve_eval_model(cfg, m)
+        if r["path"].startswith("models/"):
+            names.add(r["path"].split("/", 1)[1])
+    return sorted(names)
+
+
+def write_resolved_config(cfg: dict, path: str) -> str:
+    """Write the merged config for the commands; rewrite only when it changed so nothing reruns needlessly."""
+    import json
+    from pathlib import Path
+
+    from grlo.io import write_text
+
+    text = json.dumps(cfg, indent=1, sort_keys=True, default=str) + "\n"
+    p = Path(path)
+    if not p.exists() or p.read_text(encoding="utf-8") != text:
+        write_text(p, text)
+    return str(p)
+
+
+def section_hash(cfg: dict, *sections: str) -> str:
+    """Rule params that change (and so trigger a rerun) exactly when the named config sections change."""
+    return C.config_hash({s: C.get(cfg, s) for s in (*sections, "mode")})
+
+
+def eval_settings_hash(cfg: dict, model_id: str, bench: str) -> str:
+    return C.config_hash({"model": resolve_eval_model(cfg, model_id), "bench": registry.benchmark(bench),
+                          "override": C.get(cfg, f"evaluation.overrides.{bench}"), "generation": cfg.get("generation"),
+                          "seed": cfg.get("seed")})
+
+
+def benchmarks(cfg: dict) -> list[str]:
+    return list(cfg["evaluation"]["benchmarks"])
+
+
+def score_files(cfg: dict, models: list[str] | None = None, benches: list[str] | None = None) -> list[str]:
+    o = prefix(cfg)
+    models = eval_models(cfg) if models is None else models
+    benches = benchmarks(cfg) if benches is None else benches
+    return [f"{o}scores/{m}/{b}.json" for m in models for b in benches]
+
+
+def all_targets(cfg: dict) -> list[str]:
+    o = prefix(cfg)
+    return [f"{o}results/table1.csv"]

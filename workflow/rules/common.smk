@@ -1,0 +1,35 @@
+# Shared setup: config validation, the output prefix, and the resolved config file every command reads.
+import sys
+
+from grlo import config as GC
+from grlo import workflow as W
+from grlo.errors import GrloError
+
+try:
+    GC.validate(config, source="config (" + ", ".join(map(str, workflow.configfiles)) + ")")
+except GrloError as e:
+    sys.exit(f"error: {e}")
+
+O = W.prefix(config)
+# Commands read the merged config (config.yaml + overlays + --config) from one file, rewritten only on change.
+CFG = W.write_resolved_config(config, O + ".grlo/config.json")
+MODES = config["mode"]
+
+
+wildcard_constraints:
+    model=r"[a-z0-9.\-]+--[a-z0-9\-]+",
+    bench=r"[a-z0-9_]+",
+    name=r"[A-Za-z0-9._\-]+",
+    backbone=r"[A-Za-z0-9._\-]+",
+
+
+def log_path(rule, stem):
+    return O + f"logs/{rule}/{stem}.log"
+
+
+def bench_path(rule, stem):
+    return O + f"benchmarks/{rule}/{stem}.tsv"
+
+
+def all_targets():
+    return W.all_targets(config)
