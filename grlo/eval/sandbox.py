@@ -1,0 +1,268 @@
+"""Sandbox for generated code.
+
+Every program runs in its own temporary directory and process group with rlimits (CPU seconds, address space, file
+size, process count, no core files), a scrubbed environment and a wall-clock deadline that SIGKILLs the whole group.
+Where the kernel allows unprivileged user namespaces (checked once), it also gets new user, PID, mount and network
+namespaces via util-linux `unshare`: no network (only a down loopback), the whole filesystem remounted read-only
+except its own directory, its own /proc (it cannot see or signal host processes), and all capabilities dropped
+with `setpriv` so it cannot undo the read-only mounts. Killing the namespace's PID 1 kills every process in it, so
+double-forks and setsid() cannot escape the deadline.
+
+Secrets never enter the sandbox: expected outputs stay with the caller, which compares what the program printed
+(stdio tests) or returned (call tests, through `CallSession`). A program that exits early, kills its parent, patches
+the runner or reads every file it can see therefore cannot produce a pass it did not earn.
+
+Runner protocol (modes of _runner.py, executed inside the sandbox):
+- stdio: job {"code", "inputs": [str], "test_timeout_s"}; each input is fed to a fresh `python main.py`; the runner
+  prints one JSON line per test {"stdout", "returncode", "timeout"} on the protocol fd.
+- serve: the candidate code is exec'd once; then each request line {"fn": name, "args": repr} is answered with
+  {"ok": true, "result": repr(value)} or {"ok": false, "error": "TypeName: msg"}. Values travel as Python reprs and
+  are parsed with ast.literal_eval on the caller's side (never unpickled).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+RUNNER = Path(__file__).resolve().parent / "_runner.py"
+
+
+@dataclass
+class Limits:
+    timeout_s: float = 10.0        # wall clock for the whole run (all tests)
+    test_timeout_s: float = 6.0    # wall clock per stdio test
+    cpu_s: int | None = None       # RLIMIT_CPU; default: ceil(timeout_s) + 1
+    mem_mb: int = 2048             # RLIMIT_AS
+    fsize_mb: int = 16             # RLIMIT_FSIZE (also bounds captured output)
+    nproc: int = 64                # extra processes allowed above the user's current count (RLIMIT_NPROC)
+    isolate: bool = True           # use namespaces when available
+
+
+@dataclass
+class RunResult:
+    status: str                    # ok | error | timeout | sandbox_error
+    returncode: int | None
+    lines: list[dict] = field(default_factory=list)  # protocol records
+    stderr: str = ""
+    wall_s: float = 0.0
+    isolation: str = "none"
+
+
+@lru_cache(maxsize=1)
+def namespaces_available() -> bool:
+    """True if `unshare` can create user+pid+mount+net namespaces here and `setpriv` can drop capabilities."""
+    if not (shutil.which("unshare") and shutil.which("setpriv")):
+        return False
+    try:
+        r = subprocess.run(["unshare", "-Urnpfm", "--mount-proc", "setpriv", "--bounding-set=-all", "true"],
+                           capture_output=True, timeout=10)
+        return r.returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _user_process_count() -> int:
+    uid = os.getuid()
+    n = 0
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if os.stat(f"/proc/{d}").st_uid == uid:
+                    n += 1
+            except OSError:
+                pass
+    return n
+
+
+def _preexec(limits: Limits, nproc_cap: int):
+    cpu = limits.cpu_s or int(limits.timeout_s) + 2
+    mem = limits.mem_mb * 1024 * 1024
+    fsize = limits.fsize_mb * 1024 * 1024
+
+    def fn():
+        os.setsid()
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc_cap, nproc_cap))
+
+    return fn
+
+
+def _env(workdir: str) -> dict:
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8",
+            "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _command(workdir: str, mode: str, isolate: bool) -> tuple[list[str], str]:
+    py = [sys.executable, "-I", str(workdir + "/_runner.py"), mode]
+    if not (isolate and namespaces_available()):
+        return py, "process_group"
+    # Inside the new namespaces: keep only the work dir writable, then drop every capability before python starts.
+    setup = (
+        'mount --bind "$W" "$W" && '
+        "awk '{print $2}' /proc/self/mounts | while read mp; do "
+        '[ "$mp" = "$W" ] || mount -o remount,bind,ro "$mp" 2>/dev/null; done; '
+        'exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs "$@"'
+    )
+    cmd = ["unshare", "-Urnpfm", "--mount-proc", "--kill-child", "sh", "-c", setup, "sh", *py]
+    return cmd, "namespaces"
+
+
+class _Proc:
+    """A sandboxed runner process with a protocol pipe, an output-bounded stderr file and a hard deadline."""
+
+    def __init__(self, mode: str, job: dict, files: dict[str, str] | None, limits: Limits):
+        self.limits = limits
+        self.workdir = tempfile.mkdtemp(prefix="grlo-sbx-")
+        os.chmod(self.workdir, 0o700)
+        shutil.copy(RUNNER, os.path.join(self.workdir, "_runner.py"))
+        for name, text in (files or {}).items():
+            Path(self.workdir, name).write_text(text, encoding="utf-8")
+        Path(self.workdir, "_job.json").write_text(json.dumps(job), encoding="utf-8")
+        cmd, self.isolation = _command(self.workdir, mode, limits.isolate)
+        if self.isolation == "namespaces":
+            cmd = [c.replace("$W", self.workdir) if c == "$W" else c for c in cmd]
+        self.errfile = tempfile.TemporaryFile()
+        nproc_cap = _user_process_count() + limits.nproc
+        env = _env(self.workdir)
+        env["W"] = self.workdir
+        self.t0 = time.monotonic()
+        self.deadline = self.t0 + limits.timeout_s
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errfile,
+                                  cwd=self.workdir, env=env, preexec_fn=_preexec(limits, nproc_cap), close_fds=True)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.p.stdout, selectors.EVENT_READ)
+        self.buf = b""
+        self.max_line = limits.fsize_mb * 1024 * 1024
+
+    def send(self, obj: dict) -> bool:
+        try:
+            self.p.stdin.write((json.dumps(obj) + "\n").encode())
+            self.p.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError):
+            return False
+
+    def readline(self) -> dict | None:
+        """Next protocol record, or None on EOF / deadline / garbage."""
+        while b"\n" not in self.buf:
+            left = self.deadline - time.monotonic()
+            if left <= 0 or len(self.buf) > self.max_line:
+                return None
+            if not self.sel.select(timeout=left):
+                return None
+            chunk = os.read(self.p.stdout.fileno(), 1 << 16)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        return rec if isinstance(rec, dict) else None
+
+    def close(self) -> tuple[int | None, str, float]:
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)  # the whole group; with namespaces also the PID ns init
+        except ProcessLookupError:
+            pass
+        try:
+            self.p.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not ignorable
+            pass
+        for f in (self.p.stdin, self.p.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+        self.sel.close()
+        self.errfile.seek(0)
+        err = self.errfile.read(8192).decode("utf-8", "replace")
+        self.errfile.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        return self.p.returncode, err, time.monotonic() - self.t0
+
+
+def run_stdio(code: str, inputs: list[str], limits: Limits | None = None) -> RunResult:
+    """Run `code` as a script once per input (fresh process each); returns one record per test that finished."""
+    limits = limits or Limits()
+    proc = _Proc("stdio", {"inputs": inputs, "test_timeout_s": limits.test_timeout_s}, {"main.py": code}, limits)
+    lines = []
+    try:
+        for _ in inputs:
+            rec = proc.readline()
+            if rec is None:
+                break
+            lines.append(rec)
+    finally:
+        rc, err, wall = proc.close()
+    status = "ok" if len(lines) == len(inputs) else ("timeout" if wall >= limits.timeout_s else "error")
+    return RunResult(status, rc, lines, err, wall, proc.isolation)
+
+
+class CallError(Exception):
+    """The candidate raised, returned something unparsable, died or ran out of time."""
+
+
+class CallSession:
+    """Candidate code exec'd once inside the sandbox; `call(fn, *args)` runs fn there and returns its value.
+
+    Used as a proxy: trusted test code (HumanEval's check()) runs in the caller, passing `session.proxy(name)` as
+    the candidate, so the test's expected values never reach the sandbox.
+    """
+
+    def __init__(self, code: str, limits: Limits | None = None):
+        self.limits = limits or Limits()
+        self.proc = _Proc("serve", {}, {"main.py": code}, self.limits)
+        hello = self.proc.readline()
+        self.ready = bool(hello and hello.get("ready"))
+        self.load_error = None if self.ready else ((hello or {}).get("error") or "candidate did not start")
+        self.dead = not self.ready
+
+    def call(self, fn: str, *args, **kwargs):
+        if self.dead:
+            raise CallError(self.load_error or "sandbox is gone")
+        if not self.proc.send({"fn": fn, "args": repr(args), "kwargs": repr(kwargs)}):
+            self.dead = True
+            raise CallError("sandbox closed its input")
+        rec = self.proc.readline()
+        if rec is None:
+            self.dead = True
+            raise CallError("no answer (exited, killed or timed out)")
+        if not rec.get("ok"):
+            raise CallError(rec.get("error", "error"))
+        try:
+            return ast.literal_eval(rec["result"])
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            raise CallError("result is not a Python literal") from None
+
+    def proxy(self, fn: str):
+        return lambda *a, **k: self.call(fn, *a, **k)
+
+    def close(self) -> RunResult:
+        rc, err, wall = self.proc.close()
+        self.dead = True
+        return RunResult("ok" if self.ready else "error", rc, [], err, wall, self.proc.isolation)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
