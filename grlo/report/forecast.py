@@ -1,0 +1,253 @@
+"""`grlo forecast`: GPU-hours per stage of the configured run, before it starts.
+
+    GPU-hours = sum over kinds of work (FLOPs_kind / (peak_bf16 x efficiency_kind)) / 3600
+
+FLOPs count model parameters only (attention ignored): 2 N per token for a forward pass (generation included),
+6 N for forward+backward, +2 N when gradient checkpointing recomputes the forward (8 N in all).
+Per stage (B = prompts per step x samples per prompt, T = mean prompt + mean response tokens):
+  grlo       decode 2 N B T; forward (old log-probs, critic values, reward model) 2 (N + N_critic + N_rm) B T;
+             train (actor + critic) 8 (N + N_critic) B T  per step, x steps
+  rlvr,      decode 2 N B T; forward (reference model when beta > 0, verifier) 2 (N_ref + N_verifier) B T;
+  grlo-rlvr  train 8 N B T per step, x steps
+  eval       decode 2 N x problems x k x T per (model, benchmark)
+Mean response length is unknown before a run: `report.forecast.response_fraction` x the max response tokens.
+Every number used is printed and written beside the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+
+import yaml
+
+from grlo import config as _config
+from grlo.errors import GrloError
+from grlo.report import common
+
+THROUGHPUT_PATH = Path(__file__).resolve().parent / "throughput.yaml"
+KINDS = ("decode", "forward", "train")
+# Defaults of config report.forecast (each our assumption; the config documents them).
+DEFAULTS = {
+    "gpu": "H100-SXM",
+    "mean_prompt_tokens": 150,  # GRLO prompts: mean 66 words (paper.md section 2) plus chat template
+    "response_fraction": 0.5,  # mean response = half of the max response length
+    "gradient_checkpointing": True,  # train.sh: enable_gradient_checkpointing=True
+    "benchmark_sizes": {},
+    "stages": {},
+}
+
+
+def load_throughput(path: str | os.PathLike | None = None) -> dict:
+    p = Path(path) if path else THROUGHPUT_PATH
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GrloError("throughput table not found", path=str(p)) from None
+    for name, g in (data.get("gpus") or {}).items():
+        for key in ("peak_bf16_tflops", "source", "kind"):
+            if key not in g:
+                raise GrloError(f"missing {key!r}", path=str(p), field=f"gpus.{name}")
+    return data
+
+
+def effective_flops(table: dict, gpu: str) -> tuple[dict, dict]:
+    """({kind: FLOP/s}, {kind: efficiency entry}) for one GPU type."""
+    gpus = table.get("gpus") or {}
+    if gpu not in gpus:
+        raise GrloError(f"unknown GPU type {gpu!r} (throughput table: {', '.join(sorted(gpus))})",
+                        field="report.forecast.gpu")
+    eff_all = table.get("efficiency") or {}
+    eff = {**(eff_all.get("default") or {}), **(eff_all.get(gpu) or {})}
+    out, used = {}, {}
+    for k in KINDS:
+        if k not in eff:
+            raise GrloError(f"no efficiency for {k!r}", path=str(THROUGHPUT_PATH), field=f"efficiency.{gpu}")
+        out[k] = float(gpus[gpu]["peak_bf16_tflops"]) * 1e12 * float(eff[k]["value"])
+        used[k] = eff[k]
+    return out, used
+
+
+def _params(name: str | None) -> float:
+    if not name:
+        return 0.0
+    from grlo import registry
+
+    return float(registry.model(name)["params_b"]) * 1e9
+
+
+def _pick(cfg: dict, keys: list[str], default):
+    """First config key present among `keys` (training sections first, then report.forecast.stages)."""
+    for k in keys:
+        v = _config.get(cfg, k)
+        if v is not None:
+            return v
+    return default
+
+
+def stage_flops(n_policy: float, n_critic: float, n_score: float, sequences: float, tokens: float,
+                steps: int, ckpt: bool) -> dict:
+    """FLOPs per kind for an RL stage (see the module docstring)."""
+    per_step_tokens = sequences * tokens
+    train_mult = 8.0 if ckpt else 6.0
+    return {"decode": 2.0 * n_policy * per_step_tokens * steps,
+            "forward": 2.0 * n_score * per_step_tokens * steps,
+            "train": train_mult * (n_policy + n_critic) * per_step_tokens * steps}
+
+
+def gpu_hours(flops: dict, rate: dict) -> float:
+    return sum(flops[k] / rate[k] for k in flops if flops[k]) / 3600.0
+
+
+def plan(cfg: dict, table: dict) -> tuple[list[dict], list[str]]:
+    """Rows (one per stage and backbone / evaluated model) and the assumptions used."""
+    fc = {**DEFAULTS, **(_config.get(cfg, "report.forecast", {}) or {})}
+    gpu = fc["gpu"]
+    rate, eff = effective_flops(table, gpu)
+    frac = float(fc["response_fraction"])
+    p_tok = float(fc["mean_prompt_tokens"])
+    ckpt = bool(fc["gradient_checkpointing"])
+    st = fc.get("stages") or {}
+    primary = _config.get(cfg, "backbones.primary")
+    extra = list(_config.get(cfg, "backbones.extra", []) or [])
+    rm = _config.get(cfg, "reward_model")
+    g = {**{"steps": 73, "batch_prompts": 1024, "samples": 1, "max_response_tokens": 3072}, **(st.get("grlo") or {})}
+    g_steps = int(_pick(cfg, ["grlo.total_steps", "grlo.steps"], g["steps"]))
+    g_batch = int(_pick(cfg, ["grlo.train_batch_size", "grlo.batch_size"], g["batch_prompts"]))
+    g_n = int(_pick(cfg, ["grlo.rollout_n", "grlo.n"], g["samples"]))
+    g_resp = float(_pick(cfg, ["grlo.max_response_length", "grlo.max_response_tokens"], g["max_response_tokens"]))
+    assumptions = [
+        f"GPU type {gpu}: peak {table['gpus'][gpu]['peak_bf16_tflops']} bf16 TFLOP/s ({table['gpus'][gpu]['kind']}: "
+        f"{table['gpus'][gpu]['source']})",
+        *[f"efficiency {k} = {eff[k]['value']} ({eff[k]['kind']}: {eff[k]['source']})" for k in KINDS],
+        f"mean prompt tokens = {p_tok:g}; mean response = {frac:g} x max response tokens",
+        "FLOPs = 2N/token forward and decode, 8N (6N without gradient checkpointing) forward+backward; attention "
+        "FLOPs ignored (underestimates long sequences)",
+    ]
+    rows = []
+    backbones = [primary] + extra
+
+    def add(stage: str, model: str, flops: dict, detail: str) -> None:
+        hours = gpu_hours(flops, rate)
+        rows.append({"stage": stage, "model": model, **{f"{k}_pflop": flops[k] / 1e15 for k in KINDS},
+                     "gpu_hours": hours, "gpu": gpu, "detail": detail})
+
+    # only the stages the evaluated variants need (the DAG builds nothing else)
+    def needs(bb: str, stage: str) -> bool:
+        variants = set(_config.get(cfg, "evaluation.variants" if bb == primary else "evaluation.extra_variants", [])
+                       or [])
+        if stage == "grlo":
+            return bool(variants & {"grlo", "grlo-rlvr"})
+        return stage in variants
+
+    if cfg.get("mode") == "smoke":
+        assumptions.append("smoke mode: sizes are the smoke config's, parameter counts the paper models' (registry "
+                           "params_b): a what-if for paper models, not the cost of the smoke run")
+    for bb in backbones:
+        if not needs(bb, "grlo"):
+            continue
+        n = _params(bb)
+        t = p_tok + frac * g_resp
+        add("grlo", bb, stage_flops(n, n, n + n + _params(rm), g_batch * g_n, t, g_steps, ckpt),
+            f"{g_steps} steps x {g_batch} prompts x {g_n} sample(s) x {t:g} tokens; actor+critic {n / 1e9:g}B, "
+            f"RM {_params(rm) / 1e9:g}B")
+    rlvr_mode = _config.get(cfg, "rlvr.mode", "checkpoint")
+    r = {**{"steps": 0, "batch_prompts": 1024, "samples": 8, "max_response_tokens": 8192, "beta": 1e-4,
+            "verifier": None}, **(st.get("rlvr") or {})}
+    r_batch = int(_pick(cfg, ["rlvr.train.batch_prompts"], r["batch_prompts"]))
+    r_steps = _pick(cfg, ["rlvr.stages.rlvr.max_steps", "rlvr.train.max_steps"], None)
+    if r_steps is None:  # epochs over the (subset of the) RLVR data, as GRPO would run them
+        n_data = _pick(cfg, ["rlvr.data.subset", "rlvr.checkpoint.reported_cost.train_prompts"], None)
+        epochs = _pick(cfg, ["rlvr.train.epochs"], None)
+        r_steps = math.ceil(epochs * n_data / r_batch) if n_data and epochs else r["steps"]
+    r_steps = int(r_steps)
+    r_n = int(_pick(cfg, ["rlvr.train.num_generations"], r["samples"]))
+    r_resp = float(_pick(cfg, ["rlvr.train.max_completion_length"], r["max_response_tokens"]))
+    r_beta = float(_pick(cfg, ["rlvr.train.beta"], r["beta"]))
+    verifier = r.get("verifier")
+    if _config.get(cfg, "rlvr.reward.verifier") is not None:
+        verifier = "general-verifier" if _config.get(cfg, "rlvr.reward.verifier") == "general-verifier" else None
+    t = p_tok + frac * r_resp
+    assumptions.append(f"RLVR: {r_batch} prompts x {r_n} samples per step, max response {r_resp:g}, beta {r_beta:g}, "
+                       f"verifier {verifier or 'rule-based (no GPU)'}")
+    for bb in backbones:
+        if not needs(bb, "rlvr"):
+            continue
+        n = _params(bb)
+        score_n = (n if r_beta > 0 else 0.0) + _params(verifier)
+        detail = f"{r_steps} steps x {r_batch} prompts x {r_n} samples x {t:g} tokens"
+        if bb == primary and rlvr_mode == "checkpoint":
+            add("rlvr", bb, dict.fromkeys(KINDS, 0.0), "rlvr.mode=checkpoint: public checkpoint, not trained here")
+        else:
+            add("rlvr", bb, stage_flops(n, 0.0, score_n, r_batch * r_n, t, r_steps, ckpt), detail)
+    gr = {**{"steps": r_steps}, **(st.get("grlo-rlvr") or {})}
+    gr_steps = int(_pick(cfg, ["rlvr.stages.grlo-rlvr.max_steps"], gr["steps"]))
+    n = _params(primary)
+    if needs(primary, "grlo-rlvr"):
+        add("grlo-rlvr", primary, stage_flops(n, 0.0, (n if r_beta > 0 else 0.0) + _params(verifier), r_batch * r_n,
+                                              t, gr_steps, ckpt),
+            f"{gr_steps} steps x {r_batch} prompts x {r_n} samples x {t:g} tokens")
+    # evaluation: every model x benchmark
+    sizes = fc.get("benchmark_sizes") or {}
+    models = [f"{primary}--{v}" for v in _config.get(cfg, "evaluation.variants", [])]
+    models += list(_config.get(cfg, "evaluation.released", []) or [])
+    models += [f"{bb}--{v}" for bb in extra for v in _config.get(cfg, "evaluation.extra_variants", [])]
+    from grlo.eval.spec import benchmark_spec
+
+    missing = []
+    for m in models:
+        n = _params(m.partition("--")[0])
+        total = dict.fromkeys(KINDS, 0.0)
+        parts = []
+        for b in _config.get(cfg, "evaluation.benchmarks", []) or []:
+            spec = benchmark_spec(b, cfg)
+            size = spec.get("size", sizes.get(b))
+            if spec.get("limit") is not None:
+                size = min(size, spec["limit"]) if size else spec["limit"]
+            if not size:
+                missing.append(b)
+                continue
+            k = int(spec["sampling"].get("k", 1))
+            mt = float(spec["sampling"].get("max_tokens", 0))
+            total["decode"] += 2.0 * n * size * k * (p_tok + frac * mt)
+            parts.append(f"{b} {size}x{k}")
+        add("eval", m, total, ", ".join(parts))
+    if missing:
+        assumptions.append("benchmarks without a known size (excluded; set report.forecast.benchmark_sizes): "
+                           + ", ".join(sorted(set(missing))))
+    return rows, assumptions
+
+
+COLUMNS = ["stage", "model", "decode_pflop", "forward_pflop", "train_pflop", "gpu_hours", "gpu", "detail"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", nargs="+", required=True)
+    p.add_argument("--throughput", help="throughput table (default: grlo/report/throughput.yaml)")
+    p.add_argument("--gpu", help="override report.forecast.gpu")
+    p.add_argument("--output", help="results/forecast.csv (a .md beside it); without it, print only")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = common.load_config(args.config)
+    if args.gpu:
+        cfg = _config.deep_merge(cfg, {"report": {"forecast": {"gpu": args.gpu}}})
+    rows, assumptions = plan(cfg, load_throughput(args.throughput))
+    by_stage: dict[str, float] = {}
+    for r in rows:
+        by_stage[r["stage"]] = by_stage.get(r["stage"], 0.0) + r["gpu_hours"]
+    total = sum(by_stage.values())
+    rows_out = rows + [{"stage": "total", "model": "", "gpu_hours": total, "gpu": rows[0]["gpu"] if rows else ""}]
+    print("GPU-hours forecast for this config (" + cfg.get("mode", "paper") + " mode):")
+    for s, h in by_stage.items():
+        print(f"  {s:<10} {h:10.2f}")
+    print(f"  {'total':<10} {total:10.2f}")
+    print("assumptions:")
+    for a in assumptions:
+        print(f"  - {a}")
+    if args.output:
+        common.write_csv_md(args.output, common.header_lines(cfg, "forecast, not a measurement", *assumptions),
+                            COLUMNS, rows_out, md_digits=2, title="GPU-hours forecast")
+    return 0
