@@ -117,6 +117,44 @@ def score_files(cfg: dict, models: list[str] | None = None, benches: list[str] |
     return [f"{o}scores/{m}/{b}.json" for m in models for b in benches]
 
 
+def table_models(cfg: dict, table: str) -> list[str]:
+    """Evaluated models whose scores a table reads (so `snakemake results/tableN.csv` builds only those)."""
+    p = cfg["backbones"]["primary"]
+    primary = eval_models(cfg, "primary")
+    pick = lambda *vs: [f"{p}--{v}" for v in vs if f"{p}--{v}" in primary]  # noqa: E731
+    return {
+        "table1": primary + eval_models(cfg, "released"),
+        "table2": [],
+        "table3": pick("grlo") + eval_models(cfg, "released"),
+        "table4": pick("grlo", "grlo-rlvr"),
+        "table5": pick("base", "grlo") + eval_models(cfg, "extra"),
+    }[table]
+
+
+def table_scores(cfg: dict, table: str) -> list[str]:
+    return score_files(cfg, table_models(cfg, table))
+
+
+def _cost_inputs(cfg: dict) -> dict:
+    o, p = prefix(cfg), cfg["backbones"]["primary"]
+    d = {"prompt_stats": f"{o}data/prompts/{p}/stats.json", "grlo_metrics": f"{o}checkpoints/{p}/grlo/metrics.jsonl"}
+    if rlvr_source(cfg, p) == "train":
+        d.update(rlvr_stats=f"{o}data/rlvr/stats.json", rlvr_metrics=f"{o}checkpoints/{p}/rlvr/metrics.jsonl")
+    return d
+
+
+def table_extra_inputs(cfg: dict, table: str) -> list[str]:
+    return list(_cost_inputs(cfg).values()) if table == "table2" else []
+
+
+def table_extra_args(cfg: dict, table: str) -> str:
+    if table != "table2":
+        return ""
+    d = _cost_inputs(cfg)
+    args = f"--benchmarks-dir {prefix(cfg)}benchmarks --prompt-stats {d['prompt_stats']}"
+    return args + (f" --rlvr-stats {d['rlvr_stats']}" if "rlvr_stats" in d else "")
+
+
 def all_targets(cfg: dict) -> list[str]:
     o = prefix(cfg)
-    return [f"{o}results/table1.csv"]
+    return [f"{o}results/table{i}.csv" for i in range(1, 6)]
