@@ -205,8 +205,11 @@ def _norm_evalplus(rows: list[dict], spec: dict) -> list[dict]:
     """EvalPlus / human-eval rows: keep every field EvalPlus needs (the raw row is the override file's row)."""
     out = []
     for r in rows:
-        out.append({"id": r["task_id"], "problem": r["prompt"], "answer": None, "entry_point": r["entry_point"],
-                    "evalplus": r})
+        row = {"id": r["task_id"], "problem": r["prompt"], "answer": None, "entry_point": r["entry_point"],
+               "evalplus": r}
+        if "test" in r:  # human-eval style check(candidate): the sandbox back-end needs it
+            row["test"] = r["test"]
+        out.append(row)
     return out
 
 

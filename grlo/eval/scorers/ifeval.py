@@ -1,0 +1,80 @@
+"""IFEval, scored with lm-eval's implementation (lm_eval.tasks.ifeval.utils.process_results).
+
+Metric: strict prompt-level accuracy (every instruction of the prompt followed, strict check), the number the
+Qwen3 report gives; instruction-level and loose accuracies are recorded in each sample's record.
+
+NLTK trap: importing lm-eval's ifeval module calls nltk.download("punkt_tab") when the data is missing, and its
+sentence counter loads the punkt model. Offline we (1) put an empty `tokenizers/punkt_tab` on nltk's path so the
+import does not try the network, and (2) when no punkt model can be loaded, count sentences with nltk's
+PunktSentenceTokenizer with default parameters (untrained: it splits at every ". " even after abbreviations). Only
+the number_sentences instruction depends on it; the fallback is recorded in the summary. To use the trained model,
+run `python -m nltk.downloader punkt_tab punkt` once where the network is reachable.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+from grlo.eval.scorers import ScoreResult
+
+_STATE: dict = {}
+
+
+def _lmeval_ifeval():
+    if "utils" in _STATE:
+        return _STATE["utils"]
+    import nltk
+
+    try:
+        nltk.data.find("tokenizers/punkt_tab")
+    except LookupError:
+        d = tempfile.mkdtemp(prefix="grlo-nltk-")
+        os.makedirs(os.path.join(d, "tokenizers", "punkt_tab"))
+        nltk.data.path.insert(0, d)
+    from lm_eval.tasks.ifeval import instructions_util, utils
+
+    try:
+        instructions_util._get_sentence_tokenizer()
+        _STATE["sentence_tokenizer"] = "nltk punkt (trained)"
+    except LookupError:
+        from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+        tok = PunktSentenceTokenizer()
+        instructions_util._get_sentence_tokenizer = lambda: tok
+        _STATE["sentence_tokenizer"] = "nltk PunktSentenceTokenizer, untrained (punkt data not installed)"
+    _STATE["utils"] = utils
+    return utils
+
+
+def normalise(rows: list[dict], spec: dict) -> list[dict]:
+    out = []
+    for r in rows:
+        out.append({"id": str(r["key"]), "problem": r["prompt"], "answer": None, "key": r["key"],
+                    "instruction_id_list": list(r["instruction_id_list"]),
+                    "kwargs": [dict(k) if k else {} for k in r["kwargs"]]})
+    return out
+
+
+def score(spec: dict, problems: list[dict], completions: list[list[str]], options: dict) -> ScoreResult:
+    utils = _lmeval_ifeval()
+    records = []
+    for p, comps in zip(problems, completions):
+        t0 = time.perf_counter()
+        doc = {"key": p["key"], "instruction_id_list": p["instruction_id_list"], "prompt": p["problem"],
+               "kwargs": p["kwargs"]}
+        sc, vd, inst, loose = [], [], [], []
+        for c in comps:
+            res = utils.process_results(doc, [c])
+            strict = bool(res["prompt_level_strict_acc"])
+            sc.append(1.0 if strict else 0.0)
+            inst.append([bool(x) for x in res["inst_level_strict_acc"]])
+            loose.append(bool(res["prompt_level_loose_acc"]))
+            vd.append("followed" if strict else "not followed")
+        records.append({"extracted": [None] * len(comps), "scores": sc, "verdicts": vd,
+                        "inst_level_strict": inst, "prompt_level_loose": loose, "time_s": time.perf_counter() - t0})
+    from importlib import metadata
+
+    return ScoreResult(records, info={"implementation": f"lm-eval {metadata.version('lm-eval')} ifeval utils",
+                                      "sentence_tokenizer": _STATE.get("sentence_tokenizer")})
