@@ -106,6 +106,15 @@ def eval_settings_hash(cfg: dict, model_id: str, bench: str) -> str:
                           "seed": cfg.get("seed")})
 
 
+def benchmark_hash(cfg: dict, bench: str) -> str:
+    return C.config_hash({"entry": registry.benchmark(bench), "mode": cfg["mode"]})
+
+
+def rlvr_init_path(backbone: str, stage: str) -> str:
+    """The RLVR recipe starts from the base model; the GRLO -> RLVR stage from the GRLO checkpoint."""
+    return f"checkpoints/{backbone}/grlo/final" if stage == "grlo-rlvr" else f"models/{backbone}"
+
+
 def benchmarks(cfg: dict) -> list[str]:
     return list(cfg["evaluation"]["benchmarks"])
 

@@ -1,9 +1,14 @@
 rule download_benchmark:
     output:
-        O + "data/benchmarks/{bench}.jsonl",
+        out("data/benchmarks/{bench}.jsonl"),
     log:
         log_path("download_benchmark", "{bench}"),
+    conda:
+        ENV
+    container:
+        IMAGE
     params:
-        cfg=lambda w: W.section_hash(config, "evaluation"),
+        config=CFG,
+        settings=lambda w: W.benchmark_hash(config, w.bench),
     shell:
-        "grlo download-benchmark --config {CFG} --benchmark {wildcards.bench} --output {output} > {log} 2>&1"
+        "grlo download-benchmark --config {params.config} --benchmark {wildcards.bench} --output {output} > {log} 2>&1"

@@ -1,4 +1,5 @@
 # Shared setup: config validation, the output prefix, and the resolved config file every command reads.
+import os
 import sys
 
 from grlo import config as GC
@@ -6,14 +7,17 @@ from grlo import workflow as W
 from grlo.errors import GrloError
 
 try:
-    GC.validate(config, source="config (" + ", ".join(map(str, workflow.configfiles)) + ")")
+    GC.validate(
+        config, source="config (" + ", ".join(map(str, workflow.configfiles)) + ")"
+    )
 except GrloError as e:
     sys.exit(f"error: {e}")
 
-O = W.prefix(config)
+OUTDIR = W.prefix(config).rstrip("/")
 # Commands read the merged config (config.yaml + overlays + --config) from one file, rewritten only on change.
-CFG = W.write_resolved_config(config, O + ".grlo/config.json")
-MODES = config["mode"]
+CFG = W.write_resolved_config(config, os.path.join(OUTDIR, ".grlo", "config.json"))
+IMAGE = GC.get(config, "container.image")
+ENV = "../../envs/grlo.yaml"
 
 
 wildcard_constraints:
@@ -23,12 +27,17 @@ wildcard_constraints:
     backbone=r"[A-Za-z0-9._\-]+",
 
 
+def out(path):
+    """Every output lives under the mode's outdir (smoke/ for smoke mode, the workflow dir for paper mode)."""
+    return os.path.join(OUTDIR, path)
+
+
 def log_path(rule, stem):
-    return O + f"logs/{rule}/{stem}.log"
+    return out(f"logs/{rule}/{stem}.log")
 
 
 def bench_path(rule, stem):
-    return O + f"benchmarks/{rule}/{stem}.tsv"
+    return out(f"benchmarks/{rule}/{stem}.tsv")
 
 
 def all_targets():
