@@ -32,6 +32,11 @@ def base_cfg():
                                       "gradient_checkpointing": True})
     cfg["report"]["forecast"]["stages"]["grlo"] = {"steps": 10, "batch_prompts": 64, "samples": 1,
                                                   "max_response_tokens": 800}
+    # the grlo: training section, where present, is what the run will use: it must agree
+    g = cfg.setdefault("grlo", {})
+    g.update({"train_batch_size": 64, "max_response_length": 800, "total_training_steps": None})
+    g.setdefault("rollout", {})["n"] = 1
+    g.setdefault("actor", {})["gradient_checkpointing"] = True
     return cfg
 
 
@@ -58,6 +63,7 @@ def test_grlo_and_eval_match_hand_calculation():
 def test_no_gradient_checkpointing_is_6n_and_rlvr_train_mode():
     cfg = base_cfg()
     cfg["report"]["forecast"]["gradient_checkpointing"] = False
+    cfg["grlo"]["actor"]["gradient_checkpointing"] = False
     cfg["evaluation"]["variants"] = ["rlvr"]
     cfg["rlvr"]["mode"] = "train"
     cfg["rlvr"]["train"].update({"batch_prompts": 8, "num_generations": 4, "max_completion_length": 200,
@@ -72,6 +78,13 @@ def test_no_gradient_checkpointing_is_6n_and_rlvr_train_mode():
     r = by["rlvr"]
     assert r["forward_pflop"] == 0.0  # beta 0: no reference model; rule-based verifier: no GPU model
     assert r["gpu_hours"] == pytest.approx((2 * N * tokens / 1e14 + 6 * N * tokens / 5e14) / 3600, rel=1e-9)
+
+
+def test_training_section_wins_over_forecast_defaults():
+    cfg = base_cfg()
+    cfg["grlo"].update({"train_batch_size": 128, "total_training_steps": 3})
+    rows, _ = forecast.plan(cfg, TABLE)
+    assert [r for r in rows if r["stage"] == "grlo"][0]["detail"].startswith("3 steps x 128 prompts")
 
 
 def test_rlvr_steps_from_epochs_over_data():

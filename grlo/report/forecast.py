@@ -114,10 +114,12 @@ def plan(cfg: dict, table: dict) -> tuple[list[dict], list[str]]:
     extra = list(_config.get(cfg, "backbones.extra", []) or [])
     rm = _config.get(cfg, "reward_model")
     g = {**{"steps": 73, "batch_prompts": 1024, "samples": 1, "max_response_tokens": 3072}, **(st.get("grlo") or {})}
-    g_steps = int(_pick(cfg, ["grlo.total_steps", "grlo.steps"], g["steps"]))
-    g_batch = int(_pick(cfg, ["grlo.train_batch_size", "grlo.batch_size"], g["batch_prompts"]))
-    g_n = int(_pick(cfg, ["grlo.rollout_n", "grlo.n"], g["samples"]))
-    g_resp = float(_pick(cfg, ["grlo.max_response_length", "grlo.max_response_tokens"], g["max_response_tokens"]))
+    # the grlo: training section wins; the forecast's own stage defaults fill what it leaves open
+    g_steps = int(_pick(cfg, ["grlo.total_training_steps"], g["steps"]))
+    g_batch = int(_pick(cfg, ["grlo.train_batch_size"], g["batch_prompts"]))
+    g_n = int(_pick(cfg, ["grlo.rollout.n"], g["samples"]))
+    g_resp = float(_pick(cfg, ["grlo.max_response_length"], g["max_response_tokens"]))
+    ckpt = bool(_pick(cfg, ["grlo.actor.gradient_checkpointing"], ckpt))
     assumptions = [
         f"GPU type {gpu}: peak {table['gpus'][gpu]['peak_bf16_tflops']} bf16 TFLOP/s ({table['gpus'][gpu]['kind']}: "
         f"{table['gpus'][gpu]['source']})",
