@@ -164,6 +164,17 @@ def table_extra_args(cfg: dict, table: str) -> str:
     return args + (f" --rlvr-stats {d['rlvr_stats']}" if "rlvr_stats" in d else "")
 
 
+def training_metrics(cfg: dict) -> list[str]:
+    """metrics.jsonl of every training run the evaluated models need."""
+    o, runs = prefix(cfg), []
+    for m in eval_models(cfg):
+        r = resolve_eval_model(cfg, m)
+        if r["stage"]:
+            runs.append(f"{o}checkpoints/{r['source']}/{r['stage']}/metrics.jsonl")
+    return sorted(set(runs))
+
+
 def all_targets(cfg: dict) -> list[str]:
     o = prefix(cfg)
-    return [f"{o}results/table{i}.csv" for i in range(1, 6)]
+    tables = [f"{o}results/table{i}.csv" for i in range(1, 6)]
+    return tables + [f"{o}results/{x}" for x in ("claims.csv", "gpu_hours.csv", "forecast.csv", "figures")]

@@ -19,3 +19,85 @@ rule table:
     shell:
         "grlo table --name {wildcards.table} --config {params.config} --scores {input.scores} {params.extra}"
         " --output {output.csv} > {log} 2>&1"
+
+
+rule claims:
+    input:
+        tables=expand(out("results/table{i}.csv"), i=range(1, 5)),
+        scores=W.table_scores(config, "table1"),
+        extra=W.table_extra_inputs(config, "table2"),
+    output:
+        csv=out("results/claims.csv"),
+        md=out("results/claims.md"),
+    log:
+        log_path("claims", "all"),
+    conda:
+        ENV
+    container:
+        IMAGE
+    params:
+        config=CFG,
+        extra=W.table_extra_args(config, "table2"),
+        tables=lambda w, output: os.path.dirname(output.csv),
+    shell:
+        "grlo claims --config {params.config} --scores {input.scores} {params.extra}"
+        " --tables-dir {params.tables} --output {output.csv} > {log} 2>&1"
+
+
+rule gpu_hours:
+    input:
+        W.training_metrics(config),
+        W.score_files(config),
+    output:
+        csv=out("results/gpu_hours.csv"),
+        md=out("results/gpu_hours.md"),
+        jobs=out("results/gpu_hours_jobs.csv"),
+    log:
+        log_path("gpu_hours", "all"),
+    conda:
+        ENV
+    container:
+        IMAGE
+    params:
+        config=CFG,
+        bench=out("benchmarks"),
+    shell:
+        "grlo gpu-hours --config {params.config} --benchmarks-dir {params.bench}"
+        " --output {output.csv} --jobs-output {output.jobs} > {log} 2>&1"
+
+
+rule forecast:
+    output:
+        csv=out("results/forecast.csv"),
+        md=out("results/forecast.md"),
+    log:
+        log_path("forecast", "all"),
+    conda:
+        ENV
+    container:
+        IMAGE
+    params:
+        config=CFG,
+        settings=W.section_hash(config, "grlo", "rlvr", "report", "evaluation"),
+    shell:
+        "grlo forecast --config {params.config} --output {output.csv} > {log} 2>&1"
+
+
+rule figures:
+    input:
+        metrics=W.training_metrics(config),
+        scores=W.score_files(config),
+    output:
+        directory(out("results/figures")),
+    log:
+        log_path("figures", "all"),
+    conda:
+        ENV
+    container:
+        IMAGE
+    params:
+        config=CFG,
+        bench=out("benchmarks"),
+    shell:
+        "grlo figures --config {params.config} --metrics {input.metrics} --scores {input.scores}"
+        " --benchmarks-dir {params.bench} --output-dir {output} > {log} 2>&1"
