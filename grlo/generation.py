@@ -214,43 +214,52 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", nargs="+", required=True)
     p.add_argument("--model", required=True, help="evaluated model id, e.g. qwen3-4b-base--grlo")
     p.add_argument("--model-dir", required=True)
-    p.add_argument("--benchmark", required=True)
-    p.add_argument("--data", required=True, help="normalised benchmark JSONL")
-    p.add_argument("--output", required=True)
+    p.add_argument("--benchmarks", nargs="+", required=True, help="one or more registry benchmarks (the model loads once)")
+    p.add_argument("--data-dir", required=True, help="directory of normalised benchmark JSONL files (NAME.jsonl)")
+    p.add_argument("--output-dir", required=True, help="writes NAME.jsonl and NAME.meta.json per benchmark")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device-record", default=None)
 
 
+def _load_rows(path: Path, limit: int | None) -> list[dict]:
+    rows = []
+    for lineno, row in iter_jsonl(path):
+        if "id" not in row or not isinstance(row.get("prompt"), str):
+            raise GrloError("row needs 'id' and a string 'prompt'", path=str(path), field=f"line {lineno}")
+        rows.append(row)
+    return rows[:limit] if limit else rows
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = C.load(args.config)
-    s, chat, limit = eval_settings(cfg, args.model, args.benchmark)
-    rows = []
-    for lineno, row in iter_jsonl(args.data):
-        if "id" not in row or not isinstance(row.get("prompt"), str):
-            raise GrloError("row needs 'id' and a string 'prompt'", path=args.data, field=f"line {lineno}")
-        rows.append(row)
-    rows = rows[:limit] if limit else rows
+    # Resolve and validate every benchmark before loading the model: bad input fails fast.
+    plans = []
+    for bench in args.benchmarks:
+        s, chat, limit = eval_settings(cfg, args.model, bench)
+        plans.append((bench, s, chat, _load_rows(Path(args.data_dir) / f"{bench}.jsonl", limit)))
     if args.device_record:
         from grlo.accounting import record_device
 
         record_device(args.device_record, int(C.get(cfg, "resources.gpus_eval", 0)))
     t0 = time.time()
-    backend = make_backend(cfg["generation"], args.model_dir, s.seed, args.threads)
+    backend = make_backend(cfg["generation"], args.model_dir, int(cfg.get("seed", 0)), args.threads)
     t_load = time.time() - t0
-    reqs = [Request([{"role": "user", "content": r["prompt"]}], chat) for r in rows]
-    t1 = time.time()
-    outs = backend.generate(reqs, s)
-    t_gen = time.time() - t1
-    n_tokens = sum(c.num_tokens for cs in outs for c in cs)
-    write_jsonl(args.output, ({"id": r["id"], "prompt": r["prompt"], "completions": [c.text for c in cs],
-                               "completion_tokens": [c.num_tokens for c in cs], "finish_reasons": [c.finish_reason for c in cs]}
-                              for r, cs in zip(rows, outs)))
     manifest = Path(args.model_dir) / "manifest.json"
-    write_json(Path(args.output).with_suffix(".meta.json"), {
-        "model": args.model, "model_dir": args.model_dir, "benchmark": args.benchmark, "n_problems": len(rows),
-        "backend": backend.name, "sampling": dataclasses.asdict(s), "chat_template_kwargs": chat,
-        "generation_config": cfg["generation"], "model_manifest": read_json(manifest) if manifest.exists() else None,
-        "versions": library_versions(), "load_s": round(t_load, 2), "generate_s": round(t_gen, 2),
-        "completion_tokens": n_tokens, "tokens_per_s": round(n_tokens / max(t_gen, 1e-9), 1)})
-    print(f"generated {len(rows)}x{s.n} completions for {args.model} on {args.benchmark} ({n_tokens} tokens, {t_gen:.1f}s)")
+    manifest = read_json(manifest) if manifest.exists() else None
+    for bench, s, chat, rows in plans:
+        t1 = time.time()
+        outs = backend.generate([Request([{"role": "user", "content": r["prompt"]}], chat) for r in rows], s)
+        t_gen = time.time() - t1
+        n_tokens = sum(c.num_tokens for cs in outs for c in cs)
+        out = Path(args.output_dir) / f"{bench}.jsonl"
+        write_jsonl(out, ({"id": r["id"], "prompt": r["prompt"], "completions": [c.text for c in cs],
+                           "completion_tokens": [c.num_tokens for c in cs], "finish_reasons": [c.finish_reason for c in cs]}
+                          for r, cs in zip(rows, outs)))
+        write_json(out.with_suffix(".meta.json"), {
+            "model": args.model, "model_dir": args.model_dir, "benchmark": bench, "n_problems": len(rows),
+            "backend": backend.name, "sampling": dataclasses.asdict(s), "chat_template_kwargs": chat,
+            "generation_config": cfg["generation"], "model_manifest": manifest, "versions": library_versions(),
+            "load_s": round(t_load, 2), "generate_s": round(t_gen, 2), "completion_tokens": n_tokens,
+            "tokens_per_s": round(n_tokens / max(t_gen, 1e-9), 1)})
+        print(f"generated {len(rows)}x{s.n} completions for {args.model} on {bench} ({n_tokens} tokens, {t_gen:.1f}s)")
     return 0

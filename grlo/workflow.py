@@ -100,9 +100,11 @@ def section_hash(cfg: dict, *sections: str) -> str:
     return C.config_hash({s: C.get(cfg, s) for s in (*sections, "mode")})
 
 
-def eval_settings_hash(cfg: dict, model_id: str, bench: str) -> str:
-    return C.config_hash({"model": resolve_eval_model(cfg, model_id), "bench": registry.benchmark(bench),
-                          "override": C.get(cfg, f"evaluation.overrides.{bench}"), "generation": cfg.get("generation"),
+def eval_settings_hash(cfg: dict, model_id: str) -> str:
+    """Everything that changes a model's generations: a change reruns that model's generation job."""
+    return C.config_hash({"model": resolve_eval_model(cfg, model_id),
+                          "benches": {b: registry.benchmark(b) for b in benchmarks(cfg)},
+                          "overrides": C.get(cfg, "evaluation.overrides"), "generation": cfg.get("generation"),
                           "seed": cfg.get("seed")})
 
 

@@ -100,12 +100,24 @@ def test_generate_cli_writes_outputs_and_meta(tiny_policy, tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("evaluation: {overrides: {math500: {max_tokens: 6, limit: 2}}}\n")
     out = tmp_path / "g" / "math500.jsonl"
+    data.rename(tmp_path / "math500.jsonl")
     r = subprocess.run([sys.executable, "-m", "grlo.cli", "generate", "--config", str(ROOT / "config/config.yaml"),
                         str(ROOT / "config/smoke.yaml"), str(cfg), "--model", "qwen3-4b-base--base", "--model-dir", tiny_policy,
-                        "--benchmark", "math500", "--data", str(data), "--output", str(out)], capture_output=True, text=True)
+                        "--benchmarks", "math500", "--data-dir", str(tmp_path), "--output-dir", str(out.parent)],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["id"] for x in rows] == ["p0", "p1"]  # limit applied
     assert all(len(x["completions"]) == 1 and x["completion_tokens"][0] <= 6 for x in rows)
     meta = json.loads(out.with_suffix(".meta.json").read_text())
     assert meta["sampling"]["max_tokens"] == 6 and meta["backend"] == "transformers" and meta["versions"]["torch"]
+
+
+def test_generate_cli_rejects_bad_rows_before_loading_a_model(tmp_path):
+    (tmp_path / "math500.jsonl").write_text('{"id": "a", "prompt": "ok"}\n{"id": "b"}\n')
+    r = subprocess.run([sys.executable, "-m", "grlo.cli", "generate", "--config", str(ROOT / "config/config.yaml"),
+                        str(ROOT / "config/smoke.yaml"), "--model", "qwen3-4b-base--base", "--model-dir", "/nonexistent",
+                        "--benchmarks", "math500", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "g")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "math500.jsonl: line 2: row needs 'id' and a string 'prompt'" in r.stderr
+    assert not (tmp_path / "g").exists()

@@ -1,14 +1,19 @@
+# One generation job per model: the model (or vLLM engine) loads once for all benchmarks.
 rule generate:
     input:
         model=lambda w: out(W.resolve_eval_model(config, w.model)["path"]),
-        data=out("data/benchmarks/{bench}.jsonl"),
+        data=expand(out("data/benchmarks/{bench}.jsonl"), bench=W.benchmarks(config)),
     output:
-        gens=out("generations/{model}/{bench}.jsonl"),
-        meta=out("generations/{model}/{bench}.meta.json"),
+        gens=expand(
+            out("generations/{{model}}/{bench}.jsonl"), bench=W.benchmarks(config)
+        ),
+        meta=expand(
+            out("generations/{{model}}/{bench}.meta.json"), bench=W.benchmarks(config)
+        ),
     log:
-        log_path("generate", "{model}/{bench}"),
+        log_path("generate", "{model}"),
     benchmark:
-        bench_path("generate", "{model}/{bench}")
+        bench_path("generate", "{model}")
     conda:
         ENV
     container:
@@ -18,11 +23,14 @@ rule generate:
         gpu=config["resources"]["gpus_eval"],
     params:
         config=CFG,
-        settings=lambda w: W.eval_settings_hash(config, w.model, w.bench),
-        device=lambda w: out(f"benchmarks/generate/{w.model}/{w.bench}.device.json"),
+        benches=" ".join(W.benchmarks(config)),
+        data_dir=lambda w, input: os.path.dirname(input.data[0]),
+        out_dir=lambda w, output: os.path.dirname(output.gens[0]),
+        settings=lambda w: W.eval_settings_hash(config, w.model),
+        device=lambda w: out(f"benchmarks/generate/{w.model}.device.json"),
     shell:
         "grlo generate --config {params.config} --model {wildcards.model} --model-dir {input.model}"
-        " --benchmark {wildcards.bench} --data {input.data} --output {output.gens}"
+        " --benchmarks {params.benches} --data-dir {params.data_dir} --output-dir {params.out_dir}"
         " --threads {threads} --device-record {params.device} > {log} 2>&1"
 
 
