@@ -166,7 +166,7 @@ def run(args) -> int:
 
         problems = load_normalised(spec)
         data_label = f"registry source of {args.benchmark} ({spec['mode']})"
-    options = {"workers": args.workers, "config": cfg, "generations": str(gens_path)}
+    options = {"workers": args.workers, "config": cfg, "generations": str(gens_path), "model": _model_id(gens_path)}
     summary, samples = score_generations(spec, problems, gens, partial=args.partial, tokenizer=args.tokenizer,
                                          options=options, data_label=data_label)
     meta_path = gens_path.with_name(gens_path.name.removesuffix(".jsonl") + ".meta.json")
