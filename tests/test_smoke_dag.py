@@ -1,0 +1,48 @@
+"""Integration: the complete smoke DAG runs offline on CPU in a temporary output directory, and every artifact is
+read back (table 1 accuracy from the real SmolLM2 generations, the other tables, claims, figures)."""
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _read_csv(path: Path) -> list[dict]:
+    lines = [l for l in path.read_text().splitlines() if not l.startswith("#")]
+    return list(csv.DictReader(io.StringIO("\n".join(lines))))
+
+
+@pytest.mark.integration
+def test_smoke_dag_end_to_end(tmp_path):
+    snakemake = shutil.which("snakemake") or str(Path(os.sys.executable).parent / "snakemake")
+    outdir = tmp_path / "smoke"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"}
+    t0 = time.time()
+    r = subprocess.run([snakemake, "--cores", "2", "--nolock", "--configfile", "config/smoke.yaml",
+                        "--config", f"outdir={outdir}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
+    wall = time.time() - t0
+    if r.returncode != 0:
+        logs = "\n".join(f"== {p}\n{p.read_text()[-1500:]}" for p in sorted(outdir.glob("logs/**/*.log"))[-4:])
+        pytest.fail(f"smoke DAG failed:\n{r.stderr[-4000:]}\n{logs}")
+    print(f"smoke DAG wall time: {wall:.0f}s")
+    res = outdir / "results"
+    rows = {row["model"]: row for row in _read_csv(res / "table1.csv")}
+    base = next(v for k, v in rows.items() if "base" in k.lower())
+    score = json.loads((outdir / "scores/qwen3-4b-base--base/math500.json").read_text())
+    assert score["n"] >= 10 and 0.0 <= score["value"] <= 100.0
+    cells = [v for k, v in base.items() if v not in ("", None) and k.lower().startswith("math")]
+    assert cells, base
+    for name in ("table1", "table2", "table3", "table4", "table5", "claims"):
+        assert (res / f"{name}.csv").exists() and (res / f"{name}.md").exists(), name
+    assert "not comparable" in (res / "claims.csv").read_text()
+    assert list((res / "figures").glob("*.png"))
+    assert not (ROOT / "results" / "table1.csv").exists() or (ROOT / "results" / "table1.csv").stat().st_mtime < t0
