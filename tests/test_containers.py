@@ -1,0 +1,181 @@
+"""Containers and clusters: image pins == pyproject pins; `--use-singularity` passes the image, --nv and the cache
+bind (a stub `apptainer` on PATH records its arguments and runs the command on the host); the SLURM profile renders
+per-rule GPU resources in a dry run."""
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grlo.config import REPO_ROOT
+
+HOST_ONLY = {"snakemake", "snakemake-executor-plugin-slurm"}
+PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(\[[^\]]*\])?==([A-Za-z0-9_.\-]+)$")
+
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pins(specs) -> dict:
+    """{(name, extras): version} of exact pins; unpinned names map to None."""
+    out = {}
+    for s in specs:
+        s = s.strip().strip('"')
+        m = PIN.match(s)
+        if m:
+            out[(norm(m.group(1)), m.group(2) or "")] = m.group(3)
+        elif re.match(r"^[A-Za-z0-9_.\-]+(\[[^\]]*\])?$", s):
+            name = re.match(r"^([A-Za-z0-9_.\-]+)(\[[^\]]*\])?", s)
+            out[(norm(name.group(1)), name.group(2) or "")] = None
+    return out
+
+
+def pyproject():
+    data = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    return data["project"]["dependencies"], data["project"]["optional-dependencies"]["gpu"]
+
+
+def dockerfile_specs() -> list[str]:
+    text = (REPO_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    run = [line for line in text.splitlines() if line.startswith("RUN pip install") and "--no-deps" not in line]
+    assert len(run) == 1, "one pinned `RUN pip install` line expected"
+    return run[0].split()[3:]
+
+
+def test_dockerfile_pins_equal_pyproject():
+    deps, gpu = pyproject()
+    want = {k: v for k, v in pins(deps + gpu).items() if k[0] not in HOST_ONLY}
+    assert want.pop(("trl", "")) == want[("trl", "[vllm]")]  # trl[vllm] supersedes the plain pin (same version)
+    got = pins(dockerfile_specs())
+    assert {k: v for k, v in got.items() if k in want} == want
+    assert not {k for k in got if k[0] in HOST_ONLY}, "Snakemake belongs on the host, not in the GPU image"
+    extra = {k for k in got if k not in want}
+    assert extra <= {("nvidia-ml-py", "")}, extra  # NVML bindings for grlo.accounting.record_device
+    text = (REPO_ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ARG CUDA_IMAGE=nvidia/cuda:\S+-devel-", text, re.M), "CUDA devel base (DeepSpeed JIT)"
+    assert re.search(r"^USER grlo$", text, re.M) and "HF_HOME=/cache/huggingface" in text
+    for lib, ver in (("vllm", "0.31.0"), ("torch", "2.13.0"), ("trl", "1.16.0"), ("transformers", "5.17.0")):
+        assert f'org.grlo.{lib}="{ver}"' in text
+
+
+@pytest.mark.parametrize("env,gpu", [("grlo.yaml", False), ("grlo-gpu.yaml", True)])
+def test_conda_env_pins_equal_pyproject(env, gpu):
+    deps, gpu_deps = pyproject()
+    want = {k: v for k, v in pins(deps + (gpu_deps if gpu else [])).items() if k[0] not in HOST_ONLY}
+    if gpu:  # trl[vllm] supersedes the plain trl pin (same version)
+        assert want.pop(("trl", "")) == want[("trl", "[vllm]")]
+    data = yaml.safe_load((REPO_ROOT / "envs" / env).read_text())
+    pip = next(d["pip"] for d in data["dependencies"] if isinstance(d, dict))
+    got = pins(pip)
+    assert {k: v for k, v in got.items() if k in want} == want
+    assert not {k for k in got if k[0] in HOST_ONLY}
+    host = yaml.safe_load((REPO_ROOT / "envs" / "snakemake.yaml").read_text())
+    host_pins = pins(next(d["pip"] for d in host["dependencies"] if isinstance(d, dict)))
+    assert {k[0]: v for k, v in host_pins.items()} == {k[0]: v for k, v in pins(deps).items() if k[0] in HOST_ONLY}
+
+
+STUB = """#!/bin/bash
+# stub apptainer: records its arguments; `pull` creates the image file; `exec` runs the command on the host
+echo "$*" >> "$STUB_LOG"
+case "$1" in --version|version) echo "apptainer version 1.4.0"; exit 0;; esac
+for a in "$@"; do [ "$a" = pull ] && { dest="${@: -2:1}"; : > "$dest"; exit 0; }; done
+exec bash -c "${@: -1}"
+"""
+
+
+def snakemake(args, cwd: Path, stub_dir: Path, timeout=300):
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(stub_dir), str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["STUB_LOG"] = str(stub_dir / "apptainer.log")
+    cmd = [str(Path(sys.executable).parent / "snakemake"), "-s", str(REPO_ROOT / "Snakefile"), "--directory", str(cwd),
+           *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def stub(tmp_path):
+    d = tmp_path / "bin"
+    d.mkdir()
+    (d / "apptainer").write_text(STUB)
+    (d / "apptainer").chmod(0o755)
+    return d
+
+
+def config_image(files) -> str:
+    from grlo import config as _config
+
+    return _config.load(files)["container"]["image"]
+
+
+SMOKE = [str(REPO_ROOT / "config" / "config.yaml"), str(REPO_ROOT / "config" / "smoke.yaml")]
+PROFILE = ["--workflow-profile", str(REPO_ROOT / "workflow" / "profiles" / "default")]
+
+
+def test_use_singularity_dry_run_shows_the_image(tmp_path, stub):
+    work = tmp_path / "run"
+    work.mkdir()
+    r = snakemake(["-n", "--cores", "all", "--use-singularity", "--configfile", *SMOKE, *PROFILE], work, stub)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = r.stdout + r.stderr
+    assert f"Singularity image {config_image(SMOKE)} will be pulled" in out
+
+
+def test_use_singularity_passes_nv_and_cache_bind_to_apptainer(tmp_path, stub):
+    """Runs one cheap rule (forecast) through the stub: the exec line must carry --nv, the /cache bind and the image."""
+    work = tmp_path / "run"
+    work.mkdir()
+    r = snakemake(["smoke/results/forecast.csv", "--cores", "1", "--use-singularity", "--configfile", *SMOKE, *PROFILE],
+                  work, stub)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    log = (stub / "apptainer.log").read_text().splitlines()
+    pulls = [line for line in log if line.startswith("pull ")]
+    assert pulls and pulls[0].endswith(config_image(SMOKE))
+    execs = [line for line in log if line.startswith("exec ")]
+    assert execs and "--nv" in execs[0].split() and re.search(r"--bind \S+:/cache", execs[0])
+    assert "grlo forecast" in execs[0]
+    assert (work / "smoke" / "results" / "forecast.csv").read_text().startswith("# mode: smoke")
+
+
+def test_slurm_profile_dry_run_renders_gpu_resources(tmp_path, stub):
+    work = tmp_path / "run"
+    work.mkdir()
+    paper = [str(REPO_ROOT / "config" / "config.yaml")]
+    r = snakemake(["results/table2.csv", "-n", "--profile", str(REPO_ROOT / "workflow" / "profiles" / "slurm"),
+                   "--workflow-profile", "none", "--use-singularity", "--configfile", *paper], work, stub)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = r.stdout
+    block = out[out.index("rule train_grlo:"):]
+    res = next(line for line in block.splitlines() if line.strip().startswith("resources:"))
+    from grlo import config as _config
+
+    gpus = _config.load(paper)["resources"]["gpus_train"]
+    prof = yaml.safe_load((REPO_ROOT / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
+    want = prof["set-resources"]["train_grlo"]
+    assert f"gpu={gpus}" in res and f"gpu_model={want['gpu_model']}" in res
+    assert f"mem_mb={want['mem_mb']}" in res and f"runtime={want['runtime']}" in res
+    assert f"cpus_per_task={want['cpus_per_task']}" in res
+    # table 2 in paper mode needs no evaluation job
+    assert "rule generate:" not in out and "rule score:" not in out
+
+
+def test_slurm_profile_resources_reach_sbatch(tmp_path):
+    """The plugin's own submit-string builder turns the profile's GPU resources into sbatch flags."""
+    from types import SimpleNamespace
+
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    prof = yaml.safe_load((REPO_ROOT / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
+    res = dict(prof["set-resources"]["train_grlo"], gpu=4)
+
+    class R(dict):
+        __getattr__ = dict.get
+
+    job = SimpleNamespace(resources=R(res))
+    flags = set_gres_string(job)
+    assert f"--gpus={res['gpu_model']}:4" in flags
