@@ -136,10 +136,14 @@ def record_device(path: str | os.PathLike | None, gpus_requested: int, *, use_to
     visible, source = probe_devices(use_torch=use_torch)
     used = min(len(visible), gpus_requested)
     charged = visible[:used]
+    # a multi-node SLURM job runs this on its first node; the other nodes hold the same number of GPUs
+    nodes = int(os.environ.get("SLURM_NNODES") or os.environ.get("SLURM_JOB_NUM_NODES") or 1)
     record = {
         "gpus_requested": gpus_requested,
         "gpus_visible": len(visible),
-        "gpu_count": used,
+        "gpu_count": used * nodes,
+        "gpus_per_node": used,
+        "nodes": nodes,
         "gpu_model": gpu_model_of([g["name"] for g in charged]),
         "gpus": charged,
         "probe": source,
@@ -152,7 +156,7 @@ def record_device(path: str | os.PathLike | None, gpus_requested: int, *, use_to
         "python": sys.version.split()[0],
         "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    if gpus_requested > len(visible):
+    if gpus_requested > len(visible) and nodes == 1:
         record["warning"] = f"requested {gpus_requested} GPU(s) but {len(visible)} visible; charged {used}"
     if path:
         write_json(path, record)

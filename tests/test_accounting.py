@@ -99,6 +99,8 @@ def fake_nvml(monkeypatch, names):
 def test_record_device_charges_min_of_requested_and_visible(tmp_path, monkeypatch):
     fake_nvml(monkeypatch, ["NVIDIA H100 80GB HBM3"] * 8)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("SLURM_NNODES", raising=False)
+    monkeypatch.delenv("SLURM_JOB_NUM_NODES", raising=False)
     rec = record_device(tmp_path / "d.json", 4)
     assert rec["probe"] == "nvml" and rec["gpus_visible"] == 8 and rec["gpu_count"] == 4
     assert rec["gpu_model"] == "NVIDIA H100 80GB HBM3" and rec["gpus"][0]["memory_mib"] == 80 * 1024
@@ -111,13 +113,19 @@ def test_record_device_charges_min_of_requested_and_visible(tmp_path, monkeypatc
     # a CPU job (0 requested) is charged 0 GPUs even on a GPU box
     rec = record_device(None, 0)
     assert rec["gpu_count"] == 0 and rec["gpu_model"] is None
+    # multi-node SLURM job: this node's GPUs x nodes
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setenv("SLURM_NNODES", "4")
+    rec = record_device(None, 8)
+    assert rec["gpus_per_node"] == 8 and rec["nodes"] == 4 and rec["gpu_count"] == 32
     with pytest.raises(GrloError):
         record_device(None, -1)
 
 
 def test_record_device_mixed_models_and_no_gpu(tmp_path, monkeypatch):
     fake_nvml(monkeypatch, ["NVIDIA A100-SXM4-80GB", "NVIDIA H100 80GB HBM3"])
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    for var in ("CUDA_VISIBLE_DEVICES", "SLURM_NNODES", "SLURM_JOB_NUM_NODES"):
+        monkeypatch.delenv(var, raising=False)
     assert record_device(None, 2)["gpu_model"].startswith("mixed: ")
     monkeypatch.setitem(sys.modules, "pynvml", None)  # import fails -> torch.cuda (CPU here) -> 0 GPUs
     rec = record_device(tmp_path / "cpu.json", 1, use_torch=False)
