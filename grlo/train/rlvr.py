@@ -417,7 +417,8 @@ def run(args) -> int:
         if args.device_record:
             from grlo.accounting import record_device
 
-            record_device(args.device_record, gpus_requested if on_gpu else 0)
+            # one GPU per process (vLLM colocates on the same GPU); CPU runs are charged none
+            record_device(args.device_record, world if on_gpu else 0)
     return 0
 
 
