@@ -557,7 +557,7 @@ class RunState:
 class PPOTrainer:
     def __init__(self, cfg: dict, backbone: str, prompts_path: str, policy_init: str, reward_model: str,
                  output_dir: str, config_source: str = "config"):
-        from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from grlo.rewards.reward_model import RewardScorer
         from grlo.rewards.style import StyleMix
@@ -589,8 +589,7 @@ class PPOTrainer:
         gc_on = bool(_req(g, "actor.gradient_checkpointing"))
         self.actor = AutoModelForCausalLM.from_pretrained(policy_init, dtype=self.param_dtype).to(self.device)
         torch.manual_seed(self.seed + 1)  # the critic's fresh value head
-        self.critic = AutoModelForTokenClassification.from_pretrained(
-            policy_init, num_labels=1, dtype=self.param_dtype, classifier_dropout=0.0).to(self.device)
+        self.critic = load_critic(policy_init, self.param_dtype).to(self.device)
         for m, on in ((self.actor, gc_on), (self.critic, bool(_req(g, "critic.gradient_checkpointing")))):
             m.config.use_cache = False
             if on:
@@ -790,6 +789,17 @@ class PPOTrainer:
             })
 
 
+def load_critic(path: str, dtype: torch.dtype):
+    """Value model = the backbone checkpoint with a fresh 1-output token head (verl: AutoModelForTokenClassification);
+    dropout off, as verl sets, so values are deterministic."""
+    from transformers import AutoConfig, AutoModelForTokenClassification
+
+    cfg = AutoConfig.from_pretrained(path)
+    cfg.num_labels = 1
+    cfg.classifier_dropout = 0.0
+    return AutoModelForTokenClassification.from_pretrained(path, config=cfg, dtype=dtype)
+
+
 def _pick_device(g: dict) -> torch.device:
     want = g.get("device", "auto")
     if want == "auto":
@@ -878,15 +888,28 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    import subprocess
+
     from grlo import config as config_mod
 
     cfg = config_mod.load(args.config)
     source = ", ".join(args.config)
-    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1 and not dist_on():  # pragma: no cover
+    g = grlo_section(cfg)
+    n_gpus = int(g.get("n_gpus_per_node", 1)) * int(g.get("nnodes", 1))
+    in_launcher = "WORLD_SIZE" in os.environ
+    if n_gpus > 1 and not in_launcher:  # pragma: no cover - multi-GPU: one process per GPU under torchrun
+        if not torch.cuda.is_available() or torch.cuda.device_count() < n_gpus:
+            have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            raise GrloError(f"{n_gpus} GPUs configured, {have} visible: set grlo.n_gpus_per_node (and "
+                            f"resources.gpus_train) to what the job has", path=source, field="grlo.n_gpus_per_node")
+        cmd = launch_command(n_gpus, _argv_of(args))
+        log.info("launching: %s", " ".join(cmd))
+        return subprocess.call(cmd)
+    if in_launcher and int(os.environ["WORLD_SIZE"]) > 1 and not dist_on():  # pragma: no cover
         backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        torch.distributed.init_process_group(backend)
     if args.device_record and rank() == 0:
         from grlo.accounting import record_device
 
@@ -895,3 +918,13 @@ def run(args) -> int:
                          source)
     trainer.train(progress=not args.no_progress)
     return 0
+
+
+def _argv_of(args) -> list[str]:
+    out = ["--config", *args.config, "--backbone", args.backbone, "--prompts", args.prompts, "--policy-init",
+           args.policy_init, "--reward-model", args.reward_model, "--output-dir", args.output_dir]
+    if args.device_record:
+        out += ["--device-record", args.device_record]
+    if args.no_progress:
+        out.append("--no-progress")
+    return out

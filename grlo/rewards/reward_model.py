@@ -1,0 +1,84 @@
+"""Reward-model scoring across tokenizers.
+
+The policy's response ids are decoded to text by the caller; here each (prompt chat, response text) pair is
+re-templated with the REWARD MODEL's own chat template and tokenizer and scored in batches. This is what the paper's
+setup needs (Skywork-Reward-V2-Llama-3.1-8B reads Llama-3.1 tokens; the Qwen3 policy writes Qwen tokens).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from grlo.errors import GrloError
+
+log = logging.getLogger("grlo.rewards.reward_model")
+
+
+def rm_text(tokenizer, chat: list[dict], response: str) -> str:
+    """The conversation as the RM reads it: the prompt turns + the response as the assistant turn."""
+    convo = [{"role": m["role"], "content": m["content"]} for m in chat] + [{"role": "assistant", "content": response}]
+    return tokenizer.apply_chat_template(convo, tokenize=False)
+
+
+class RewardScorer:
+    def __init__(self, model_dir: str, device: torch.device | str = "cpu", batch_size: int = 8,
+                 max_length: int | None = None, offload: bool = False, dtype: torch.dtype = torch.float32):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        if self.tokenizer.chat_template is None:
+            raise GrloError("the reward model's tokenizer has no chat template", path=model_dir, field="chat_template")
+        if self.tokenizer.pad_token_id is None:
+            raise GrloError("the reward model's tokenizer has no pad token", path=model_dir, field="pad_token")
+        self.model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=dtype)
+        if self.model.config.num_labels != 1:
+            raise GrloError(f"expected a scalar reward head (num_labels=1), got {self.model.config.num_labels}",
+                            path=model_dir, field="num_labels")
+        if self.model.config.pad_token_id is None:  # the classifier finds the last real token through pad_token_id
+            self.model.config.pad_token_id = self.tokenizer.pad_token_id
+        self.model.eval()
+        self.tokenizer.padding_side = "right"  # positions then start at 0 for every row, as when scored alone
+        self.device = torch.device(device)
+        self.offload = offload and self.device.type != "cpu"  # train.sh: reward_model param_offload=True
+        self.model.to("cpu" if self.offload else self.device)
+        self.batch_size, self.max_length = batch_size, max_length
+        # the template already writes BOS (Llama-3 style); adding special tokens again would double it
+        self.add_special = not (self.tokenizer.bos_token and "bos_token" in (self.tokenizer.chat_template or ""))
+
+    def encode(self, chats: list[list[dict]], responses: list[str]) -> list[list[int]]:
+        texts = [rm_text(self.tokenizer, c, r) for c, r in zip(chats, responses)]
+        enc = self.tokenizer(texts, add_special_tokens=self.add_special)["input_ids"]
+        if self.max_length:
+            over = sum(len(e) > self.max_length for e in enc)
+            if over:
+                log.warning("%d RM inputs longer than %d tokens: kept the first %d", over, self.max_length,
+                            self.max_length)
+            enc = [e[: self.max_length] for e in enc]
+        return enc
+
+    @torch.no_grad()
+    def score(self, chats: list[list[dict]], responses: list[str]) -> list[float]:
+        if len(chats) != len(responses):
+            raise ValueError("chats and responses differ in length")
+        ids = self.encode(chats, responses)
+        if self.offload:
+            self.model.to(self.device)
+        out: list[float] = []
+        try:
+            # longest first: batches of similar length waste less padding; results are put back in order
+            order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+            scores = [0.0] * len(ids)
+            for k in range(0, len(order), self.batch_size):
+                chunk = order[k:k + self.batch_size]
+                batch = self.tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, padding=True, return_tensors="pt")
+                logits = self.model(input_ids=batch["input_ids"].to(self.device),
+                                    attention_mask=batch["attention_mask"].to(self.device)).logits
+                for i, v in zip(chunk, logits[:, 0].float().tolist()):
+                    scores[i] = v
+            out = scores
+        finally:
+            if self.offload:
+                self.model.to("cpu")
+        return out
