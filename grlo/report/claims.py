@@ -45,6 +45,12 @@ def verdict(ours: float | None, paper: float | None, tol: float, *, relative: bo
     return REPRODUCED if ok else NOT_REPRODUCED
 
 
+def _tol_text(tol: float | None, relative: bool, unit: str) -> str:
+    if tol is None:
+        return ""
+    return f"±{tol * 100:g}%" if relative else f"±{tol:g} {unit}".rstrip()
+
+
 def _tol(cfg: dict) -> dict:
     return {**DEFAULT_TOLERANCE, **(_config.get(cfg, "report.tolerance", {}) or {})}
 
@@ -72,8 +78,7 @@ def build(cfg: dict, scores: dict, refs: PaperRefs, jobs: list, prompts: int | N
         ref = ab[ref_key]
         pv = ref.value if paper is None else paper
         rows.append({"claim": ref.key, "quantity": ref.quantity, "paper": ref.text, "paper_value": pv,
-                     "ours": ours, "tolerance": (f"±{tol_value:g}" + (" (relative)" if relative else f" {unit}"))
-                     if tol_value is not None else "", "rule": rule,
+                     "ours": ours, "tolerance": _tol_text(tol_value, relative, unit), "rule": rule,
                      "verdict": verdict(ours, pv, tol_value or 0.0, relative=relative, mode=mode, passed=passed),
                      "evidence": ev, "paper_source": f"{ref.source} ({ref.certainty})"})
 
