@@ -113,8 +113,6 @@ def test_qualitative_rules_fail_when_they_should():
 
 
 def test_cli_smoke_mode_says_not_comparable(tmp_path):
-    from grlo.report.common import DOMAIN_ORDER  # noqa: F401  (import check)
-
     s = tmp_path / "s.json"
     s.write_text(json.dumps({"model": "qwen3-4b-base--grlo", "benchmark": "math500", "value": 63.1,
                              "domain": "math"}))
