@@ -80,6 +80,13 @@ def test_no_gradient_checkpointing_is_6n_and_rlvr_train_mode():
     assert r["gpu_hours"] == pytest.approx((2 * N * tokens / 1e14 + 6 * N * tokens / 5e14) / 3600, rel=1e-9)
 
 
+def test_measured_prompt_length_replaces_the_assumption():
+    rows, assumptions = forecast.plan(base_cfg(), TABLE, {"count": 40, "token_length": {"mean": 300.0}})
+    g = [r for r in rows if r["stage"] == "grlo"][0]
+    assert "x 700 tokens" in g["detail"]  # 300 measured + 0.5 x 800
+    assert any("300 (measured" in a for a in assumptions)
+
+
 def test_training_section_wins_over_forecast_defaults():
     cfg = base_cfg()
     cfg["grlo"].update({"train_batch_size": 128, "total_training_steps": 3})

@@ -101,9 +101,16 @@ def gpu_hours(flops: dict, rate: dict) -> float:
     return sum(flops[k] / rate[k] for k in flops if flops[k]) / 3600.0
 
 
-def plan(cfg: dict, table: dict) -> tuple[list[dict], list[str]]:
-    """Rows (one per stage and backbone / evaluated model) and the assumptions used."""
+def plan(cfg: dict, table: dict, prompt_stats: dict | None = None) -> tuple[list[dict], list[str]]:
+    """Rows (one per stage and backbone / evaluated model) and the assumptions used.
+
+    `prompt_stats` (data/prompts/{backbone}/stats.json of a prepared set) replaces the assumed mean prompt length by
+    the measured one (token_length.mean).
+    """
     fc = {**DEFAULTS, **(_config.get(cfg, "report.forecast", {}) or {})}
+    measured_prompt = (prompt_stats or {}).get("token_length", {}).get("mean")
+    if measured_prompt:
+        fc["mean_prompt_tokens"] = float(measured_prompt)
     gpu = fc["gpu"]
     rate, eff = effective_flops(table, gpu)
     frac = float(fc["response_fraction"])
@@ -124,7 +131,8 @@ def plan(cfg: dict, table: dict) -> tuple[list[dict], list[str]]:
         f"GPU type {gpu}: peak {table['gpus'][gpu]['peak_bf16_tflops']} bf16 TFLOP/s ({table['gpus'][gpu]['kind']}: "
         f"{table['gpus'][gpu]['source']})",
         *[f"efficiency {k} = {eff[k]['value']} ({eff[k]['kind']}: {eff[k]['source']})" for k in KINDS],
-        f"mean prompt tokens = {p_tok:g}; mean response = {frac:g} x max response tokens",
+        f"mean prompt tokens = {p_tok:g} ({'measured: prepared prompts' if measured_prompt else 'assumed'}); "
+        f"mean response = {frac:g} x max response tokens",
         "FLOPs = 2N/token forward and decode, 8N (6N without gradient checkpointing) forward+backward; attention "
         "FLOPs ignored (underestimates long sequences)",
     ]
@@ -229,6 +237,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", nargs="+", required=True)
     p.add_argument("--throughput", help="throughput table (default: grlo/report/throughput.yaml)")
     p.add_argument("--gpu", help="override report.forecast.gpu")
+    p.add_argument("--prompt-stats", help="optional data/prompts/{backbone}/stats.json: measured mean prompt tokens")
     p.add_argument("--output", help="results/forecast.csv (a .md beside it); without it, print only")
 
 
@@ -236,7 +245,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = common.load_config(args.config)
     if args.gpu:
         cfg = _config.deep_merge(cfg, {"report": {"forecast": {"gpu": args.gpu}}})
-    rows, assumptions = plan(cfg, load_throughput(args.throughput))
+    stats = None
+    if args.prompt_stats:
+        from grlo.io import read_json
+
+        stats = read_json(args.prompt_stats)
+    rows, assumptions = plan(cfg, load_throughput(args.throughput), stats)
     by_stage: dict[str, float] = {}
     for r in rows:
         by_stage[r["stage"]] = by_stage.get(r["stage"], 0.0) + r["gpu_hours"]
