@@ -259,6 +259,9 @@ def run(args: argparse.Namespace) -> int:
     print("GPU-hours forecast for this config (" + cfg.get("mode", "paper") + " mode):")
     for s, h in by_stage.items():
         print(f"  {s:<10} {h:10.2f}")
+        for r in rows:
+            if r["stage"] == s and r["gpu_hours"] and len([x for x in rows if x["stage"] == s]) > 1:
+                print(f"    {r['model']:<34} {r['gpu_hours']:10.2f}")
     print(f"  {'total':<10} {total:10.2f}")
     print("assumptions:")
     for a in assumptions:
