@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from grlo import __version__
 from grlo import config as _config
 from grlo.errors import GrloError
 from grlo.io import atomic_path, read_json, write_text
@@ -23,12 +24,17 @@ DOMAIN_ORDER = ("math", "science", "code", "chat")
 
 
 def git_commit() -> str | None:
+    """Short commit of the code, '+dirty' when tracked files differ from it; None outside a git checkout."""
     try:
         out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=_config.REPO_ROOT, capture_output=True,
                              text=True, timeout=5)
+        if out.returncode != 0 or not out.stdout.strip():
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "grlo"],
+                               cwd=_config.REPO_ROOT, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def header_lines(cfg: dict, *notes: str, date: str | None = None) -> list[str]:
@@ -39,7 +45,7 @@ def header_lines(cfg: dict, *notes: str, date: str | None = None) -> list[str]:
                            if mode == "smoke" else ""),
         f"config_hash: {_config.config_hash(cfg)}",
         f"date: {date or _dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}",
-        f"code: grlo {git_commit() or 'unknown commit'}",
+        f"code: grlo {__version__} @ {git_commit() or 'unknown commit'}",
     ]
     lines += [f"note: {n}" for n in notes if n]
     return lines
