@@ -3,21 +3,23 @@
 #   apptainer build grlo.sif docker-daemon://grlo:0.1.0      (or pull the pushed image; see config `container.image`)
 # Snakemake and its SLURM plugin stay on the host: the plugin (>= 2.7) needs numpy >= 2.4.5, vLLM's stack numpy < 2.4.
 # CUDA *devel* base: DeepSpeed JIT-compiles its ops with nvcc at first use. torch 2.13.0 from PyPI is a CUDA 13 build.
-ARG CUDA_IMAGE=nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04
+# (torch's wheels bring their own cuDNN/NCCL; the base contributes the CUDA 13 toolkit. Override with --build-arg.)
+ARG CUDA_IMAGE=nvidia/cuda:13.0.1-devel-ubuntu24.04
 FROM ${CUDA_IMAGE}
+ARG CUDA_IMAGE
 
 ARG GRLO_VERSION=0.1.0
 ARG UID=1000
 ARG GID=1000
 
+# Every cache lives under /cache: mount a volume there (docker -v, apptainer --bind) so that weights, datasets,
+# compiled kernels and vLLM graphs survive between jobs; the image itself stays read-only.
 ENV DEBIAN_FRONTEND=noninteractive \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
-    # every cache lives under /cache: mount a volume there (docker -v, apptainer --bind) so that weights,
-    # datasets, compiled kernels and vLLM graphs survive between jobs; the image itself stays read-only
     HF_HOME=/cache/huggingface \
     TRITON_CACHE_DIR=/cache/triton \
     TORCH_EXTENSIONS_DIR=/cache/torch_extensions \
@@ -64,7 +66,9 @@ COPY workflow/schemas /opt/grlo/workflow/schemas
 RUN pip install --no-deps -e /opt/grlo \
  && python -c "import grlo, torch, vllm, trl, transformers, deepspeed; print(grlo.__version__, torch.__version__, vllm.__version__)"
 
-RUN groupadd -g ${GID} grlo && useradd -m -u ${UID} -g ${GID} -s /bin/bash grlo \
+# ubuntu:24.04 images ship a user `ubuntu` with UID/GID 1000: remove it so that `grlo` can take 1000.
+RUN (userdel -r ubuntu 2>/dev/null || true) \
+ && groupadd -g ${GID} grlo && useradd -m -u ${UID} -g ${GID} -s /bin/bash grlo \
  && mkdir -p /cache /work && chown grlo:grlo /cache /work
 VOLUME ["/cache"]
 WORKDIR /work
