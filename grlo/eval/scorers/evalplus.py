@@ -130,3 +130,27 @@ def _score_evalplus(spec, problems, completions, options) -> ScoreResult:
     base_value, base_se = metrics.avg_at_k([r["base_scores"] for r in records])
     return ScoreResult(records, info={"backend": "evalplus.evaluate.check_correctness", "dataset": dataset,
                                       "base_value": base_value, "base_stderr": base_se})
+
+
+def evalplus_row_from_human_eval(problem: dict) -> dict | None:
+    """An EvalPlus-format row (base_input = the literal arguments of every `candidate(...)` call in the original
+    HumanEval check(), plus_input empty) for problems whose tests call the candidate with literal arguments only;
+    None otherwise. Used to run EvalPlus's own evaluation on the same samples as our sandbox (throughput benchmark
+    and tests) where the EvalPlus release itself cannot be downloaded."""
+    import ast
+
+    tree = ast.parse(problem["test"])
+    inputs = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "candidate":
+            if node.keywords:
+                return None
+            try:
+                inputs.append([ast.literal_eval(a) for a in node.args])
+            except (ValueError, SyntaxError):
+                return None
+    if not inputs:
+        return None
+    return {"task_id": problem["task_id"], "prompt": problem["prompt"], "entry_point": problem["entry_point"],
+            "canonical_solution": problem["canonical_solution"], "base_input": inputs, "plus_input": [],
+            "atol": 0, "contract": ""}
