@@ -127,3 +127,38 @@ def test_paper_mode_download_uses_pinned_revision(tmp_path, monkeypatch):
     spec["source"]["sha256"] = "0" * 64
     with pytest.raises(GrloError, match="checksum mismatch"):
         benchmarks.fetch_raw(spec)
+
+
+def test_gated_dataset_gives_access_instructions(monkeypatch):
+    import huggingface_hub
+    from huggingface_hub.errors import GatedRepoError
+
+    class Response:  # the minimum huggingface_hub's HTTP errors read
+        headers: dict = {}
+        status_code = 403
+        request = None
+
+    def gated(*a, **k):
+        raise GatedRepoError("gated", response=Response())
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", gated)
+    spec = spec_mod.benchmark_spec("gpqa_diamond", {"mode": "paper"})
+    spec["source"]["revision"] = "abc"
+    with pytest.raises(GrloError, match="gated.*accept its terms.*HF_TOKEN"):
+        benchmarks.fetch_raw(spec)
+
+
+def test_every_registry_benchmark_has_the_required_fields_and_a_smoke_source():
+    from grlo.eval import templates
+    from grlo.eval.scorers import KINDS
+
+    reg = spec_mod.registry()
+    assert set(reg) >= {"math500", "aime24", "aime25", "amc23", "gsm8k", "gpqa_diamond", "humaneval_plus",
+                        "mbpp_plus", "livecodebench", "alpacaeval2", "ifeval"}
+    for name, entry in reg.items():
+        assert entry["domain"] in ("math", "science", "code", "chat"), name
+        assert entry["scorer"] in KINDS and entry["prompt_template"] in templates.TEMPLATES, name
+        assert set(entry["sampling"]) == {"temperature", "top_p", "top_k", "k", "max_tokens"}, name
+        assert {"paper", "smoke"} <= set(entry["source"]), name
+        rows = benchmarks.load_normalised(spec_mod.benchmark_spec(name, {"mode": "smoke"}))
+        assert 4 <= len(rows) <= 14 and all(r["prompt"] and r["id"] for r in rows), name

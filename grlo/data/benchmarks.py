@@ -44,6 +44,16 @@ def read_records(path: Path) -> list[dict]:
 
         return pd.read_parquet(path).to_dict(orient="records")
     opener = gzip.open if path.name.endswith(".gz") else open
+    if name.endswith(".jsonl"):  # streamed: LiveCodeBench's files are gigabytes
+        rows = []
+        with opener(path, "rt", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise GrloError(f"malformed JSON ({e.msg})", path=str(path), field=f"line {lineno}") from None
+        return rows
     with opener(path, "rt", encoding="utf-8") as f:
         text = f.read()
     if name.endswith(".csv"):
@@ -53,14 +63,7 @@ def read_records(path: Path) -> list[dict]:
         if isinstance(data, dict):  # {"id": row} mappings
             data = list(data.values())
         return data
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise GrloError(f"malformed JSON ({e.msg})", path=str(path), field=f"line {lineno}") from None
-    return rows
+    raise GrloError("unsupported file type (jsonl, json, csv, parquet; .gz allowed)", path=str(path))
 
 
 def _hub_download(src: dict, name: str) -> tuple[list[Path], dict]:
