@@ -162,3 +162,20 @@ def test_every_registry_benchmark_has_the_required_fields_and_a_smoke_source():
         assert {"paper", "smoke"} <= set(entry["source"]), name
         rows = benchmarks.load_normalised(spec_mod.benchmark_spec(name, {"mode": "smoke"}))
         assert 4 <= len(rows) <= 14 and all(r["prompt"] and r["id"] for r in rows), name
+
+
+def test_think_tokens_counted_with_a_tokenizer(tmp_path, math_rows):
+    from transformers import AutoTokenizer
+
+    from grlo.models.tiny import build_tiny_policy
+
+    model_dir = build_tiny_policy(tmp_path / "policy", seed=0)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    think = "let me think about fractions"
+    spec = spec_mod.benchmark_spec("math500", {"mode": "smoke"})
+    r = math_rows[0]
+    gens = [{"id": r["id"], "completions": [f"<think>{think}</think>\\boxed{{{r['answer']}}}", "\\boxed{0}"]}]
+    summary, samples = score_generations(spec, math_rows, gens, partial=True, tokenizer=str(model_dir))
+    expected = len(tok(think, add_special_tokens=False)["input_ids"])
+    assert samples[0]["think_tokens"] == [expected, 0] and expected > 0
+    assert samples[0]["scores"] == [1.0, 0.0]
