@@ -14,6 +14,9 @@ accumulated from micro-batches of `per_device_batch` completions per process.
 
 Outputs: {output_dir}/final/ (HF model + tokenizer + manifest.json), {output_dir}/metrics.jsonl (one row per logging
 step), {output_dir}/checkpoint-N/ (TRL/Trainer checkpoints; `--resume auto` continues from the newest one).
+TRL logs reward and completion metrics only on the optimizer step that sampled a generation batch: with several
+optimizer steps per batch (paper recipe: 4), the other rows carry loss/KL/grad norm but no reward keys.
+Multi-GPU: `accelerate launch --num_processes N -m grlo.cli train-rlvr ...` (one GPU per process, vLLM colocated).
 """
 
 from __future__ import annotations
