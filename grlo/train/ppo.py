@@ -607,6 +607,11 @@ class PPOTrainer:
                          "top_k": r.get("top_k", -1)}
         self.max_response_length = int(_req(g, "max_response_length"))
         if r.get("engine", "hf") == "vllm":  # pragma: no cover - GPU only
+            import importlib.util
+
+            if self.device.type != "cuda" or importlib.util.find_spec("vllm") is None:
+                raise GrloError("rollout engine vllm needs a GPU and the vllm package (the GPU image); on CPU set "
+                                "grlo.rollout.engine: hf", path=config_source, field="grlo.rollout.engine")
             llm_kw, samp_kw = vllm_settings(g, policy_init, self.seed, self.n_procs)
             self.rollout = VLLMRollout(llm_kw, samp_kw, self.seed)
         else:
