@@ -91,6 +91,29 @@ def test_cpu_config_is_a_valid_grpo_config(tmp_path):
     assert gc.max_steps == cfg["rlvr"]["stages"]["rlvr"]["max_steps"]
 
 
+class _WordTok:
+    """Counts whitespace-separated words as tokens (enough for the length penalty)."""
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": text.split()}
+
+
+def test_reward_setup_kinds_and_verifier():
+    cfg = C.load([PAPER])
+    funcs, weights = rlvr._reward_setup(cfg, _WordTok())
+    assert [f.__name__ for f in funcs] == ["general_reasoner", "correct"] and weights == [1.0, 0.0]
+    # the length penalty counts the policy tokenizer's tokens: "4.0" is one word like "4" -> no penalty
+    # (counting characters would give 1 - 0.05 * 2)
+    # math-verify drops the unit, so "4 units" (2 words) matches "4.0" (1 word): penalty 0.05
+    out = funcs[0](prompts=[None], completions=["\\boxed{4.0}", "\\boxed{4.0}"], answer=["4", "4 units"])
+    assert out == [pytest.approx(1.0), pytest.approx(0.95)]
+    cfg["rlvr"]["reward"]["kind"] = "correctness"
+    assert rlvr._reward_setup(cfg, _WordTok())[1] == [0.0, 1.0]
+    cfg["rlvr"]["reward"]["verifier"] = "general-verifier"
+    with pytest.raises(GrloError, match="verifier_path"):
+        rlvr._reward_setup(cfg, _WordTok())
+
+
 def test_metrics_truncation_on_resume(tmp_path):
     p = tmp_path / "m.jsonl"
     p.write_text("".join(json.dumps({"step": s, "time_s": s * 1.0}) + "\n" for s in (1, 2, 3, 4)))

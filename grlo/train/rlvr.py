@@ -323,6 +323,9 @@ def add_arguments(p) -> None:
     p.add_argument("--output-dir", required=True, help="checkpoints/{backbone}/{stage}")
     p.add_argument("--device-record", default=None, help="write the devices used here (benchmarks/...device.json)")
     p.add_argument("--resume", default="auto", help="auto (newest checkpoint-N in --output-dir), none, or a path")
+    p.add_argument("--verifier", default=None,
+                   help="HF dir of the model-based verifier (models/general-verifier) when rlvr.reward.verifier is "
+                        "general-verifier; overrides rlvr.reward.verifier_path")
 
 
 def _world_size() -> int:
@@ -366,6 +369,8 @@ def run(args) -> int:
         raise GrloError(f"{len(dataset)} prompts after filtering, fewer than one batch of {t['batch_prompts']}",
                         field="rlvr.train.batch_prompts")
 
+    if getattr(args, "verifier", None):
+        cfg["rlvr"].setdefault("reward", {})["verifier_path"] = args.verifier
     reward_funcs, reward_weights = _reward_setup(cfg, tok)
     gcfg.reward_weights = reward_weights
 
