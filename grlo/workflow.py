@@ -15,7 +15,7 @@ STAGES = ("grlo", "rlvr", "grlo-rlvr")
 
 
 def prefix(cfg: dict) -> str:
-    out = (cfg.get("outdir") or "").strip("/")
+    out = (cfg.get("outdir") or "").rstrip("/")
     return f"{out}/" if out else ""
 
 
