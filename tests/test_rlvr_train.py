@@ -89,6 +89,10 @@ def test_cpu_config_is_a_valid_grpo_config(tmp_path):
     assert gc.use_cpu and not gc.bf16 and not gc.use_vllm
     assert gc.generation_batch_size == t["batch_prompts"] * t["num_generations"]
     assert gc.max_steps == cfg["rlvr"]["stages"]["rlvr"]["max_steps"]
+    # the paper recipe passes TRL's own checks: one generation batch feeds 4 optimizer steps
+    gp, _, _ = rlvr.build_grpo_config(C.load([PAPER]), "rlvr", tmp_path, on_gpu=False, world_size=1)
+    assert gp.generation_batch_size == 8192 and gp.gradient_accumulation_steps == 256
+    assert gp.steps_per_generation == 4 * gp.gradient_accumulation_steps
 
 
 class _WordTok:
