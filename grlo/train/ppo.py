@@ -58,6 +58,32 @@ def all_sum(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def reduce_row(row: dict) -> dict:
+    """Metrics of the whole batch from per-process rows: every process holds the same number of sequences, so a mean
+    of per-process means is the batch mean for per-sequence metrics (token-weighted ones are approximated the same
+    way); counts add up, maxima/minima and phase times take the extreme."""
+    if not dist_on():
+        return row
+    keys = [k for k, v in row.items() if isinstance(v, (int, float)) and k not in ("step", "epoch", "batch_in_epoch")]
+    vals = torch.tensor([float(row[k]) for k in keys], dtype=torch.float64,
+                        device="cuda" if torch.cuda.is_available() else "cpu")
+    mx, mn, sm = vals.clone(), vals.clone(), vals.clone()
+    torch.distributed.all_reduce(mx, op=torch.distributed.ReduceOp.MAX)
+    torch.distributed.all_reduce(mn, op=torch.distributed.ReduceOp.MIN)
+    torch.distributed.all_reduce(sm)
+    out = dict(row)
+    for i, k in enumerate(keys):
+        if k.endswith("/max") or k.startswith(("time/", "gpu/")):
+            out[k] = mx[i].item()
+        elif k.endswith("/min"):
+            out[k] = mn[i].item()
+        elif k in ("perf/response_tokens", "perf/total_tokens", "perf/tokens_per_s"):
+            out[k] = sm[i].item()
+        else:
+            out[k] = sm[i].item() / world_size()
+    return out
+
+
 def global_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """masked_whiten over the response tokens of the whole (all-rank) batch, Bessel-corrected like verl."""
     m = mask.to(torch.float64)
@@ -103,7 +129,16 @@ def sequence_logprobs(
 
     The vocabulary projection runs only on response tokens, in chunks recomputed in backward (checkpoint), so the
     (tokens x vocab) logits never exist in full: with Qwen3's 152K vocabulary they would not fit otherwise.
+    Under FSDP2 the same code runs as a registered forward method of the sharded root (`_fsdp2_wrap`), so that the
+    root's parameters (embeddings, final norm, lm_head) are gathered for it and their gradients reduced.
     """
+    fsdp_method = getattr(model, "_grlo_logprobs", None)
+    if fsdp_method is not None:  # pragma: no cover - multi-process
+        return fsdp_method(input_ids, attention_mask, response_mask, temperature, chunk_tokens)
+    return _sequence_logprobs(model, input_ids, attention_mask, response_mask, temperature, chunk_tokens)
+
+
+def _sequence_logprobs(model, input_ids, attention_mask, response_mask, temperature, chunk_tokens):
     R = response_mask.shape[-1]
     base = getattr(model, model.base_model_prefix)
     hidden = base(input_ids=input_ids, attention_mask=attention_mask,
@@ -452,7 +487,9 @@ class HFRollout:
         out: list[list[int]] = []
         for i in range(0, len(prompt_ids), self.batch_size):
             ids, mask = left_pad(prompt_ids[i:i + self.batch_size], self.tok.pad_token_id)
-            gen = self.model.generate(input_ids=ids.to(dev), attention_mask=mask.to(dev), generation_config=gen_cfg)
+            # synced_gpus: sharded (FSDP2) ranks keep stepping together until every rank has finished
+            gen = self.model.generate(input_ids=ids.to(dev), attention_mask=mask.to(dev), generation_config=gen_cfg,
+                                      synced_gpus=dist_on())
             for row in gen[:, ids.shape[1]:].tolist():
                 cut = next((j + 1 for j, t in enumerate(row) if t in self.eos), len(row))
                 out.append(row[:cut])
@@ -726,7 +763,7 @@ class PPOTrainer:
             row["gpu/max_memory_reserved_gb"] = torch.cuda.max_memory_reserved() / 2**30
             torch.cuda.reset_peak_memory_stats()
         self.state.step += 1
-        return row
+        return reduce_row(row)
 
     def _chunked(self, fn: Callable[[slice], torch.Tensor], size: int, batch: dict) -> torch.Tensor:
         n = batch["input_ids"].shape[0]
@@ -779,14 +816,14 @@ class PPOTrainer:
         return self.state
 
     def save_final(self) -> None:
-        from grlo.io import atomic_dir, write_json, library_versions
+        from grlo.io import atomic_dir, library_versions, write_json
+        from grlo.train.checkpoint import full_model_state
 
+        sd = full_model_state(self.actor)  # a collective under FSDP2: every rank takes part
         if rank() != 0:
             return
         with atomic_dir(self.output_dir / "final") as tmp:
-            model = self.actor
-            sd = {k: (v.full_tensor() if hasattr(v, "full_tensor") else v) for k, v in model.state_dict().items()}
-            model.save_pretrained(tmp, state_dict=sd)
+            self.actor.save_pretrained(tmp, state_dict=sd)
             self.tokenizer.save_pretrained(tmp)
             write_json(Path(tmp) / "manifest.json", {
                 "stage": "grlo", "backbone": self.backbone, "steps": self.state.step,
@@ -814,15 +851,23 @@ def _pick_device(g: dict) -> torch.device:
     return torch.device(want)
 
 
-def _fsdp2_wrap(model, compute_dtype) -> None:  # pragma: no cover - multi-GPU
-    """FSDP2: shard every decoder layer, then the root; bf16 compute with fp32 reduction (verl's mixed precision)."""
+def _fsdp2_wrap(model, compute_dtype) -> None:  # pragma: no cover - multi-process
+    """FSDP2: shard every decoder layer, then the root; bf16 compute with fp32 reduction (verl's mixed precision) on
+    GPU, plain fp32 on CPU."""
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-    mp = MixedPrecisionPolicy(param_dtype=compute_dtype or torch.bfloat16, reduce_dtype=torch.float32)
+    mp = MixedPrecisionPolicy(param_dtype=compute_dtype, reduce_dtype=torch.float32 if compute_dtype else None)
+    import types
+
+    from torch.distributed.fsdp import register_fsdp_forward_method
+
     base = getattr(model, model.base_model_prefix)
     for layer in base.layers:
         fully_shard(layer, mp_policy=mp)
     fully_shard(model, mp_policy=mp)
+    if hasattr(model, "get_output_embeddings") and model.get_output_embeddings() is not None:
+        model._grlo_logprobs = types.MethodType(_sequence_logprobs, model)
+        register_fsdp_forward_method(model, "_grlo_logprobs")
 
 
 def _append_jsonl(path: Path, row: dict) -> None:
