@@ -49,9 +49,12 @@ def test_kill_parent_fails_and_host_survives():
     try:
         ok, _, dt = check("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\ndef add(a, b):\n    return a + b\n")
         assert not ok and dt < 10
-        ok, _, dt = check("import os, signal\ndef add(a, b):\n    os.kill(-1, signal.SIGKILL)\n    return a + b\n")
+        ok, _, dt = check("import os, signal\ndef add(a, b):\n    os.kill(os.getppid(), signal.SIGTERM)\n    return a + b\n")
         assert not ok and dt < 10
-        if sandbox.namespaces_available():  # kill(-1) only reaches the sandbox's own PID namespace
+        # kill(-1) signals everything the program may signal: inside its PID namespace, nothing of the host.
+        _, _, dt = check("import os, signal\ndef add(a, b):\n    os.kill(-1, signal.SIGKILL)\n    return a + b\n")
+        assert dt < 10
+        if sandbox.namespaces_available():
             assert bystander.poll() is None
     finally:
         bystander.kill()
@@ -60,11 +63,13 @@ def test_kill_parent_fails_and_host_survives():
 
 def test_fork_bomb_is_contained():
     code = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
-    before = _user_processes()
+    before = _all_processes()
     ok, _, dt = check(code)
     assert not ok and dt < 10
-    time.sleep(0.5)
-    assert _user_processes() <= before + 5  # nothing left running
+    deadline = time.monotonic() + 10  # the kernel needs a moment to reap a killed namespace
+    while _all_processes() > before + 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _all_processes() <= before + 5  # nothing left running
 
 
 def test_unbounded_allocation_fails():
@@ -148,13 +153,14 @@ def test_outputs_match_rules():
     assert not code_exec.outputs_match("1\n2", "1")
 
 
-def _user_processes():
-    uid = os.getuid()
-    return sum(1 for d in os.listdir("/proc") if d.isdigit() and _owned(d, uid))
+def _all_processes():
+    return sum(1 for d in os.listdir("/proc") if d.isdigit())
 
 
-def _owned(d, uid):
-    try:
-        return os.stat(f"/proc/{d}").st_uid == uid
-    except OSError:
-        return False
+def test_generated_code_never_runs_as_root():
+    with sandbox.CallSession("import os\ndef uid():\n    return os.getuid()\n", FAST) as s:
+        uid = s.call("uid")
+    if os.geteuid() == 0:
+        assert uid == sandbox.NOBODY
+    else:
+        assert uid is not None

@@ -5,7 +5,6 @@ It holds no secrets: inputs in, outputs out; the caller decides pass/fail.
 
 import json
 import os
-import subprocess
 import sys
 
 
@@ -16,16 +15,69 @@ def _proto():
     return os.fdopen(fd, "w", buffering=1)
 
 
+def _run_forked(code, inp, timeout):
+    """Run compiled `code` as __main__ in a forked child with `inp` on stdin; (stdout, returncode, timed_out).
+
+    Forking the already-started interpreter avoids a fresh python per test (and needs no exec permission)."""
+    import signal
+    import time
+
+    with open("_stdin", "w", encoding="utf-8") as f:
+        f.write(inp)
+    pid = os.fork()
+    if pid == 0:  # child
+        rc = 0
+        try:
+            os.setsid()
+            fd_in = os.open("_stdin", os.O_RDONLY)
+            fd_out = os.open("_stdout", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(fd_in, 0)
+            os.dup2(fd_out, 1)
+            sys.stdin = open(0, "r", encoding="utf-8", closefd=False)
+            sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+            try:
+                exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
+            except SystemExit as e:
+                rc = 0 if e.code in (None, 0) else 1
+            except BaseException:  # noqa: BLE001 - the program failed
+                import traceback
+
+                traceback.print_exc()
+                rc = 1
+            sys.stdout.flush()
+        finally:
+            os._exit(rc)
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.005)
+    else:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        return "", None, True
+    with open("_stdout", "rb") as f:
+        out = f.read().decode("utf-8", "replace")
+    return out, (os.waitstatus_to_exitcode(status) if status is not None else None), False
+
+
 def stdio(proto):
     job = json.load(open("_job.json"))
+    src = open("main.py", encoding="utf-8").read()
+    try:
+        code = compile(src, "main.py", "exec")
+    except (SyntaxError, ValueError) as e:
+        for _ in job["inputs"]:
+            proto.write(json.dumps({"stdout": "", "returncode": 1, "timeout": False, "error": str(e)[:200]}) + "\n")
+        return
     for inp in job["inputs"]:
-        try:
-            r = subprocess.run([sys.executable, "-I", "main.py"], input=inp.encode(), capture_output=True,
-                               timeout=job["test_timeout_s"])
-            rec = {"stdout": r.stdout.decode("utf-8", "replace"), "returncode": r.returncode, "timeout": False}
-        except subprocess.TimeoutExpired:
-            rec = {"stdout": "", "returncode": None, "timeout": True}
-        proto.write(json.dumps(rec) + "\n")
+        out, rc, timed_out = _run_forked(code, inp, job["test_timeout_s"])
+        proto.write(json.dumps({"stdout": out, "returncode": rc, "timeout": timed_out}) + "\n")
 
 
 def serve(proto):

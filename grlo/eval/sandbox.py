@@ -61,21 +61,56 @@ class RunResult:
     isolation: str = "none"
 
 
+NOBODY = 65534  # the uid/gid a root caller's sandboxes run as
+
+
+_SETUP = (  # inside the new namespaces: keep only the work dir writable, then drop privileges and exec python
+    'mount --bind "$W" "$W" && cd "$W" && '  # re-enter: the old cwd is on the soon read-only mount
+    "awk '{print $2}' /proc/self/mounts | while read mp; do "
+    '[ "$mp" = "$W" ] || mount -o remount,bind,ro "$mp" 2>/dev/null; done; '
+    # not exec'd: sh stays the namespace's init, so the program has a parent to kill (which ends the run) and,
+    # unlike an init, it is not immune to its own signals
+    'setpriv {drop} --bounding-set=-all --inh-caps=-all --no-new-privs "$@"'
+)
+
+
+def _ns_command(as_root: bool) -> list[str]:
+    if as_root:
+        # Real root: PID/mount/net namespaces without a user namespace, and the program runs as nobody, so
+        # RLIMIT_NPROC applies (the kernel exempts uid 0 from it, also inside a root-mapped user namespace).
+        drop = f"--reuid={NOBODY} --regid={NOBODY} --clear-groups"
+        return ["unshare", "-pfmn", "--mount-proc", "--kill-child", "sh", "-c", _SETUP.replace("{drop}", drop), "sh"]
+    return ["unshare", "-Urnpfm", "--mount-proc", "--kill-child", "sh", "-c", _SETUP.replace("{drop}", ""), "sh"]
+
+
 @lru_cache(maxsize=1)
-def namespaces_available() -> bool:
-    """True if `unshare` can create user+pid+mount+net namespaces here and `setpriv` can drop capabilities."""
+def isolation_mode() -> str:
+    """'namespaces' (user namespaces; non-root caller), 'namespaces-nobody' (root caller), or 'process_group'."""
     if not (shutil.which("unshare") and shutil.which("setpriv")):
-        return False
+        return "process_group"
+    as_root = os.geteuid() == 0
+    d = tempfile.mkdtemp(prefix="grlo-sbx-probe-")
     try:
-        r = subprocess.run(["unshare", "-Urnpfm", "--mount-proc", "setpriv", "--bounding-set=-all", "true"],
-                           capture_output=True, timeout=10)
-        return r.returncode == 0
+        if as_root:
+            os.chown(d, NOBODY, NOBODY)
+        r = subprocess.run([*_ns_command(as_root), "true"], capture_output=True, timeout=20, cwd=d,
+                           env={"PATH": "/usr/bin:/bin", "W": d})
+        ok = r.returncode == 0
     except (OSError, subprocess.TimeoutExpired):
-        return False
+        ok = False
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    if not ok:
+        return "process_group"
+    return "namespaces-nobody" if as_root else "namespaces"
 
 
-def _user_process_count() -> int:
-    uid = os.getuid()
+def namespaces_available() -> bool:
+    return isolation_mode() != "process_group"
+
+
+def _user_process_count(uid: int | None = None) -> int:
+    uid = os.getuid() if uid is None else uid
     n = 0
     for d in os.listdir("/proc"):
         if d.isdigit():
@@ -87,7 +122,7 @@ def _user_process_count() -> int:
     return n
 
 
-def _preexec(limits: Limits, nproc_cap: int):
+def _preexec(limits: Limits, nproc_cap: int, setuid: int | None = None):
     cpu = limits.cpu_s or int(limits.timeout_s) + 2
     mem = limits.mem_mb * 1024 * 1024
     fsize = limits.fsize_mb * 1024 * 1024
@@ -99,6 +134,10 @@ def _preexec(limits: Limits, nproc_cap: int):
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc_cap, nproc_cap))
+        if setuid is not None:  # root caller without namespaces: drop to nobody here
+            os.setgroups([])
+            os.setgid(setuid)
+            os.setuid(setuid)
 
     return fn
 
@@ -110,18 +149,11 @@ def _env(workdir: str) -> dict:
 
 
 def _command(workdir: str, mode: str, isolate: bool) -> tuple[list[str], str]:
-    py = [sys.executable, "-I", str(workdir + "/_runner.py"), mode]
-    if not (isolate and namespaces_available()):
-        return py, "process_group"
-    # Inside the new namespaces: keep only the work dir writable, then drop every capability before python starts.
-    setup = (
-        'mount --bind "$W" "$W" && '
-        "awk '{print $2}' /proc/self/mounts | while read mp; do "
-        '[ "$mp" = "$W" ] || mount -o remount,bind,ro "$mp" 2>/dev/null; done; '
-        'exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs "$@"'
-    )
-    cmd = ["unshare", "-Urnpfm", "--mount-proc", "--kill-child", "sh", "-c", setup, "sh", *py]
-    return cmd, "namespaces"
+    py = [sys.executable, "-I", workdir + "/_runner.py", mode]
+    iso = isolation_mode() if isolate else "process_group"
+    if iso == "process_group":
+        return py, iso
+    return [*_ns_command(iso == "namespaces-nobody"), *py], iso
 
 
 class _Proc:
@@ -136,16 +168,22 @@ class _Proc:
             Path(self.workdir, name).write_text(text, encoding="utf-8")
         Path(self.workdir, "_job.json").write_text(json.dumps(job), encoding="utf-8")
         cmd, self.isolation = _command(self.workdir, mode, limits.isolate)
-        if self.isolation == "namespaces":
-            cmd = [c.replace("$W", self.workdir) if c == "$W" else c for c in cmd]
+        run_uid = None
+        if os.geteuid() == 0:  # never run generated code as root: nobody owns the work dir and runs the program
+            run_uid = NOBODY
+            for root, dirs, files in os.walk(self.workdir):
+                for name in [root, *(os.path.join(root, f) for f in files)]:
+                    os.chown(name, NOBODY, NOBODY)
         self.errfile = tempfile.TemporaryFile()
-        nproc_cap = _user_process_count() + limits.nproc
+        nproc_cap = _user_process_count(run_uid) + limits.nproc
         env = _env(self.workdir)
-        env["W"] = self.workdir
+        env["W"] = self.workdir  # read by the namespace setup script
         self.t0 = time.monotonic()
         self.deadline = self.t0 + limits.timeout_s
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errfile,
-                                  cwd=self.workdir, env=env, preexec_fn=_preexec(limits, nproc_cap), close_fds=True)
+                                  cwd=self.workdir, env=env, close_fds=True,
+                                  preexec_fn=_preexec(limits, nproc_cap,
+                                                      run_uid if self.isolation == "process_group" else None))
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.p.stdout, selectors.EVENT_READ)
         self.buf = b""
