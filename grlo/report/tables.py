@@ -183,7 +183,7 @@ def table3(cfg: dict, scores: dict, refs: PaperRefs) -> dict:
              "Qwen's protocol (32K tokens, its sampling); NOT the same protocol as our columns, shown for orientation",
              "abstract claim: GRLO is 'even competitive' with Qwen's released post-trained models"]
     return {"columns": cols, "rows": rows, "notes": notes, "md_columns": cols[1:],
-            "md_headers": {m: model_label(m) for m in released}, "title": "Table 3: GRLO vs Qwen's released models"}
+            "md_headers": {"grlo": model_label(grlo), **{m: model_label(m) for m in released}}, "title": "Table 3: GRLO vs Qwen's released models"}
 
 
 # ------------------------------------------------------------------------------------------------------------- table 4
