@@ -136,3 +136,13 @@ def test_explained_variance():
     assert explained_variance(ret, ret, mask) == pytest.approx(1.0)
     assert explained_variance(torch.zeros_like(ret), ret, mask) == pytest.approx(0.0)
     assert explained_variance(ret - 1.0, ret, mask) == pytest.approx(1.0)  # a constant offset explains all variance
+
+
+def test_trainer_whitening_equals_masked_whiten_in_one_process():
+    from grlo.train.ppo import global_whiten
+
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(5, 9, generator=gen, dtype=torch.float64)
+    mask = random_mask(gen, 5, 9)
+    mask[0, :3] = 1.0
+    assert torch.allclose(global_whiten(x, mask), masked_whiten(x, mask), atol=1e-9)
