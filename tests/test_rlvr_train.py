@@ -68,6 +68,9 @@ def test_stage_overrides_for_grlo_rlvr():
     assert cont["learning_rate"] == base["learning_rate"] == 5e-7  # same recipe otherwise
     with pytest.raises(GrloError, match="--stage"):
         rlvr.stage_settings(cfg, "grlo")
+    del cfg["rlvr"]["train"]["beta"]
+    with pytest.raises(GrloError, match=r"rlvr.train: missing beta"):
+        rlvr.stage_settings(cfg, "rlvr")
 
 
 def test_gpu_kwargs_use_vllm_colocate_bf16_and_deepspeed():

@@ -75,7 +75,14 @@ def stage_settings(cfg: dict, stage: str) -> dict:
         raise GrloError(f"unknown stage {stage!r} ({', '.join(STAGES)})", field="--stage")
     train = dict(config_mod.get(cfg, "rlvr.train", {}) or {})
     train.update(config_mod.get(cfg, f"rlvr.stages.{stage}", {}) or {})
+    missing = [k for k in _REQUIRED if train.get(k) is None]
+    if missing:
+        raise GrloError(f"missing {', '.join(missing)} (set them in rlvr.train)", field="rlvr.train")
     return train
+
+
+_REQUIRED = ("num_generations", "batch_prompts", "mini_batch_prompts", "per_device_batch", "learning_rate",
+             "max_completion_length", "beta")
 
 
 def batch_layout(train: dict, world_size: int) -> dict:
