@@ -63,7 +63,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "workers": args.workers, "tasks": len(tids), "programs": n_programs,
         "ours": {"seconds": round(t_ours, 2), "programs_per_s": round(n_programs / t_ours, 2),
-                 "passed": int(sum(verdicts(ours))), "isolation": "namespaces" if sandbox.namespaces_available() else "process_group"},
+                 "passed": int(sum(verdicts(ours))), "isolation": sandbox.isolation_mode()},
         "evalplus": {"seconds": round(t_theirs, 2), "programs_per_s": round(n_programs / t_theirs, 2),
                      "passed": int(sum(verdicts(theirs))), "groundtruth_seconds": round(t_gt, 2)},
         "same_verdicts": verdicts(ours) == verdicts(theirs),

@@ -62,9 +62,9 @@ def _score_sandbox(spec, problems, completions, options) -> ScoreResult:
 
 
 def _isolation() -> str:
-    from grlo.eval.sandbox import namespaces_available
+    from grlo.eval.sandbox import isolation_mode
 
-    return "namespaces" if namespaces_available() else "process_group"
+    return isolation_mode()
 
 
 def _load_evalplus(dataset: str, rows: list[dict], path: str):
