@@ -86,6 +86,25 @@ def test_gpu_kwargs_use_vllm_colocate_bf16_and_deepspeed():
     assert "deepspeed" not in kw1  # one process: no ZeRO
 
 
+def test_multi_gpu_self_launch_decision_and_command():
+    import argparse
+
+    assert rlvr.processes_to_launch(False, 8, 0, {}) == 1  # CPU: never
+    assert rlvr.processes_to_launch(True, 8, 8, {}) == 8
+    assert rlvr.processes_to_launch(True, 8, 4, {}) == 4  # only the GPUs this job sees
+    assert rlvr.processes_to_launch(True, 1, 8, {}) == 1
+    assert rlvr.processes_to_launch(True, 8, 8, {"WORLD_SIZE": "32"}) == 1  # already under a launcher
+    p = argparse.ArgumentParser()
+    rlvr.add_arguments(p)
+    args = p.parse_args(["--config", "a.yaml", "b.yaml", "--backbone", "qwen3-4b-base", "--init", "models/x",
+                         "--data", "d.jsonl", "--stage", "grlo-rlvr", "--output-dir", "ck", "--device-record", "r.json"])
+    cmd = rlvr.launch_command(args, 8)
+    i = cmd.index("grlo.cli")
+    assert cmd[cmd.index("--num_processes") + 1] == "8" and "--multi_gpu" in cmd[:i]
+    # the child gets exactly the same train-rlvr arguments
+    assert p.parse_args(cmd[i + 2:]) == args
+
+
 def test_cpu_config_is_a_valid_grpo_config(tmp_path):
     cfg = C.load([PAPER, SMOKE])
     gc, t, lay = rlvr.build_grpo_config(cfg, "rlvr", tmp_path, on_gpu=False, world_size=1)

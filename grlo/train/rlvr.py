@@ -16,7 +16,9 @@ Outputs: {output_dir}/final/ (HF model + tokenizer + manifest.json), {output_dir
 step), {output_dir}/checkpoint-N/ (TRL/Trainer checkpoints; `--resume auto` continues from the newest one).
 TRL logs reward and completion metrics only on the optimizer step that sampled a generation batch: with several
 optimizer steps per batch (paper recipe: 4), the other rows carry loss/KL/grad norm but no reward keys.
-Multi-GPU: `accelerate launch --num_processes N -m grlo.cli train-rlvr ...` (one GPU per process, vLLM colocated).
+Multi-GPU: with `rlvr.gpus` > 1 GPUs visible the command restarts itself under `accelerate launch` (one process per
+GPU, vLLM colocated, DeepSpeed ZeRO from `rlvr.train.deepspeed_zero`); under an outside launcher (WORLD_SIZE set,
+e.g. multi-node srun + accelerate) it runs as the process it was started as.
 """
 
 from __future__ import annotations
@@ -339,6 +341,30 @@ def _world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def processes_to_launch(on_gpu: bool, gpus_requested: int, gpus_visible: int, env: dict) -> int:
+    """How many processes this command must start itself: >1 only on GPU, when several GPUs are asked for and seen,
+    and when no launcher (accelerate, torchrun, srun + accelerate) already started us (WORLD_SIZE unset)."""
+    if not on_gpu or "WORLD_SIZE" in env:
+        return 1
+    return max(1, min(gpus_requested, gpus_visible))
+
+
+def launch_command(args, nproc: int) -> list[str]:
+    """The same train-rlvr call under `accelerate launch`, one process per GPU (DeepSpeed comes from GRPOConfig)."""
+    import sys
+
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(nproc),
+           "--num_machines", "1", "--mixed_precision", "bf16", "--dynamo_backend", "no",
+           "-m", "grlo.cli", "train-rlvr", "--config", *map(str, args.config), "--backbone", args.backbone,
+           "--init", str(args.init), "--data", str(args.data), "--stage", args.stage,
+           "--output-dir", str(args.output_dir), "--resume", args.resume]
+    if args.device_record:
+        cmd += ["--device-record", str(args.device_record)]
+    if getattr(args, "verifier", None):
+        cmd += ["--verifier", str(args.verifier)]
+    return cmd
+
+
 def run(args) -> int:
     cfg = config_mod.load(args.config)
     init = Path(args.init)
@@ -353,6 +379,13 @@ def run(args) -> int:
 
     gpus_requested = int(config_mod.get(cfg, "rlvr.gpus", config_mod.get(cfg, "resources.gpus_train", 0)) or 0)
     on_gpu = torch.cuda.is_available() and gpus_requested > 0
+    nproc = processes_to_launch(on_gpu, gpus_requested, torch.cuda.device_count() if on_gpu else 0, dict(os.environ))
+    if nproc > 1:
+        import subprocess
+
+        cmd = launch_command(args, nproc)
+        log.info("starting %d training processes: %s", nproc, " ".join(cmd))
+        return subprocess.call(cmd)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     world = _world_size()
@@ -432,8 +465,10 @@ def run(args) -> int:
         if args.device_record:
             from grlo.accounting import record_device
 
-            # one GPU per process (vLLM colocates on the same GPU); CPU runs are charged none
-            record_device(args.device_record, world if on_gpu else 0)
+            # one GPU per process on this node (vLLM colocates on the same GPU); the accounting multiplies by
+            # SLURM_NNODES for multi-node jobs; CPU runs are charged none
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+            record_device(args.device_record, local if on_gpu else 0)
     return 0
 
 
