@@ -150,8 +150,14 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
         prefs = list(options["judge_fn"](refs, outs))
         judge_desc = {"kind": "custom"}
     elif judge["kind"] == "openai":
-        prefs = _judge_openai(judge, refs, outs)
-        judge_desc = {k: judge[k] for k in ("kind", "model", "base_url", "annotator")}
+        from grlo.eval.judge_server import judge_endpoint
+
+        with judge_endpoint(judge, options.get("judge_log")) as base_url:
+            prefs = _judge_openai({**judge, "base_url": base_url}, refs, outs)
+        judge_desc = {k: judge.get(k) for k in ("kind", "model", "annotator")}
+        judge_desc["base_url"] = base_url
+        if judge.get("serve"):
+            judge_desc["served_from"] = judge["serve"].get("model_path")
     elif judge["kind"] == "reward_model":
         outdir = cfg.get("outdir") or ""
         model_dir = judge.get("model_dir") or os.path.join(outdir, "models", judge["model"])
