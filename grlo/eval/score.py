@@ -34,6 +34,7 @@ def add_arguments(p) -> None:
     p.add_argument("--tokenizer", help="HF tokenizer dir used to count think-block tokens (optional)")
     p.add_argument("--workers", type=int, default=None, help="parallel workers for code scorers")
     p.add_argument("--partial", action="store_true", help="allow problems without generations (scored on those present)")
+    p.add_argument("--judge-log", help="log file of a judge server started for AlpacaEval (evaluation.judge.serve)")
 
 
 def samples_path(output: str | Path) -> Path:
@@ -166,7 +167,8 @@ def run(args) -> int:
 
         problems = load_normalised(spec)
         data_label = f"registry source of {args.benchmark} ({spec['mode']})"
-    options = {"workers": args.workers, "config": cfg, "generations": str(gens_path), "model": _model_id(gens_path)}
+    options = {"workers": args.workers, "config": cfg, "generations": str(gens_path), "model": _model_id(gens_path),
+               "judge_log": args.judge_log}
     summary, samples = score_generations(spec, problems, gens, partial=args.partial, tokenizer=args.tokenizer,
                                          options=options, data_label=data_label)
     meta_path = gens_path.with_name(gens_path.name.removesuffix(".jsonl") + ".meta.json")
