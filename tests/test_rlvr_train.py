@@ -256,3 +256,13 @@ def test_bad_inputs_fail_with_one_line(setup, tmp_path, capsys):
                    "--data", str(s["data"]), "--stage", "rlvr", "--output-dir", str(tmp_path / "o")])
     assert rc == 2 and "no config.json" in capsys.readouterr().err
     assert not (tmp_path / "o" / "final").exists()
+
+
+def test_model_verifier_loads_lazily_and_judges_in_batches(setup):
+    from grlo.rewards.general_reasoner import ModelVerifier
+
+    v = ModelVerifier(str(setup["policy"]), max_new_tokens=4, batch_size=2)
+    assert v._model is None  # nothing loaded until the first judgement
+    verdicts = v.judge(["q1", "q2", "q3"], ["1", "2", "3"], ["1", None, "4"])
+    # a random tiny model never writes the pass tag in 4 tokens; three prompts in batches of two
+    assert verdicts == [False, False, False] and v._model is not None
