@@ -65,6 +65,10 @@ def test_score_cli_end_to_end(tmp_path, math_rows, monkeypatch):
     assert summary["value"] == pytest.approx(expected)
     assert summary["n"] == 12 and summary["k"] == 3 and summary["model"] == "tiny--base"
     assert summary["domain"] == "math" and summary["metric"] == "avg@k" and summary["stderr"] > 0
+    # 6 problems with 2/3 correct, 6 with 1/3: pass@2 = mean(1 - C(n-c,2)/C(3,2))
+    assert summary["pass_at_k"]["1"] == pytest.approx(expected)
+    assert summary["pass_at_k"]["2"] == pytest.approx(100 * (6 * 1.0 + 6 * (1 - 1 / 3)) / 12)
+    assert summary["pass_at_k"]["3"] == pytest.approx(100.0)
     samples = [json.loads(l) for l in (tmp_path / "scores" / "tiny--base" / "math500.samples.jsonl").read_text().splitlines()]
     assert len(samples) == 12
     assert samples[1]["verdicts"] == ["correct", "correct", "no_answer"]

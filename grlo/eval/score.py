@@ -143,6 +143,12 @@ def score_generations(spec: dict, problems_all: list[dict], gens: list[dict], *,
         summary.update({k: v for k, v in result.summary.items() if k not in ("value", "stderr")})
     if len(ks) > 1:
         summary["k_varies"] = sorted(ks)
+    kmin = min(ks) if ks else 0
+    binary = all(x in (0.0, 1.0) for r in result.records for x in r["scores"])
+    if result.summary is None and kmin > 1 and binary:  # unbiased pass@k at 1, 2, 4, ... k for reviewers
+        grid = sorted({1, kmin} | {2 ** i for i in range(1, kmin.bit_length()) if 2 ** i <= kmin})
+        summary["pass_at_k"] = {str(k): metrics.mean_pass_at_k([r["scores"] for r in result.records], k)[0]
+                                for k in grid}
     summary["scorer_info"] = result.info
     return summary, samples
 
