@@ -9,6 +9,7 @@ from __future__ import annotations
 from grlo import config as C
 from grlo import registry
 from grlo.errors import GrloError
+from grlo.train.rlvr import rlvr_checkpoint_model, rlvr_model_source
 
 VARIANTS = ("base", "grlo", "rlvr", "grlo-rlvr")
 STAGES = ("grlo", "rlvr", "grlo-rlvr")
@@ -21,12 +22,6 @@ def prefix(cfg: dict) -> str:
 
 def backbones(cfg: dict) -> list[str]:
     return [cfg["backbones"]["primary"], *cfg["backbones"].get("extra", [])]
-
-
-def rlvr_source(cfg: dict, backbone: str) -> str:
-    """'checkpoint' (evaluate the public RLVR checkpoint) only applies to the primary backbone; others train."""
-    mode = C.get(cfg, "rlvr.mode", "train")
-    return "checkpoint" if mode == "checkpoint" and backbone == cfg["backbones"]["primary"] else "train"
 
 
 def eval_models(cfg: dict, which: str = "all") -> list[str]:
@@ -60,9 +55,8 @@ def resolve_eval_model(cfg: dict, model_id: str) -> dict:
         path, stage = f"models/{src}", None
     elif variant == "base":
         path, stage = f"models/{src}", None
-    elif variant == "rlvr" and rlvr_source(cfg, src) == "checkpoint":
-        name = C.get(cfg, "rlvr.checkpoint_model", "general-reasoner-qwen3-4b")
-        path, stage = f"models/{name}", None
+    elif variant == "rlvr" and rlvr_model_source(cfg, src) == "checkpoint":
+        path, stage = f"models/{rlvr_checkpoint_model(cfg)}", None
     elif variant in STAGES:
         path, stage = f"checkpoints/{src}/{variant}/final", variant
     else:
@@ -112,6 +106,13 @@ def benchmark_hash(cfg: dict, bench: str) -> str:
     return C.config_hash({"entry": registry.benchmark(bench), "mode": cfg["mode"]})
 
 
+def rlvr_verifier_input(cfg: dict) -> list[str]:
+    """The model-based verifier is a fetched model only when the config selects it."""
+    if C.get(cfg, "rlvr.reward.verifier") == "general-verifier":
+        return [f"{prefix(cfg)}models/general-verifier"]
+    return []
+
+
 def rlvr_init_path(backbone: str, stage: str) -> str:
     """The RLVR recipe starts from the base model; the GRLO -> RLVR stage from the GRLO checkpoint."""
     return f"checkpoints/{backbone}/grlo/final" if stage == "grlo-rlvr" else f"models/{backbone}"
@@ -149,7 +150,7 @@ def table_scores(cfg: dict, table: str) -> list[str]:
 def _cost_inputs(cfg: dict) -> dict:
     o, p = prefix(cfg), cfg["backbones"]["primary"]
     d = {"prompt_stats": f"{o}data/prompts/{p}/stats.json", "grlo_metrics": f"{o}checkpoints/{p}/grlo/metrics.jsonl"}
-    if rlvr_source(cfg, p) == "train":
+    if rlvr_model_source(cfg, p) == "train":
         d.update(rlvr_stats=f"{o}data/rlvr/stats.json", rlvr_metrics=f"{o}checkpoints/{p}/rlvr/metrics.jsonl")
     return d
 

@@ -17,6 +17,11 @@ OUTDIR = W.prefix(config).rstrip("/")
 # Commands read the merged config (config.yaml + overlays + --config) from one file, rewritten only on change.
 CFG = W.write_resolved_config(config, os.path.join(OUTDIR, ".grlo", "config.json"))
 IMAGE = GC.get(config, "container.image")
+# Snakemake never passes --nv to Apptainer, and the workflow profile (workflow/profiles/default) is only picked up
+# with --workflow-profile for a top-level Snakefile: add it here so `--use-singularity` always sees the GPUs.
+_ds = workflow.deployment_settings
+if _ds is not None and "--nv" not in (_ds.apptainer_args or "").split():
+    _ds.apptainer_args = f"{_ds.apptainer_args or ''} --nv".strip()
 ENV = "../../envs/grlo.yaml"
 
 

@@ -49,6 +49,7 @@ rule train_rlvr:
     input:
         init=lambda w: out(W.rlvr_init_path(w.backbone, w.stage)),
         data=out("data/rlvr/train.jsonl"),
+        verifier=W.rlvr_verifier_input(config),
     output:
         model=directory(out("checkpoints/{backbone}/{stage}/final")),
         metrics=out("checkpoints/{backbone}/{stage}/metrics.jsonl"),
@@ -64,13 +65,16 @@ rule train_rlvr:
         IMAGE
     threads: workflow.cores
     resources:
-        gpu=config["resources"]["gpus_train"],
+        gpu=config["rlvr"]["gpus"],
     params:
         config=CFG,
         settings=W.section_hash(config, "rlvr", "seed"),
         out=out("checkpoints/{backbone}/{stage}"),
         device=out("benchmarks/train_{stage}/{backbone}.device.json"),
+        verifier=lambda w, input: (
+            f"--verifier {input.verifier}" if input.verifier else ""
+        ),
     shell:
         "grlo train-rlvr --config {params.config} --backbone {wildcards.backbone} --init {input.init}"
         " --data {input.data} --stage {wildcards.stage} --output-dir {params.out}"
-        " --device-record {params.device} > {log} 2>&1"
+        " --device-record {params.device} {params.verifier} > {log} 2>&1"
