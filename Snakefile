@@ -10,6 +10,7 @@ include: "workflow/rules/prompts.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/benchmarks.smk"
 include: "workflow/rules/eval.smk"
+include: "workflow/rules/lmeval.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 

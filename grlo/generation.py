@@ -200,7 +200,9 @@ def eval_settings(cfg: dict, model_id: str, bench: str) -> tuple[Sampling, dict,
 
     entry = registry.benchmark(bench)
     m = resolve_eval_model(cfg, model_id)
-    merged = {**entry.get("sampling", {}), **m["sampling"], **(C.get(cfg, f"evaluation.overrides.{bench}") or {})}
+    mode = {k: v for k, v in m["sampling"].items() if k != "by_benchmark"}
+    mode.update((m["sampling"].get("by_benchmark") or {}).get(bench, {}))
+    merged = {**entry.get("sampling", {}), **mode, **(C.get(cfg, f"evaluation.overrides.{bench}") or {})}
     limit = merged.pop("limit", None)
     k = merged.pop("k", 1)
     s = Sampling(temperature=float(merged.get("temperature", 0.0)), top_p=float(merged.get("top_p", 1.0)),

@@ -52,6 +52,7 @@ def resolve_eval_model(cfg: dict, model_id: str) -> dict:
             raise GrloError(f"{src} has no mode {variant!r} (modes: {', '.join(modes)})", field="evaluation.released")
         chat.update(modes[variant].get("chat") or {})
         sampling = dict(modes[variant].get("sampling") or {})
+        sampling["by_benchmark"] = modes[variant].get("sampling_by_benchmark") or {}
         path, stage = f"models/{src}", None
     elif variant == "base":
         path, stage = f"models/{src}", None
@@ -180,4 +181,13 @@ def training_metrics(cfg: dict) -> list[str]:
 def all_targets(cfg: dict) -> list[str]:
     o = prefix(cfg)
     tables = [f"{o}results/table{i}.csv" for i in range(1, 6)]
-    return tables + [f"{o}results/{x}" for x in ("claims.csv", "gpu_hours.csv", "forecast.csv", "figures")]
+    lmeval = [f"{o}results/lmeval/{cfg['backbones']['primary']}.json"]
+    return tables + lmeval + [f"{o}results/{x}" for x in ("claims.csv", "gpu_hours.csv", "forecast.csv", "figures")]
+
+
+def judge_inputs(cfg: dict, bench: str) -> list[str]:
+    """A judge that is one of our fetched models (smoke: the tiny RM) must exist before a chat benchmark is scored."""
+    judge = C.get(cfg, "evaluation.judge") or {}
+    if registry.benchmark(bench).get("scorer") == "alpacaeval" and judge.get("kind") == "reward_model":
+        return [f"models/{judge['model']}"]
+    return []

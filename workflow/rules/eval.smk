@@ -38,6 +38,7 @@ rule score:
     input:
         gens=out("generations/{model}/{bench}.jsonl"),
         data=out("data/benchmarks/{bench}.jsonl"),
+        judge=lambda w: [out(p) for p in W.judge_inputs(config, w.bench)],
     output:
         summary=out("scores/{model}/{bench}.json"),
         samples=out("scores/{model}/{bench}.samples.jsonl"),

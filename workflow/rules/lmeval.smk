@@ -1,4 +1,4 @@
-# Draft (evaluation suite, issue 5): the base model's few-shot GSM8K / MATH check with lm-eval, beside the Qwen3
+# The base model's few-shot GSM8K / MATH check with lm-eval, beside the Qwen3
 # report's 87.79 / 54.10. Smoke mode runs the same rule on local task files (limit from evaluation.lmeval.limit).
 rule lmeval_fewshot:
     input:
