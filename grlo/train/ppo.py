@@ -480,6 +480,7 @@ class HFRollout:
             do_sample=True, temperature=self.sampling["temperature"], top_p=self.sampling["top_p"],
             top_k=0 if self.sampling["top_k"] in (-1, 0, None) else self.sampling["top_k"],
             max_new_tokens=self.max_new_tokens, pad_token_id=self.tok.pad_token_id, eos_token_id=self.eos,
+            use_cache=True,  # the training config turns the KV cache off; generation needs it
         )
         was_training = self.model.training
         self.model.eval()
