@@ -204,7 +204,8 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None) -> tuple[list
     models = [f"{primary}--{v}" for v in _config.get(cfg, "evaluation.variants", [])]
     models += list(_config.get(cfg, "evaluation.released", []) or [])
     models += [f"{bb}--{v}" for bb in extra for v in _config.get(cfg, "evaluation.extra_variants", [])]
-    from grlo.eval.spec import benchmark_spec
+    from grlo.generation import eval_settings  # the settings `grlo generate` will use (model mode included)
+    from grlo.registry import benchmark as _bench
 
     missing = []
     for m in models:
@@ -212,17 +213,16 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None) -> tuple[list
         total = dict.fromkeys(KINDS, 0.0)
         parts = []
         for b in _config.get(cfg, "evaluation.benchmarks", []) or []:
-            spec = benchmark_spec(b, cfg)
-            size = spec.get("size", sizes.get(b))
-            if spec.get("limit") is not None:
-                size = min(size, spec["limit"]) if size else spec["limit"]
+            sampling, _, limit = eval_settings(cfg, m, b)
+            size = _bench(b).get("size", sizes.get(b))
+            if limit is not None:
+                size = min(size, limit) if size else limit
             if not size:
                 missing.append(b)
                 continue
-            k = int(spec["sampling"].get("k", 1))
-            mt = float(spec["sampling"].get("max_tokens", 0))
-            total["decode"] += 2.0 * n * size * k * (p_tok + frac * mt)
-            parts.append(f"{b} {size}x{k}")
+            k = int(sampling.n)
+            total["decode"] += 2.0 * n * size * k * (p_tok + frac * sampling.max_tokens)
+            parts.append(f"{b} {size}x{k}x{sampling.max_tokens}")
         add("eval", m, total, ", ".join(parts))
     if missing:
         assumptions.append("benchmarks without a known size (excluded; set report.forecast.benchmark_sizes): "
