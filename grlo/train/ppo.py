@@ -892,11 +892,18 @@ class _Loggers:
         names = set(g.get("logger", []) or [])
         self.tb = self.wandb = None
         if "tensorboard" in names:
-            from torch.utils.tensorboard import SummaryWriter
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise GrloError("logger tensorboard needs the `tensorboard` package (pip install tensorboard)",
+                                field="grlo.logger") from None
 
             self.tb = SummaryWriter(str(out / "tensorboard"))
         if "wandb" in names:  # pragma: no cover - network
-            import wandb
+            try:
+                import wandb
+            except ImportError:
+                raise GrloError("logger wandb needs the `wandb` package (pip install wandb)", field="grlo.logger") from None
 
             self.wandb = wandb.init(project=g.get("project_name", "grlo"), name=g.get("experiment_name"), config=g)
 
