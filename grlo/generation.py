@@ -232,6 +232,21 @@ def _load_rows(path: Path, limit: int | None) -> list[dict]:
     return rows[:limit] if limit else rows
 
 
+def _write_bench(args, cfg, backend, manifest, t_load, t_gen, group, bench, s, chat, rows, outs) -> None:
+    n_tokens = sum(c.num_tokens for cs in outs for c in cs)
+    out = Path(args.output_dir) / f"{bench}.jsonl"
+    write_jsonl(out, ({"id": r["id"], "prompt": r["prompt"], "completions": [c.text for c in cs],
+                       "completion_tokens": [c.num_tokens for c in cs], "finish_reasons": [c.finish_reason for c in cs]}
+                      for r, cs in zip(rows, outs)))
+    write_json(out.with_suffix(".meta.json"), {
+        "model": args.model, "model_dir": args.model_dir, "benchmark": bench, "n_problems": len(rows),
+        "backend": backend, "sampling": dataclasses.asdict(s), "chat_template_kwargs": chat,
+        "generation_config": cfg["generation"], "model_manifest": manifest, "versions": library_versions(),
+        "load_s": round(t_load, 2), "generate_s": round(t_gen, 2), "batched_with": group,
+        "completion_tokens": n_tokens})
+    print(f"generated {len(rows)}x{s.n} completions for {args.model} on {bench} ({n_tokens} tokens; group {'+'.join(group)}: {t_gen:.1f}s)")
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = C.load(args.config)
     # Resolve and validate every benchmark before loading the model: bad input fails fast.
@@ -248,20 +263,19 @@ def run(args: argparse.Namespace) -> int:
     t_load = time.time() - t0
     manifest = Path(args.model_dir) / "manifest.json"
     manifest = read_json(manifest) if manifest.exists() else None
-    for bench, s, chat, rows in plans:
+    # Benchmarks with identical sampling and chat settings share batches (one pass of the back-end per group):
+    # the same outputs per request, far fewer decode loops on CPU.
+    groups: dict[tuple, list] = {}
+    for plan in plans:
+        groups.setdefault((plan[1], tuple(sorted(plan[2].items()))), []).append(plan)
+    for (s, _), members in groups.items():
+        chat = members[0][2]
+        reqs = [Request([{"role": "user", "content": r["prompt"]}], chat) for _, _, _, rows in members for r in rows]
         t1 = time.time()
-        outs = backend.generate([Request([{"role": "user", "content": r["prompt"]}], chat) for r in rows], s)
+        outs = backend.generate(reqs, s)
         t_gen = time.time() - t1
-        n_tokens = sum(c.num_tokens for cs in outs for c in cs)
-        out = Path(args.output_dir) / f"{bench}.jsonl"
-        write_jsonl(out, ({"id": r["id"], "prompt": r["prompt"], "completions": [c.text for c in cs],
-                           "completion_tokens": [c.num_tokens for c in cs], "finish_reasons": [c.finish_reason for c in cs]}
-                          for r, cs in zip(rows, outs)))
-        write_json(out.with_suffix(".meta.json"), {
-            "model": args.model, "model_dir": args.model_dir, "benchmark": bench, "n_problems": len(rows),
-            "backend": backend.name, "sampling": dataclasses.asdict(s), "chat_template_kwargs": chat,
-            "generation_config": cfg["generation"], "model_manifest": manifest, "versions": library_versions(),
-            "load_s": round(t_load, 2), "generate_s": round(t_gen, 2), "completion_tokens": n_tokens,
-            "tokens_per_s": round(n_tokens / max(t_gen, 1e-9), 1)})
-        print(f"generated {len(rows)}x{s.n} completions for {args.model} on {bench} ({n_tokens} tokens, {t_gen:.1f}s)")
+        start = 0
+        for bench, _, _, rows in members:
+            bench_outs, start = outs[start : start + len(rows)], start + len(rows)
+            _write_bench(args, cfg, backend.name, manifest, t_load, t_gen, [m[0] for m in members], bench, s, chat, rows, bench_outs)
     return 0
