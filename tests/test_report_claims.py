@@ -34,6 +34,8 @@ def test_zero_tolerance_is_exact_and_missing_or_smoke():
     assert verdict(None, 63.1, 3.0) == NOT_RUN
     assert verdict(63.1, 63.1, 3.0, mode="smoke") == SMOKE
     assert verdict(None, 63.1, 3.0, mode="smoke") == NOT_RUN
+    assert verdict(None, 68, 0.5, mode="smoke", ran=True) == SMOKE  # e.g. a ratio over 0 GPU-hours of a CPU run
+    assert verdict(None, 68, 0.5, mode="paper", ran=True) == NOT_RUN
     assert verdict(1.0, 0.0, 0.0, passed=False) == NOT_REPRODUCED
     assert within(63.1 + 3.0, 63.1, 3.0) and not within(63.1 + 3.0 + 1e-6, 63.1, 3.0)
 
@@ -128,4 +130,17 @@ def test_cli_smoke_mode_says_not_comparable(tmp_path):
     assert v["grlo_prompts"] == SMOKE and v["backbone"] == SMOKE
     assert v["grlo_gpu_hours"] == NOT_RUN  # no benchmarks dir given
     assert set(v.values()) <= {SMOKE, NOT_RUN}
+    # CPU runs of both training stages: 0 GPU-hours, the compute ratio is undefined but the run happened
+    bench = tmp_path / "benchmarks"
+    for rule in ("train_grlo", "train_rlvr"):
+        (bench / rule).mkdir(parents=True)
+        (bench / rule / "qwen3-4b-base.tsv").write_text(
+            "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+            "60\t0:01:00\t1\t1\t1\t1\t1\t1\t1\t50\n")
+        (bench / rule / "qwen3-4b-base.device.json").write_text(json.dumps({"gpu_count": 0, "gpu_model": None}))
+    rc = main(["claims", "--config", CFG, str(REPO_ROOT / "config" / "smoke.yaml"), "--scores", str(s),
+               "--prompt-stats", str(stats), "--benchmarks-dir", str(bench), "--output", str(out)])
+    v = {r["claim"]: r for r in read_results_csv(out)[1]}
+    assert rc == 0 and v["compute_ratio"]["verdict"] == SMOKE and v["compute_ratio"]["ours"] == ""
+    assert v["grlo_gpu_hours"]["verdict"] == SMOKE and float(v["grlo_gpu_hours"]["ours"]) == 0.0
     assert "smoke run — not comparable" in out.with_suffix(".md").read_text()

@@ -35,12 +35,16 @@ def within(ours: float, paper: float, tol: float, relative: bool = False) -> boo
 
 
 def verdict(ours: float | None, paper: float | None, tol: float, *, relative: bool = False, mode: str = "paper",
-            passed: bool | None = None) -> str:
-    """The verdict of one claim; `passed` overrides the numeric test for rule-based (qualitative) claims."""
+            passed: bool | None = None, ran: bool | None = None) -> str:
+    """The verdict of one claim; `passed` overrides the numeric test for rule-based (qualitative) claims.
+
+    `ran` says whether the evidence exists when `ours` is undefined (e.g. a ratio over 0 GPU-hours of a CPU run):
+    such a smoke run is "not comparable", not "not run".
+    """
+    if mode == "smoke" and (ours is not None or ran):
+        return SMOKE
     if ours is None:
         return NOT_RUN
-    if mode == "smoke":
-        return SMOKE
     ok = passed if passed is not None else within(ours, paper, tol, relative)
     return REPRODUCED if ok else NOT_REPRODUCED
 
@@ -74,12 +78,13 @@ def build(cfg: dict, scores: dict, refs: PaperRefs, jobs: list, prompts: int | N
     rows = []
 
     def add(ref_key: str, ours, tol_value, unit: str, rule: str, ev: str, *, relative=False, passed=None,
-            paper=None):
+            paper=None, ran=None):
         ref = ab[ref_key]
         pv = ref.value if paper is None else paper
         rows.append({"claim": ref.key, "quantity": ref.quantity, "paper": ref.text, "paper_value": pv,
                      "ours": ours, "tolerance": _tol_text(tol_value, relative, unit), "rule": rule,
-                     "verdict": verdict(ours, pv, tol_value or 0.0, relative=relative, mode=mode, passed=passed),
+                     "verdict": verdict(ours, pv, tol_value or 0.0, relative=relative, mode=mode, passed=passed,
+                                        ran=ran),
                      "evidence": ev, "paper_source": f"{ref.source} ({ref.certainty})"})
 
     # backbone: a setup claim; ours is the registry label of the configured primary backbone
@@ -113,8 +118,9 @@ def build(cfg: dict, scores: dict, refs: PaperRefs, jobs: list, prompts: int | N
     comp_ratio = b_hours / grlo_h if b_hours is not None and grlo_h else None
     add("data_ratio", data_ratio, tol["ratio_rel"], "", f"baseline prompts / GRLO prompts; baseline: {b_src}",
         evidence.get("table2", "results/table2.csv"), relative=True)
-    add("compute_ratio", comp_ratio, tol["ratio_rel"], "", f"baseline GPU-hours / GRLO GPU-hours; baseline: {b_src}",
-        evidence.get("table2", "results/table2.csv"), relative=True)
+    add("compute_ratio", comp_ratio, tol["ratio_rel"], "", f"baseline GPU-hours / GRLO GPU-hours; baseline: {b_src}"
+        + (" (undefined: 0 GPU-hours, CPU run)" if grlo_h == 0 else ""),
+        evidence.get("table2", "results/table2.csv"), relative=True, ran=grlo_h is not None and b_hours is not None)
     # "even competitive" with the released models: GRLO overall >= non-thinking overall - margin
     released = [m for m in (_config.get(cfg, "evaluation.released", []) or []) if m.endswith("--nonthinking")]
     ours_g = overall(f"{primary}--grlo")
