@@ -72,6 +72,15 @@ def test_cost_points_use_measured_hours_and_reported_checkpoint_cost(tmp_path):
     assert pts["Qwen3-4B-Base + RLVR"]["gpu_hours"] == 1536 and pts["Qwen3-4B-Base + RLVR"]["kind"].startswith("rep")
     assert pts["paper: GRLO"]["gpu_hours"] == 22.7 and pts["paper: GRLO"]["overall"] == 63.1
     assert "Qwen3-4B-Base + GRLO -> RLVR" not in pts  # no score, no cost: no point
+    assert figures.cost_figure(list(pts.values()), tmp_path / "c.png") == "gpu_hours"
+
+
+def test_cpu_only_run_is_drawn_against_cpu_hours(tmp_path):
+    pts = [{"label": "base", "gpu_hours": 0.0, "cpu_hours": 0.0, "overall": 10.0, "kind": "measured"},
+           {"label": "grlo", "gpu_hours": 0.0, "cpu_hours": 0.02, "overall": 12.0, "kind": "measured"},
+           {"label": "paper: GRLO", "gpu_hours": 22.7, "cpu_hours": None, "overall": 63.1, "kind": "paper"}]
+    assert figures.cost_figure(pts, tmp_path / "c.png") == "cpu_hours"
+    assert (tmp_path / "c.png").read_bytes()[:8] == PNG
 
 
 def test_metrics_without_step_is_an_error(tmp_path):

@@ -4,7 +4,8 @@
                                    (a panel whose quantity the run did not log says so; GRPO has no value loss)
   accuracy.png                     score per benchmark per model (grouped bars, stderr as error bars)
   cost_vs_accuracy.png             overall average vs training GPU-hours (measured; the public RLVR checkpoint at its
-                                   reported, inferred cost), with the paper's two points from the abstract
+                                   reported, inferred cost), with the paper's two points from the abstract; a
+                                   CPU-only run (smoke) is drawn against CPU-hours, without the paper's points
 """
 
 from __future__ import annotations
@@ -117,51 +118,65 @@ def accuracy_figure(cfg: dict, scores: dict, out: Path, title_suffix: str = "") 
 
 
 def cost_points(cfg: dict, scores: dict, jobs: list, refs: PaperRefs) -> list[dict]:
-    """(label, GPU-hours of training, overall average, kind) for the primary backbone's variants."""
+    """(label, training GPU-hours and CPU-hours, overall average, kind) for the primary backbone's variants,
+    plus the paper's two points."""
     from grlo.accounting import stage_gpu_hours
     from grlo.report.common import averages, model_label
 
     primary = _config.get(cfg, "backbones.primary")
     benches = list(_config.get(cfg, "evaluation.benchmarks", []) or [])
 
-    def hours(stage: str) -> float | None:
-        g = stage_gpu_hours(jobs, stage, primary)
-        return g["gpu_hours"] if g else None
+    def hours(*stages: str) -> tuple[float | None, float | None]:
+        gs = [stage_gpu_hours(jobs, s, primary) for s in stages]
+        if any(g is None for g in gs):
+            return None, None
+        gpu = None if any(g["gpu_hours"] is None for g in gs) else sum(g["gpu_hours"] for g in gs)
+        return gpu, sum(g["cpu_hours"] for g in gs)
 
     base_cost = refs.by_source["baseline"]["rlvr_gpu_hours"].value
-    costs = {"base": (0.0, "measured"), "grlo": (hours("grlo"), "measured")}
+    costs = {"base": ((0.0, 0.0), "measured"), "grlo": (hours("grlo"), "measured")}
     if _config.get(cfg, "rlvr.mode", "checkpoint") == "train":
         costs["rlvr"] = (hours("rlvr"), "measured")
     else:
-        costs["rlvr"] = (base_cost, "reported (inferred)")
-    g, gr = hours("grlo"), hours("grlo-rlvr")
-    costs["grlo-rlvr"] = (g + gr if g is not None and gr is not None else None, "measured")
+        costs["rlvr"] = ((base_cost, None), "reported (inferred)")
+    costs["grlo-rlvr"] = (hours("grlo", "grlo-rlvr"), "measured")
     pts = []
-    for v, (h, kind) in costs.items():
+    for v, ((gpu, cpu), kind) in costs.items():
         acc = averages(f"{primary}--{v}", benches, scores).get("overall") if benches else None
-        if h is not None and acc is not None:
-            pts.append({"label": model_label(f"{primary}--{v}"), "gpu_hours": h, "overall": acc, "kind": kind})
+        if gpu is not None and acc is not None:
+            pts.append({"label": model_label(f"{primary}--{v}"), "gpu_hours": gpu, "cpu_hours": cpu,
+                        "overall": acc, "kind": kind})
     ab = refs.by_source["abstract"]
-    pts.append({"label": "paper: base", "gpu_hours": 0.0, "overall": ab["avg_base"].value, "kind": "paper"})
-    pts.append({"label": "paper: GRLO", "gpu_hours": ab["grlo_gpu_hours"].value, "overall": ab["avg_grlo"].value,
+    pts.append({"label": "paper: base", "gpu_hours": 0.0, "cpu_hours": None, "overall": ab["avg_base"].value,
                 "kind": "paper"})
+    pts.append({"label": "paper: GRLO", "gpu_hours": ab["grlo_gpu_hours"].value, "cpu_hours": None,
+                "overall": ab["avg_grlo"].value, "kind": "paper"})
     return pts
 
 
-def cost_figure(points: list[dict], out: Path, title_suffix: str = "") -> None:
+def cost_figure(points: list[dict], out: Path, title_suffix: str = "") -> str:
+    """Draw the points; returns the x quantity. A CPU-only run (every measured point at 0 GPU-hours) is drawn
+    against CPU-hours without the paper's points, whose unit (GPU-hours) would not match."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    measured = [p for p in points if p["kind"] == "measured" and p["label"] and p.get("cpu_hours") is not None]
+    cpu_run = bool(measured) and all(p["gpu_hours"] == 0 for p in measured) and any(p["cpu_hours"] for p in measured)
+    x_key = "cpu_hours" if cpu_run else "gpu_hours"
+    shown = [p for p in points if p.get(x_key) is not None and (not cpu_run or p["kind"] == "measured")]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
     style = {"measured": "o", "reported (inferred)": "s", "paper": "*"}
-    for p in points:
-        ax.scatter([max(p["gpu_hours"], 1e-3)], [p["overall"]], marker=style.get(p["kind"], "o"),
-                   s=80 if p["kind"] == "paper" else 40)
-        ax.annotate(f"{p['label']} ({p['kind']})", (max(p["gpu_hours"], 1e-3), p["overall"]), fontsize=7,
-                    xytext=(4, 4), textcoords="offset points")
+    for i, p in enumerate(shown):
+        x = max(p[x_key], 1e-3)
+        ax.scatter([x], [p["overall"]], marker=style.get(p["kind"], "o"), s=80 if p["kind"] == "paper" else 40)
+        # staggered labels: several runs can share a point (e.g. equal scores in smoke mode)
+        ax.annotate(f"{p['label']} ({p['kind']})", (x, p["overall"]), fontsize=7, xytext=(5, 4 + 9 * (i % 4)),
+                    textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_xlabel("training GPU-hours (log; 0 drawn at 0.001)")
+    unit = "CPU-hours (CPU-only run)" if cpu_run else "GPU-hours"
+    ax.set_xlabel(f"training {unit} (log; 0 drawn at 0.001)")
     ax.set_ylabel("overall average (%)")
     ax.set_title("Cost vs accuracy" + title_suffix)
     _save(fig, out)
+    return x_key
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -188,9 +203,9 @@ def run(args: argparse.Namespace) -> int:
     accuracy_figure(cfg, scores, out / "accuracy.png", suffix)
     refs = PaperRefs(args.paper_refs)
     pts = cost_points(cfg, scores, collect_jobs(args.benchmarks_dir) if args.benchmarks_dir else [], refs)
-    cost_figure(pts, out / "cost_vs_accuracy.png", suffix)
+    x_key = cost_figure(pts, out / "cost_vs_accuracy.png", suffix)
     index.update(accuracy=str(out / "accuracy.png"), cost_vs_accuracy=str(out / "cost_vs_accuracy.png"),
-                 cost_points=pts)
+                 cost_axis=x_key, cost_points=pts)
     write_json(out / "figures.json", index)
     print(f"figures -> {out}: {len(args.metrics)} training run(s), accuracy, cost vs accuracy")
     return 0
