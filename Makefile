@@ -20,7 +20,8 @@ venv: $(VENV)/.installed
 
 smoke: venv
 	$(OFFLINE) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/smoke.yaml --rerun-incomplete --printshellcmds
-	@echo "smoke run finished: tables in smoke/results/ (logs in smoke/logs/, per-sample outputs in smoke/scores/)"
+	$(OFFLINE) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/smoke.yaml --report smoke/report.html
+	@echo "smoke run finished: tables in smoke/results/, HTML report smoke/report.html (logs in smoke/logs/, per-sample outputs in smoke/scores/)"
 
 test: venv
 	$(OFFLINE) $(PY) -m pytest -q

@@ -48,4 +48,9 @@ def test_smoke_dag_end_to_end(tmp_path):
         assert (res / f"{name}.csv").exists() and (res / f"{name}.md").exists(), name
     assert "not comparable" in (res / "claims.csv").read_text()
     assert list((res / "figures").glob("*.png"))
+    # snakemake --report: one HTML file with the tables and figures
+    report = tmp_path / "report.html"
+    r = subprocess.run([snakemake, "--cores", "2", "--nolock", "--configfile", "config/smoke.yaml", "--config", f"outdir={outdir}",
+                        "--report", str(report)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and report.stat().st_size > 10_000, r.stderr[-2000:]
     assert not (ROOT / "results" / "table1.csv").exists() or (ROOT / "results" / "table1.csv").stat().st_mtime < t0

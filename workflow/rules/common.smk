@@ -22,7 +22,11 @@ IMAGE = GC.get(config, "container.image")
 _ds = workflow.deployment_settings
 if _ds is not None and "--nv" not in (_ds.apptainer_args or "").split():
     _ds.apptainer_args = f"{_ds.apptainer_args or ''} --nv".strip()
-ENV = "../../envs/grlo.yaml"
+# --sdm conda: the GPU stack (vLLM) in paper mode, the CPU pins in smoke mode; grlo itself is installed by the
+# env's post-deploy script.
+ENV = (
+    "../../envs/grlo-gpu.yaml" if config["mode"] == "paper" else "../../envs/grlo.yaml"
+)
 
 
 wildcard_constraints:

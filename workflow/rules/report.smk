@@ -3,7 +3,11 @@ rule table:
         scores=lambda w: W.table_scores(config, w.table),
         extra=lambda w: W.table_extra_inputs(config, w.table),
     output:
-        csv=out("results/{table}.csv"),
+        csv=report(
+            out("results/{table}.csv"),
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
         md=out("results/{table}.md"),
     log:
         log_path("table", "{table}"),
@@ -27,7 +31,11 @@ rule claims:
         scores=W.table_scores(config, "table1"),
         extra=W.table_extra_inputs(config, "table2"),
     output:
-        csv=out("results/claims.csv"),
+        csv=report(
+            out("results/claims.csv"),
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
         md=out("results/claims.md"),
     log:
         log_path("claims", "all"),
@@ -49,7 +57,11 @@ rule gpu_hours:
         W.training_metrics(config),
         W.score_files(config),
     output:
-        csv=out("results/gpu_hours.csv"),
+        csv=report(
+            out("results/gpu_hours.csv"),
+            caption="../report/gpu_hours.rst",
+            category="Cost",
+        ),
         md=out("results/gpu_hours.md"),
         jobs=out("results/gpu_hours_jobs.csv"),
     log:
@@ -68,7 +80,11 @@ rule gpu_hours:
 
 rule forecast:
     output:
-        csv=out("results/forecast.csv"),
+        csv=report(
+            out("results/forecast.csv"),
+            caption="../report/forecast.rst",
+            category="Cost",
+        ),
         md=out("results/forecast.md"),
     log:
         log_path("forecast", "all"),
@@ -88,7 +104,12 @@ rule figures:
         metrics=W.training_metrics(config),
         scores=W.score_files(config),
     output:
-        directory(out("results/figures")),
+        report(
+            directory(out("results/figures")),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
     log:
         log_path("figures", "all"),
     conda:

@@ -14,7 +14,7 @@ rule train_grlo:
         ENV
     container:
         IMAGE
-    threads: workflow.cores
+    threads: 16  # capped at --cores by Snakemake
     resources:
         gpu=config["resources"]["gpus_train"],
     params:
@@ -63,7 +63,7 @@ rule train_rlvr:
         ENV
     container:
         IMAGE
-    threads: workflow.cores
+    threads: 16  # capped at --cores by Snakemake
     resources:
         gpu=config["rlvr"]["gpus"],
     params:
