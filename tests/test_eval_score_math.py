@@ -47,7 +47,9 @@ def test_score_cli_end_to_end(tmp_path, math_rows, monkeypatch):
     monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parent.parent)
     data = tmp_path / "data" / "math500.jsonl"
     assert main(["download-benchmark", "--config", *CFG, "--benchmark", "math500", "--output", str(data)]) == 0
-    rows = [json.loads(l) for l in data.read_text().splitlines()][:12]  # smoke limit is 12
+    rows = [json.loads(l) for l in data.read_text().splitlines()][:12]
+    limit = tmp_path / "limit.yaml"  # pin the row limit here: the smoke config's own limit may change
+    limit.write_text("evaluation: {overrides: {math500: {limit: 12}}}\n")
     gens = tmp_path / "generations" / "tiny--base" / "math500.jsonl"
     gens.parent.mkdir(parents=True)
     g = []
@@ -58,7 +60,7 @@ def test_score_cli_end_to_end(tmp_path, math_rows, monkeypatch):
         g.append({"id": r["id"], "completions": [right, right if i < 6 else wrong, wrong]})
     _write_gens(gens, g)
     out = tmp_path / "scores" / "tiny--base" / "math500.json"
-    assert main(["score", "--config", *CFG, "--benchmark", "math500", "--generations", str(gens),
+    assert main(["score", "--config", *CFG, str(limit), "--benchmark", "math500", "--generations", str(gens),
                  "--output", str(out), "--data", str(data)]) == 0
     summary = json.loads(out.read_text())
     expected = 100 * (6 * 2 / 3 + 6 * 1 / 3) / 12
