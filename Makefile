@@ -24,7 +24,7 @@ smoke: venv
 	@echo "smoke run finished: tables in smoke/results/, HTML report smoke/report.html (logs in smoke/logs/, per-sample outputs in smoke/scores/)"
 
 test: venv
-	$(OFFLINE) $(PY) -m pytest -q
+	$(OFFLINE) $(PY) -m pytest -q --durations=15
 
 test-all: venv
 	$(OFFLINE) $(PY) -m pytest -q -m ""
