@@ -211,75 +211,73 @@ def _clip_grads(model, max_norm: float) -> float:
     return float(norm)
 
 
-def update_critic(critic, optimizer, batch: dict, s: UpdateSettings) -> dict:
-    """Clipped value regression to the GAE returns; one optimizer step per mini-batch (verl dp_critic)."""
-    critic.train()
-    dev = batch["input_ids"].device
+def _minibatch_updates(model, optimizer, batch: dict, s: UpdateSettings, micro_step, name: str) -> list[float]:
+    """verl's update schedule, shared by critic and actor: per epoch and mini-batch, accumulate `micro_step(sl, n_tok)`
+    over micro-batches (losses normalised by the mini-batch's response-token count), clip, one optimizer step."""
     n = batch["input_ids"].shape[0]
-    ws = world_size()
-    stats: dict[str, list[float]] = {"critic/vf_loss": [], "critic/vf_clipfrac": [], "critic/grad_norm": [],
-                                     "critic/vpred_mean": []}
+    norms = []
     for _ in range(s.epochs):
         for mini in _split(n, s.mini_batch_size):
             optimizer.zero_grad(set_to_none=True)
             n_tok = float(all_sum(batch["response_mask"][mini].sum().double()))
             for mb in _split(mini.stop - mini.start, s.micro_batch_size):
-                sl = slice(mini.start + mb.start, mini.start + mb.stop)
-                mask = batch["response_mask"][sl]
-                with _autocast(dev, s.autocast_dtype):
-                    v = sequence_values(critic, batch["input_ids"][sl], batch["attention_mask"][sl], mask)
-                out = value_loss(v, batch["values"][sl], batch["returns"][sl], mask, s.cliprange_value,
-                                 s.loss_agg_mode, n_tok)
-                (out.loss * ws).backward()  # FSDP averages gradients over processes; undo it for a global mean
-                stats["critic/vf_loss"].append(out.loss.item())
-                stats["critic/vf_clipfrac"].append(out.clipfrac.item())
-                stats["critic/vpred_mean"].append(masked_mean(v.detach(), mask).item())
-            gn = _clip_grads(critic, s.grad_clip)
+                micro_step(slice(mini.start + mb.start, mini.start + mb.stop), n_tok)
+            gn = _clip_grads(model, s.grad_clip)
             if math.isfinite(gn):
                 optimizer.step()
             else:
-                log.warning("critic grad norm is %s: step skipped", gn)
-            stats["critic/grad_norm"].append(gn)
+                log.warning("%s grad norm is %s: step skipped", name, gn)
+            norms.append(gn)
+    return norms
+
+
+def update_critic(critic, optimizer, batch: dict, s: UpdateSettings) -> dict:
+    """Clipped value regression to the GAE returns; one optimizer step per mini-batch (verl dp_critic)."""
+    critic.train()
+    dev = batch["input_ids"].device
+    ws = world_size()
+    stats: dict[str, list[float]] = {"critic/vf_loss": [], "critic/vf_clipfrac": [], "critic/vpred_mean": []}
+
+    def micro_step(sl: slice, n_tok: float) -> None:
+        mask = batch["response_mask"][sl]
+        with _autocast(dev, s.autocast_dtype):
+            v = sequence_values(critic, batch["input_ids"][sl], batch["attention_mask"][sl], mask)
+        out = value_loss(v, batch["values"][sl], batch["returns"][sl], mask, s.cliprange_value, s.loss_agg_mode, n_tok)
+        (out.loss * ws).backward()  # FSDP averages gradients over processes; undo it for a global mean
+        stats["critic/vf_loss"].append(out.loss.item())
+        stats["critic/vf_clipfrac"].append(out.clipfrac.item())
+        stats["critic/vpred_mean"].append(masked_mean(v.detach(), mask).item())
+
+    stats["critic/grad_norm"] = _minibatch_updates(critic, optimizer, batch, s, micro_step, "critic")
     return _reduce_stats(stats, sums=("critic/vf_loss",))
 
 
 def update_actor(actor, optimizer, batch: dict, s: UpdateSettings) -> dict:
     """PPO clipped surrogate (dual-clip, token-mean, no KL); one optimizer step per mini-batch (verl dp_actor)."""
+    if s.entropy_coeff:
+        # entropy from the chunked helper is detached; an entropy bonus would need it with grad
+        raise GrloError("entropy_coeff != 0 is not supported (train.sh leaves verl's default 0)",
+                        field="grlo.actor.entropy_coeff")
     actor.train()
     dev = batch["input_ids"].device
-    n = batch["input_ids"].shape[0]
     ws = world_size()
     stats: dict[str, list[float]] = {"actor/pg_loss": [], "actor/pg_clipfrac": [], "actor/pg_clipfrac_lower": [],
-                                     "actor/ppo_kl": [], "actor/entropy": [], "actor/grad_norm": []}
-    for _ in range(s.epochs):
-        for mini in _split(n, s.mini_batch_size):
-            optimizer.zero_grad(set_to_none=True)
-            n_tok = float(all_sum(batch["response_mask"][mini].sum().double()))
-            for mb in _split(mini.stop - mini.start, s.micro_batch_size):
-                sl = slice(mini.start + mb.start, mini.start + mb.stop)
-                mask = batch["response_mask"][sl]
-                with _autocast(dev, s.autocast_dtype):
-                    logp, ent = sequence_logprobs(actor, batch["input_ids"][sl], batch["attention_mask"][sl], mask,
-                                                  s.temperature)
-                out = policy_loss(logp, batch["old_log_probs"][sl], batch["advantages"][sl], mask, s.clip_ratio_low,
-                                  s.clip_ratio_high, s.clip_ratio_c, s.loss_agg_mode, n_tok)
-                loss = out.loss
-                if s.entropy_coeff:
-                    # entropy from the chunked helper is detached; recompute with grad only when it is used
-                    raise GrloError("entropy_coeff != 0 is not supported (train.sh leaves verl's default 0)",
-                                    field="grlo.actor.entropy_coeff")
-                (loss * ws).backward()
-                stats["actor/pg_loss"].append(out.loss.item())
-                stats["actor/pg_clipfrac"].append(out.clipfrac.item())
-                stats["actor/pg_clipfrac_lower"].append(out.clipfrac_lower.item())
-                stats["actor/ppo_kl"].append(out.approx_kl.item())
-                stats["actor/entropy"].append(masked_mean(ent, mask).item())
-            gn = _clip_grads(actor, s.grad_clip)
-            if math.isfinite(gn):
-                optimizer.step()
-            else:
-                log.warning("actor grad norm is %s: step skipped", gn)
-            stats["actor/grad_norm"].append(gn)
+                                     "actor/ppo_kl": [], "actor/entropy": []}
+
+    def micro_step(sl: slice, n_tok: float) -> None:
+        mask = batch["response_mask"][sl]
+        with _autocast(dev, s.autocast_dtype):
+            logp, ent = sequence_logprobs(actor, batch["input_ids"][sl], batch["attention_mask"][sl], mask, s.temperature)
+        out = policy_loss(logp, batch["old_log_probs"][sl], batch["advantages"][sl], mask, s.clip_ratio_low,
+                          s.clip_ratio_high, s.clip_ratio_c, s.loss_agg_mode, n_tok)
+        (out.loss * ws).backward()
+        stats["actor/pg_loss"].append(out.loss.item())
+        stats["actor/pg_clipfrac"].append(out.clipfrac.item())
+        stats["actor/pg_clipfrac_lower"].append(out.clipfrac_lower.item())
+        stats["actor/ppo_kl"].append(out.approx_kl.item())
+        stats["actor/entropy"].append(masked_mean(ent, mask).item())
+
+    stats["actor/grad_norm"] = _minibatch_updates(actor, optimizer, batch, s, micro_step, "actor")
     return _reduce_stats(stats, sums=("actor/pg_loss",))
 
 
