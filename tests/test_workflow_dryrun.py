@@ -53,7 +53,7 @@ def test_full_paper_dag(tmp_path, paper_cfg):
     assert counts["generate"] == n_models
     assert counts["score"] == n_models * n_bench
     assert counts["train_grlo"] == 1 + len(paper_cfg["backbones"]["extra"])
-    for rule in ("download_prompts", "prepare_prompts", "fetch_model", "table", "claims", "gpu_hours", "forecast", "figures"):
+    for rule in ("download_prompts", "prepare_prompts", "fetch_model", "table", "table1", "claims", "gpu_hours", "forecast", "figures"):
         assert counts.get(rule), rule
     # train_grlo for Qwen3-4B-Base requests the launcher's 4 GPUs
     grlo_block = next(b for b in text.split("\nrule ")[1:] if b.startswith("train_grlo:") and "backbone=qwen3-4b-base" in b)
@@ -65,7 +65,7 @@ def test_full_paper_dag(tmp_path, paper_cfg):
 
 def test_table1_builds_only_what_it_needs(tmp_path):
     counts = job_counts(dry_run(str(tmp_path / "results/table1.csv"), tmp_path=tmp_path))
-    assert counts["table"] == 1 and "claims" not in counts and "figures" not in counts
+    assert counts["table1"] == 1 and "table" not in counts and "claims" not in counts and "figures" not in counts
     assert counts["train_grlo"] == 1  # the primary backbone only: no extra backbones for table 1
     assert {"download_prompts", "fetch_model", "generate", "score"} <= set(counts)
 
