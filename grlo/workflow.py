@@ -20,10 +20,6 @@ def prefix(cfg: dict) -> str:
     return f"{out}/" if out else ""
 
 
-def backbones(cfg: dict) -> list[str]:
-    return [cfg["backbones"]["primary"], *cfg["backbones"].get("extra", [])]
-
-
 def eval_models(cfg: dict, which: str = "all") -> list[str]:
     """Model ids evaluated by the run. which: all | primary | released | extra."""
     ev = cfg["evaluation"]
@@ -64,16 +60,6 @@ def resolve_eval_model(cfg: dict, model_id: str) -> dict:
         raise GrloError(f"unknown variant {variant!r} in {model_id!r} (allowed: {', '.join(VARIANTS)} or a released mode)", field="model")
     chat = {k: v for k, v in chat.items() if v is not None}  # None = the template's own default
     return {"source": src, "variant": variant, "path": path, "stage": stage, "chat": chat, "sampling": sampling}
-
-
-def fetched_models(cfg: dict) -> list[str]:
-    """Registry models the run materialises with fetch_model."""
-    names = {cfg["backbones"]["primary"], *cfg["backbones"].get("extra", [])}
-    for m in eval_models(cfg):
-        r = resolve_eval_model(cfg, m)
-        if r["path"].startswith("models/"):
-            names.add(r["path"].split("/", 1)[1])
-    return sorted(names)
 
 
 def write_resolved_config(cfg: dict, path: str) -> str:
