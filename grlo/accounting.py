@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from grlo.errors import GrloError
-from grlo.io import atomic_path, read_json, write_json, write_text
+from grlo.io import atomic_path, open_input, read_json, write_json, write_text
 
 TSV_COLUMNS = ["s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out", "mean_load", "cpu_time"]
 STAGES = ("grlo", "rlvr", "grlo-rlvr")
@@ -167,11 +167,7 @@ def record_device(path: str | os.PathLike | None, gpus_requested: int, *, use_to
 def read_benchmark_tsv(path: str | os.PathLike) -> list[dict]:
     """Rows of a Snakemake benchmark TSV as floats ('NA' or '-' -> None). Several rows = `repeat()` runs."""
     path = str(path)
-    try:
-        f = open(path, encoding="utf-8", newline="")
-    except FileNotFoundError:
-        raise GrloError("benchmark file not found", path=path) from None
-    with f:
+    with open_input(path, "benchmark file", newline="") as f:
         reader = csv.reader(f, delimiter="\t")
         header = next(reader, None)
         if header is None or "s" not in header or "cpu_time" not in header:

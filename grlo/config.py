@@ -12,6 +12,7 @@ from typing import Any, Iterable
 import yaml
 
 from grlo.errors import GrloError
+from grlo.io import read_input
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -29,10 +30,7 @@ def deep_merge(base: dict, over: dict) -> dict:
 
 
 def load_file(path: str | os.PathLike) -> dict:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise GrloError("config file not found", path=str(path)) from None
+    text = read_input(path, "config file")
     try:
         data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as e:

@@ -56,12 +56,23 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def open_input(path: str | os.PathLike, what: str = "file", newline: str | None = None):
+    """Open an input file for reading; a missing file is a one-line GrloError naming it."""
+    try:
+        return open(path, encoding="utf-8", newline=newline)
+    except FileNotFoundError:
+        raise GrloError(f"{what} not found", path=str(path)) from None
+
+
+def read_input(path: str | os.PathLike, what: str = "file") -> str:
+    with open_input(path, what) as f:
+        return f.read()
+
+
 def read_json(path: str | os.PathLike) -> Any:
     try:
-        with open(path, encoding="utf-8") as f:
+        with open_input(path) as f:
             return json.load(f)
-    except FileNotFoundError:
-        raise GrloError("file not found", path=str(path)) from None
     except json.JSONDecodeError as e:
         raise GrloError(f"invalid JSON at line {e.lineno}: {e.msg}", path=str(path)) from None
 
@@ -77,11 +88,7 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """Yield (line number, row); a malformed line is a GrloError naming file and line."""
-    try:
-        f = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise GrloError("file not found", path=str(path)) from None
-    with f:
+    with open_input(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue

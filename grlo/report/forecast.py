@@ -25,6 +25,7 @@ import yaml
 
 from grlo import config as _config
 from grlo.errors import GrloError
+from grlo.io import read_input
 from grlo.report import common
 
 THROUGHPUT_PATH = Path(__file__).resolve().parent / "throughput.yaml"
@@ -42,10 +43,7 @@ DEFAULTS = {
 
 def load_throughput(path: str | os.PathLike | None = None) -> dict:
     p = Path(path) if path else THROUGHPUT_PATH
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GrloError("throughput table not found", path=str(p)) from None
+    data = yaml.safe_load(read_input(p, "throughput table"))
     for name, g in (data.get("gpus") or {}).items():
         for key in ("peak_bf16_tflops", "source", "kind"):
             if key not in g:

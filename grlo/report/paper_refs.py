@@ -13,6 +13,7 @@ from pathlib import Path
 
 from grlo.config import REPO_ROOT
 from grlo.errors import GrloError
+from grlo.io import open_input
 
 DEFAULT_DIR = REPO_ROOT / "results" / "paper"
 FILES = {
@@ -57,11 +58,7 @@ def _parse_value(raw: str, path: str, lineno: int) -> float | None:
 
 def load_file(path: str | os.PathLike) -> list[Ref]:
     path = str(path)
-    try:
-        f = open(path, encoding="utf-8", newline="")
-    except FileNotFoundError:
-        raise GrloError("reference file not found", path=path) from None
-    with f:
+    with open_input(path, "reference file", newline="") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames != COLUMNS:
             raise GrloError(f"columns must be {','.join(COLUMNS)}", path=path, field="header")
