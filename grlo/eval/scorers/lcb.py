@@ -14,7 +14,6 @@ import io
 import json
 import pickle
 import re
-import time
 import zlib
 
 from grlo.errors import GrloError
@@ -85,21 +84,7 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
     sb = spec.get("sandbox", {}) or {}
     limits = Limits(timeout_s=float(sb.get("timeout_s", 60)), test_timeout_s=float(sb.get("test_timeout_s", 6)),
                     mem_mb=int(sb.get("mem_mb", 2048)))
-    jobs = [(i, j) for i, comps in enumerate(completions) for j in range(len(comps))]
-
-    def one(job):
-        i, j = job
-        t0 = time.perf_counter()
-        code, ok, detail = check(problems[i], completions[i][j], limits)
-        return code, ok, detail, time.perf_counter() - t0
-
-    results = code_exec.run_parallel(one, jobs, options.get("workers"))
-    records = [{"extracted": [None] * len(c), "scores": [0.0] * len(c), "verdicts": [None] * len(c), "time_s": 0.0}
-               for c in completions]
-    for (i, j), (code, ok, detail, dt) in zip(jobs, results):
-        r = records[i]
-        r["extracted"][j], r["scores"][j], r["verdicts"][j] = code, 1.0 if ok else 0.0, detail
-        r["time_s"] += dt
+    records = code_exec.score_completions(problems, completions, lambda p, c: check(p, c, limits), options.get("workers"))
     src = spec["source"]
     return ScoreResult(records, info={"backend": "grlo sandbox", "date_from": src.get("date_from"),
                                       "date_to": src.get("date_to"), "timeout_s": limits.timeout_s,
