@@ -119,3 +119,14 @@ def test_evalplus_backend_on_converted_rows_agrees_with_sandbox():
     assert summary["scorer_info"]["backend"] == "evalplus.evaluate.check_correctness"
     assert [s["scores"] for s in samples] == [[1.0, 0.0, 0.0]] * 3, [s["verdicts"] for s in samples]
     assert ep.evalplus_row_from_human_eval(problems["HumanEval/32"]) is None  # random inputs: not convertible
+
+
+@pytest.mark.parametrize("tag", ["python", "Python", "PYTHON", "py", "PY", "Py", "python3", "Python3", "PYTHON3", ""])
+def test_lcb_fence_language_tag_in_any_case(tag):
+    text = f"Here it is:\n```{tag}\nprint(1)\n```\nand the final version:\n```{tag}  \nprint(2)\n```\n"
+    assert lcb.extract_code(text) == "print(2)\n"
+
+
+def test_lcb_fence_other_language_or_no_fence_is_not_python():
+    assert lcb.extract_code("```cpp\nint main() {}\n```") == ""
+    assert lcb.extract_code("print(1)") == ""

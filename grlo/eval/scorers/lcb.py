@@ -60,11 +60,12 @@ def normalise(rows: list[dict], spec: dict) -> list[dict]:
     return out
 
 
-_FENCE = re.compile(r"```(?:python|py|Python3|python3)?\s*\n(.*?)```", re.S)
+# Language tag in any case (```python, ```Python, ```PY, ```python3), or none.
+_FENCE = re.compile(r"```(?:python3|python|py)?[ \t]*\r?\n(.*?)```", re.S | re.I)
 
 
 def extract_code(text: str) -> str:
-    """The last fenced code block (LiveCodeBench's rule); the whole text when there is no fence."""
+    """The last fenced code block (LiveCodeBench's rule); empty when there is no fence."""
     blocks = _FENCE.findall(text or "")
     return blocks[-1] if blocks else ""
 
