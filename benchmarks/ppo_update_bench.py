@@ -1,7 +1,7 @@
 """Time GRLO's PPO update phase (actor + critic) on synthetic rollouts of the paper's shape, on one device.
 
 Random-weight actor (CausalLM) and critic (TokenClassification, 1 label) of a Qwen3 architecture, bf16 on GPU,
-gradient checkpointing on, AdamW; the update code is grlo.train.ppo.update_actor / update_critic itself.
+gradient checkpointing on, AdamW; the update code is grlo.train.ppo_update.update_actor / update_critic itself.
 Reports tokens/s, model TFLOP/s (6 N T + causal attention, no recompute counted), MFU against the device's MEASURED
 bf16 matmul peak, peak memory, and transformers generate() tokens/s. Writes one JSON per run.
 
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from grlo.train.ppo import UpdateSettings, update_actor, update_critic  # noqa: E402
+from grlo.train.ppo_update import UpdateSettings, update_actor, update_critic  # noqa: E402
 
 # Qwen3 architectures (config.json of Qwen/Qwen3-{4B,1.7B,0.6B}-Base); tiny is for CPU checks.
 ARCHS = {
@@ -232,7 +232,7 @@ def main(argv=None) -> int:
         "dtype": str(dtype).replace("torch.", ""),
         "torch": torch.__version__, "transformers": transformers.__version__,
         "cuda": torch.version.cuda, "shape": {"prompt": args.prompt_len, "response_max": args.response_len},
-        "notes": ("update phase = update_critic + update_actor from grlo.train.ppo; padded batches (sdpa), tokens/s "
+        "notes": ("update phase = update_critic + update_actor from grlo.train.ppo_update; padded batches (sdpa), tokens/s "
                   "counts real tokens; model TFLOP/s = 3 x forward FLOPs on real tokens (no recompute); "
                   "optimizer AdamW with states in the parameter dtype; one process, no FSDP"),
         "peak_bf16_matmul_tflops": None, "runs": [], "generation": [], "errors": [],

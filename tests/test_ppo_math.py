@@ -139,7 +139,7 @@ def test_explained_variance():
 
 
 def test_trainer_whitening_equals_masked_whiten_in_one_process():
-    from grlo.train.ppo import global_whiten
+    from grlo.train.distributed import global_whiten
 
     gen = torch.Generator().manual_seed(5)
     x = torch.randn(5, 9, generator=gen, dtype=torch.float64)

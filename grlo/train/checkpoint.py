@@ -63,7 +63,7 @@ def set_rng_states(st: dict) -> None:
 
 
 def save(path: Path, trainer, keep_last: int = 1) -> Path:
-    from grlo.train.ppo import rank
+    from grlo.train.distributed import rank
 
     path = Path(path)
     # gathered on every rank (collectives under FSDP2), written by rank 0
