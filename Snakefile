@@ -1,6 +1,11 @@
 # GRLO reproduction workflow. Paper mode: `snakemake --cores all --use-singularity`.
 # Smoke mode (CPU, offline): `snakemake --cores 2 --configfile config/smoke.yaml`.
 
+import grlo.config
+
+# Snakemake's own YAML error does not name the file: parse it first (one line: file, line, problem).
+grlo.config.preflight(["config/config.yaml"])
+
 
 configfile: "config/config.yaml"
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
-from grlo.errors import GrloError
+from grlo.errors import GrloError, from_decode_error, from_os_error
 
 # name -> (module, one-line help). Adding a command = one line here + a module.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -30,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gpu-hours": ("grlo.accounting", "aggregate measured GPU-hours from benchmark TSVs"),
     "forecast": ("grlo.report.forecast", "forecast GPU-hours per stage before a run"),
     "figures": ("grlo.report.figures", "training curves and accuracy figures"),
+    "doctor": ("grlo.doctor", "pre-flight checklist: GPUs, container, disk, hub, tokens, judge key, sandbox"),
+    "status": ("grlo.status", "progress of a run: jobs done and left, training step, ETA"),
 }
 
 
@@ -40,8 +43,23 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+# Arguments naming one output FILE; an existing directory there fails before anything is written.
+_FILE_OUTPUTS = ("output", "stats", "samples", "jobs_output", "csv", "device_record", "judge_log")
+_DIR_OUTPUTS = {"fetch-model": {"output"}}  # commands whose --output is a directory
+
+
+def check_outputs(name: str, args: argparse.Namespace) -> None:
+    for key in _FILE_OUTPUTS:
+        value = getattr(args, key, None)
+        if key not in _DIR_OUTPUTS.get(name, ()) and isinstance(value, str) and os.path.isdir(value):
+            raise GrloError("is a directory: give a file path", path=value, field="--" + key.replace("_", "-"))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # --debug (anywhere before or after the command): show the traceback of user errors too
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0
@@ -51,15 +69,29 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"grlo {name}", description=COMMANDS[name][1])
+    parser = argparse.ArgumentParser(prog=f"grlo {name}", description=COMMANDS[name][1],
+                                     epilog="--debug: print the traceback of user errors as well")
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     try:
+        check_outputs(name, args)
         rc = module.run(args)
     except GrloError as e:
-        print(f"grlo {name}: error: {e}", file=sys.stderr)
-        return 2
-    return int(rc or 0)
+        err, orig = e, e
+    except UnicodeDecodeError as e:  # a reader outside grlo.io: the file is not known here
+        orig, err = e, from_decode_error(e, "an input file")
+    except OSError as e:
+        orig, err = e, from_os_error(e)
+        if err is None:
+            raise
+    else:
+        return int(rc or 0)
+    if debug:
+        import traceback
+
+        traceback.print_exception(orig)
+    print(f"grlo {name}: error: {err}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

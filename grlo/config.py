@@ -33,14 +33,32 @@ def load_file(path: str | os.PathLike) -> dict:
     text = read_input(path, "config file")
     try:
         data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    except json.JSONDecodeError as e:
+        raise GrloError(f"cannot parse config: line {e.lineno}, column {e.colno}: {e.msg}", path=str(path)) from None
+    except yaml.YAMLError as e:
+        mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
+        if mark is not None and problem:
+            msg = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+        else:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise GrloError(f"cannot parse config: {msg}", path=str(path)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise GrloError("config must be a mapping at the top level", path=str(path))
     return data
+
+
+def preflight(paths: Iterable[str | os.PathLike]) -> None:
+    """For the Snakefile, before Snakemake parses a config file itself (its YAML error does not name the file):
+    exit with one line naming the file, line and problem."""
+    import sys
+
+    try:
+        for p in paths:
+            load_file(p)
+    except GrloError as e:
+        sys.exit(f"error: {e}")
 
 
 def load(paths: Iterable[str | os.PathLike], validate_it: bool = True) -> dict:
@@ -74,7 +92,7 @@ def _allowed(err) -> str:
     return ", ".join(parts) or err.validator
 
 
-def validate(cfg: dict, source: str = "config") -> None:
+def validate_schema(cfg: dict, source: str = "config") -> None:
     """Raise a one-line GrloError naming the key, the value and what is allowed."""
     import jsonschema
 
@@ -94,6 +112,68 @@ def validate(cfg: dict, source: str = "config") -> None:
     if len(value) > 80:
         value = value[:77] + "..."
     raise GrloError(f"invalid value for {key!r}: {value} (allowed: {_allowed(err)})", path=source)
+
+
+def validate(cfg: dict, source: str = "config") -> None:
+    """Schema, then the checks the schema cannot express (registry names, batch vs pinned prompt count): every
+    problem known before a download is one GrloError naming the source, the key and the fix."""
+    validate_schema(cfg, source)
+    check_registry_names(cfg, source)
+    check_batch_vs_pinned_prompts(cfg, source)
+
+
+def _benchmark_keys(cfg: dict) -> list[tuple[str, Any]]:
+    """(dotted key, name) for every benchmark the config names."""
+    out = [(f"evaluation.benchmarks[{i}]", b) for i, b in enumerate(get(cfg, "evaluation.benchmarks") or [])]
+    out += [(f"evaluation.overrides.{b}", b) for b in (get(cfg, "evaluation.overrides") or {})]
+    out += [(f"report.competition_math[{i}]", b) for i, b in enumerate(get(cfg, "report.competition_math") or [])]
+    out += [(f"report.forecast.benchmark_sizes.{b}", b) for b in (get(cfg, "report.forecast.benchmark_sizes") or {})]
+    return out
+
+
+def _model_keys(cfg: dict) -> list[tuple[str, Any]]:
+    """(dotted key, registry model name) for every model the config names."""
+    out = [("backbones.primary", get(cfg, "backbones.primary"))]
+    out += [(f"backbones.extra[{i}]", m) for i, m in enumerate(get(cfg, "backbones.extra") or [])]
+    out += [("reward_model", get(cfg, "reward_model"))]
+    out += [(f"evaluation.released[{i}]", str(m).split("--")[0]) for i, m in enumerate(get(cfg, "evaluation.released") or [])]
+    if get(cfg, "rlvr.mode") == "checkpoint":
+        out.append(("rlvr.checkpoint.model", get(cfg, "rlvr.checkpoint.model")))
+    if get(cfg, "evaluation.judge.kind") == "reward_model":
+        out.append(("evaluation.judge.model", get(cfg, "evaluation.judge.model")))
+    return [(k, v) for k, v in out if v is not None]
+
+
+def check_registry_names(cfg: dict, source: str = "config") -> None:
+    from grlo import registry
+
+    for kind, known, keys, reg in (("benchmark", registry.benchmarks(), _benchmark_keys(cfg), "benchmarks.yaml"),
+                                   ("model", registry.models(), _model_keys(cfg), "models.yaml")):
+        for key, name in keys:
+            if name not in known:
+                raise GrloError(f"unknown {kind} {name!r} (grlo/registry/{reg} has: {', '.join(sorted(known))})",
+                                path=source, field=key)
+
+
+def pinned_prompt_count(sha256: str | None) -> int | None:
+    """Prompt count of a pinned prompt file, known from its checksum entry (grlo/registry/prompts.yaml)."""
+    from grlo import registry
+
+    entry = registry.prompt_files().get(str(sha256 or "").lower())
+    return int(entry["count"]) if entry else None
+
+
+def check_batch_vs_pinned_prompts(cfg: dict, source: str = "config") -> None:
+    """A train batch larger than a pinned prompt file fails in the dry run, not after the downloads (unless
+    grlo.adapt_batch_size shrinks it, as grlo.train.batching.resolve_batch_sizes does)."""
+    if get(cfg, "prompts.path") or not get(cfg, "prompts.url") or get(cfg, "grlo.adapt_batch_size"):
+        return
+    count, batch = pinned_prompt_count(get(cfg, "prompts.sha256")), get(cfg, "grlo.train_batch_size")
+    if count is not None and isinstance(batch, int) and batch > count:
+        raise GrloError(f"train_batch_size {batch} is larger than the {count} prompts of the pinned prompt file "
+                        f"(sha256 {get(cfg, 'prompts.sha256')}): set grlo.adapt_batch_size: true, "
+                        f"grlo.train_batch_size <= {count}, or prompts.path to your full prompt file",
+                        path=source, field="grlo.train_batch_size")
 
 
 def config_hash(cfg: Any) -> str:

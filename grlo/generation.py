@@ -53,6 +53,7 @@ class Completion:
 class Request:
     messages: list[dict]
     chat_kwargs: dict = field(default_factory=dict)
+    prefill: str = ""  # opening of the assistant turn (grlo.eval.templates.prefill), appended after the chat prompt
 
 
 def vllm_sampling_kwargs(s: Sampling) -> dict:
@@ -75,8 +76,8 @@ def truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
-def render_chat(tokenizer, messages: list[dict], chat_kwargs: dict) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **chat_kwargs)
+def render_chat(tokenizer, messages: list[dict], chat_kwargs: dict, prefill: str = "") -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **chat_kwargs) + prefill
 
 
 class PresencePenalty:
@@ -125,7 +126,7 @@ class TransformersBackend:
         from tqdm import tqdm
         from transformers import LogitsProcessorList
 
-        texts = [render_chat(self.tokenizer, r.messages, r.chat_kwargs) for r in requests]
+        texts = [render_chat(self.tokenizer, r.messages, r.chat_kwargs, r.prefill) for r in requests]
         eos = self._eos_ids()
         out: list[list[Completion]] = []
         starts = range(0, len(texts), self.batch_size)
@@ -179,7 +180,7 @@ class VLLMBackend:
     def generate(self, requests: list[Request], s: Sampling, progress: bool = True) -> list[list[Completion]]:
         from vllm import SamplingParams
 
-        prompts = [render_chat(self.tokenizer, r.messages, r.chat_kwargs) for r in requests]
+        prompts = [render_chat(self.tokenizer, r.messages, r.chat_kwargs, r.prefill) for r in requests]
         outs = self.llm.generate(prompts, SamplingParams(**vllm_sampling_kwargs(s)), use_tqdm=progress)
         return [[Completion(o.text, len(o.token_ids), "length" if o.finish_reason == "length" else "stop") for o in r.outputs]
                 for r in outs]
@@ -232,6 +233,12 @@ def _load_rows(path: Path, limit: int | None) -> list[dict]:
     return rows[:limit] if limit else rows
 
 
+def _prefill(bench: str) -> str:
+    from grlo.eval.templates import prefill
+
+    return prefill(registry.benchmark(bench).get("prompt_template"))
+
+
 def _write_bench(args, cfg, backend, manifest, t_load, t_gen, group, bench, s, chat, rows, outs) -> None:
     n_tokens = sum(c.num_tokens for cs in outs for c in cs)
     out = Path(args.output_dir) / f"{bench}.jsonl"
@@ -241,6 +248,7 @@ def _write_bench(args, cfg, backend, manifest, t_load, t_gen, group, bench, s, c
     write_json(out.with_suffix(".meta.json"), {
         "model": args.model, "model_dir": args.model_dir, "benchmark": bench, "n_problems": len(rows),
         "backend": backend, "sampling": dataclasses.asdict(s), "chat_template_kwargs": chat,
+        "assistant_prefill": _prefill(bench),
         "generation_config": cfg["generation"], "model_manifest": manifest, "versions": library_versions(),
         "load_s": round(t_load, 2), "generate_s": round(t_gen, 2), "batched_with": group,
         "completion_tokens": n_tokens})
@@ -270,7 +278,8 @@ def run(args: argparse.Namespace) -> int:
         groups.setdefault((plan[1], tuple(sorted(plan[2].items()))), []).append(plan)
     for (s, _), members in groups.items():
         chat = members[0][2]
-        reqs = [Request([{"role": "user", "content": r["prompt"]}], chat) for _, _, _, rows in members for r in rows]
+        reqs = [Request([{"role": "user", "content": r["prompt"]}], chat, _prefill(bench))
+                for bench, _, _, rows in members for r in rows]
         t1 = time.time()
         outs = backend.generate(reqs, s)
         t_gen = time.time() - t1

@@ -10,22 +10,43 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from grlo.errors import GrloError
+from grlo.errors import GrloError, from_decode_error, from_os_error
+
+
+def _check_target(path: Path) -> None:
+    if path.is_dir():
+        raise GrloError("is a directory: give a file path", path=str(path))
+
+
+@contextlib.contextmanager
+def _user_errors(path: Path) -> Iterator[None]:
+    """A full disk, a permission or a bad path while writing `path`: one line naming it (the temp file is gone)."""
+    try:
+        yield
+    except OSError as e:
+        err = from_os_error(e, path=str(path))
+        if err is None:
+            raise
+        raise err from e
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it into place only if the block succeeds."""
+    """Yield a temporary path next to `path`; rename it into place only if the block succeeds.
+    On any failure (ENOSPC included) the temporary file is removed and nothing is left at `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    _check_target(path)
+    tmp_path = None
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        with _user_errors(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+            os.close(fd)
+            tmp_path = Path(tmp)
+            yield tmp_path
+            os.replace(tmp_path, path)
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
 
 
@@ -35,15 +56,19 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     import shutil
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    if path.exists() and not path.is_dir():
+        raise GrloError("exists and is not a directory: remove it or choose another path", path=str(path))
+    tmp = None
     try:
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        with _user_errors(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+            yield tmp
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -56,23 +81,29 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def open_input(path: str | os.PathLike, what: str = "file", newline: str | None = None):
-    """Open an input file for reading; a missing file is a one-line GrloError naming it."""
+def open_input(path: str | os.PathLike, what: str = "file", newline: str | None = None, binary: bool = False):
+    """Open an input file for reading; a missing, unreadable or directory path is a one-line GrloError naming it."""
     try:
-        return open(path, encoding="utf-8", newline=newline)
+        return open(path, "rb") if binary else open(path, encoding="utf-8", newline=newline)
     except FileNotFoundError:
         raise GrloError(f"{what} not found", path=str(path)) from None
+    except IsADirectoryError:
+        raise GrloError(f"{what} is a directory: give a file path", path=str(path)) from None
+    except PermissionError:
+        raise GrloError(f"{what} is not readable (permission denied)", path=str(path)) from None
 
 
 def read_input(path: str | os.PathLike, what: str = "file") -> str:
     with open_input(path, what) as f:
-        return f.read()
+        try:
+            return f.read()
+        except UnicodeDecodeError as e:
+            raise from_decode_error(e, str(path)) from None
 
 
 def read_json(path: str | os.PathLike) -> Any:
     try:
-        with open_input(path) as f:
-            return json.load(f)
+        return json.loads(read_input(path))
     except json.JSONDecodeError as e:
         raise GrloError(f"invalid JSON at line {e.lineno}: {e.msg}", path=str(path)) from None
 
@@ -87,9 +118,13 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, row); a malformed line is a GrloError naming file and line."""
-    with open_input(path) as f:
-        for lineno, line in enumerate(f, 1):
+    """Yield (line number, row); a malformed or non-UTF-8 line is a GrloError naming file and line."""
+    with open_input(path, binary=True) as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise from_decode_error(e, str(path), field=f"line {lineno}") from None
             if not line.strip():
                 continue
             try:

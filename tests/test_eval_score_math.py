@@ -185,3 +185,86 @@ def test_think_tokens_counted_with_a_tokenizer(tmp_path, math_rows):
     expected = len(tok(think, add_special_tokens=False)["input_ids"])
     assert samples[0]["think_tokens"] == [expected, 0] and expected > 0
     assert samples[0]["scores"] == [1.0, 0.0]
+
+
+def _cli_dataset(tmp_path, rows):
+    data = tmp_path / "data" / "benchmarks" / "math500.jsonl"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    _write_gens(data, rows)
+    return data
+
+
+def test_escaped_dollar_gold_gets_credit_through_grlo_score(tmp_path):
+    """MATH-500 golds `\\$18.90`, `\\$36`, `\\$32,\\!348` match the boxed number (with or without the dollar)."""
+    rows = [{"id": f"p{i}", "problem": "q", "prompt": "q", "answer": a}
+            for i, a in enumerate(["\\$18.90", "\\$36", "\\$32,\\!348"])]
+    data = _cli_dataset(tmp_path, rows)
+    gens = tmp_path / "generations" / "m--base" / "math500.jsonl"
+    gens.parent.mkdir(parents=True)
+    _write_gens(gens, [{"id": "p0", "completions": ["\\boxed{18.90}", "\\boxed{\\$18.90}", "\\boxed{18.91}"],
+                        "finish_reasons": ["stop", "stop", "length"]},
+                       {"id": "p1", "completions": ["\\boxed{36}", "\\boxed{\\text{\\$}36}", "no box"],
+                        "finish_reasons": ["stop", "stop", "length"]},
+                       {"id": "p2", "completions": ["\\boxed{32348}", "\\boxed{32,348}", "\\boxed{\\$32,\\!348}"],
+                        "finish_reasons": ["stop", "stop", "stop"]}])
+    limit = tmp_path / "limit.yaml"
+    limit.write_text("evaluation: {overrides: {math500: {limit: 3, k: 3}}}\n")
+    out = tmp_path / "scores" / "m--base" / "math500.json"
+    assert main(["score", "--config", *CFG, str(limit), "--benchmark", "math500", "--generations", str(gens),
+                 "--output", str(out), "--data", str(data)]) == 0
+    summary = json.loads(out.read_text())
+    samples = [json.loads(l) for l in out.with_name("math500.samples.jsonl").read_text().splitlines()]
+    assert [s["verdicts"] for s in samples] == [["correct", "correct", "wrong"], ["correct", "correct", "no_answer"],
+                                               ["correct"] * 3]
+    assert summary["value"] == pytest.approx(100 * 7 / 9)
+    assert summary["truncated_share"] == pytest.approx(2 / 9) and summary["no_answer_share"] == pytest.approx(1 / 9)
+    assert summary["n_samples"] == 9
+
+
+def test_score_without_data_reads_the_prepared_file_or_names_the_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"outdir: {tmp_path / 'run'}\nevaluation: {{overrides: {{math500: {{limit: 1, k: 1}}}}}}\n")
+    repo = __import__("pathlib").Path(__file__).resolve().parent.parent
+    cfgs = [str(repo / c) for c in CFG] + [str(cfg)]
+    gens = tmp_path / "gens.jsonl"
+    _write_gens(gens, [{"id": "p0", "completions": ["\\boxed{2}"]}])
+    out = tmp_path / "s.json"
+    args = ["score", "--config", *cfgs, "--benchmark", "math500", "--generations", str(gens), "--output", str(out)]
+    assert main(args) != 0
+    err = capsys.readouterr().err
+    assert "grlo download-benchmark" in err and "run/data/benchmarks/math500.jsonl" in err and not out.exists()
+    prepared = tmp_path / "run" / "data" / "benchmarks" / "math500.jsonl"
+    prepared.parent.mkdir(parents=True)
+    _write_gens(prepared, [{"id": "p0", "problem": "1+1", "prompt": "1+1", "answer": "2"}])
+    (prepared.parent / "math500.meta.json").write_text(json.dumps({"source": {"kind": "fixture", "sha256": "abc"}}))
+    assert main(args) == 0
+    summary = json.loads(out.read_text())
+    assert summary["value"] == 100.0 and summary["data"] == str(prepared)
+    assert summary["data_source"] == {"kind": "fixture", "sha256": "abc"}
+
+
+def test_score_output_directory_is_one_line_and_writes_nothing(tmp_path, capsys):
+    gens = tmp_path / "gens.jsonl"
+    _write_gens(gens, [{"id": "p0", "completions": ["\\boxed{2}"]}])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["score", "--config", *CFG, "--benchmark", "math500", "--generations", str(gens),
+                 "--output", str(tmp_path)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is a directory" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_prefill_is_put_back_before_extraction(tmp_path):
+    """EvalPlus-style prefill: the completion continues the opened ```python fence; scoring sees the whole turn."""
+    from grlo.eval import templates
+
+    pre = templates.prefill("code_evalplus")
+    assert pre.startswith("Below is a Python script with a self-contained function") and pre.endswith("```python\n")
+    assert templates.prefill("math_boxed") == ""
+    spec = spec_mod.benchmark_spec("math500", {"mode": "smoke"})
+    rows = [{"id": "p0", "problem": "q", "prompt": "q", "answer": "5"}]
+    gens = [{"id": "p0", "completions": ["5}"]}]
+    assert score_generations(spec, rows, gens)[0]["value"] == 0.0
+    summary, samples = score_generations(spec, rows, gens, prefill="\\boxed{")
+    assert summary["value"] == 100.0 and samples[0]["completions"] == ["5}"] and samples[0]["extracted"] == ["5"]

@@ -16,7 +16,12 @@ from grlo.eval.scorers.choice import extract_letter
     ("**Answer:** D", "D"),
     ("Final: \\boxed{A}", "A"),
     ("\\boxed{\\text{B}}", "B"),
-    ("Answer: B\nWait, no. Answer: C", "C"),
+    ("Answer: B\nWait, no. Answer: C", "B"),  # simple-evals: re.search, the first match
+    ("Answer: $C$", "C"),           # the prompt's own shape, in LaTeX (simple-evals' \$? around the letter)
+    ("**Answer:** (C)", "C"),       # our fallback where simple-evals finds nothing
+    ("Answer:\t$D$\n", "D"),
+    ("answer: c", "c"),             # simple-evals keeps the letter as written: no credit against gold "C"
+    ("**Answer:** (B) then \\boxed{C}", "B"),
     ("Answer: E", None),          # not an option of a 4-choice question
     ("I like option A best", None),  # a bare letter is not an answer
     ("", None),
@@ -125,3 +130,27 @@ def test_alpacaeval_openai_judge_needs_an_endpoint(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEYS", raising=False)
     with pytest.raises(GrloError, match="OPENAI_API_KEY"):
         alpacaeval._judge_openai(alpacaeval.judge_settings({}), [], [])
+
+
+def test_gpqa_credit_for_latex_answer_line_through_grlo_score(tmp_path):
+    """Done-when of the extraction item: `grlo score` credits `Answer: $C$` on GPQA."""
+    from grlo.cli import main
+    from grlo.io import read_json
+
+    cfg = ["config/config.yaml", "config/smoke.yaml"]
+    data = tmp_path / "gpqa_diamond.jsonl"
+    assert main(["download-benchmark", "--config", *cfg, "--benchmark", "gpqa_diamond", "--output", str(data)]) == 0
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    spec = spec_mod.benchmark_spec("gpqa_diamond", {"mode": "smoke"})
+    rows = spec_mod.select_rows(rows, 3)
+    gens = tmp_path / "gens.jsonl"
+    gens.write_text("".join(json.dumps({"id": r["id"], "completions": [f"Reasoning.\nAnswer: ${r['answer']}$"]}) + "\n"
+                            for r in rows))
+    limit = tmp_path / "limit.yaml"
+    limit.write_text("evaluation: {overrides: {gpqa_diamond: {k: 1, limit: 3}}}\n")
+    out = tmp_path / "s.json"
+    assert main(["score", "--config", *cfg, str(limit), "--benchmark", "gpqa_diamond", "--generations", str(gens),
+                 "--output", str(out), "--data", str(data)]) == 0
+    summary = read_json(out)
+    assert summary["value"] == 100.0 and summary["no_answer_share"] == 0.0
+    assert summary["truncated_share"] is None  # no finish reasons in this file: unknown, not 0

@@ -10,6 +10,7 @@ import re
 from grlo import config as C
 from grlo.errors import GrloError
 from grlo.io import iter_jsonl, write_json, write_jsonl
+from grlo.models.local import check_model_dir
 
 log = logging.getLogger(__name__)
 _ROLES = {"system", "user", "assistant"}
@@ -32,7 +33,26 @@ def validate_row(row: dict, path: str, lineno: int) -> list[dict]:
         raise GrloError(f"the last message must have role 'user', got {msgs[-1]['role']!r}", path=path, field=where)
     if not msgs[-1]["content"].strip():
         raise GrloError("the user message is empty", path=path, field=where)
+    extra = row.get("extra_info")
+    if extra is not None and not isinstance(extra, dict):
+        raise GrloError("field 'extra_info' must be an object", path=path, field=where)
+    index = (extra or {}).get("index")
+    if index is not None and (isinstance(index, bool) or not isinstance(index, (int, str))):
+        raise GrloError(f"extra_info.index must be an integer or a string, got {index!r}", path=path, field=where)
     return msgs
+
+
+def check_unique_index(rows, path: str) -> None:
+    """extra_info.index identifies a prompt (metrics, resume order): two rows with one index are an input error."""
+    first: dict = {}
+    for lineno, row in rows:
+        index = (row.get("extra_info") or {}).get("index")
+        if index is None:
+            continue
+        if index in first:
+            raise GrloError(f"duplicate extra_info.index {index!r} (first at line {first[index]}): give every prompt "
+                            f"a unique index", path=path, field=f"line {lineno}")
+        first[index] = lineno
 
 
 def _dedup_key(msgs: list[dict]) -> str:
@@ -85,7 +105,7 @@ def prepare(rows_iter, path: str, count_tokens, max_tokens: int):
 def chat_token_counter(tokenizer_dir: str):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    tok = AutoTokenizer.from_pretrained(check_model_dir(tokenizer_dir, "tokenizer", weights=False, tokenizer=True))
 
     def count(msgs: list[dict]) -> int:
         ids = tok.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True)
@@ -109,8 +129,11 @@ def run(args: argparse.Namespace) -> int:
     max_tokens = int(cfg["prompts"]["max_prompt_tokens"])
     # Validate the whole file before loading a tokenizer: a corrupt file fails fast.
     rows = list(iter_jsonl(args.input))
+    if not rows:
+        raise GrloError("the prompt file has no rows", path=args.input)
     for lineno, row in rows:
         validate_row(row, args.input, lineno)
+    check_unique_index(rows, args.input)
     kept, stats = prepare(rows, args.input, chat_token_counter(args.tokenizer), max_tokens)
     write_jsonl(args.output, kept)
     write_json(args.stats, stats)

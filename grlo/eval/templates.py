@@ -5,6 +5,13 @@ message. Sources: math_boxed is the "reason step by step ... \\boxed{}" instruct
 and most zero-shot math evaluations; choice_answer_line follows OpenAI simple-evals' multiple-choice template
 ("Answer: LETTER" on the last line); code_evalplus is EvalPlus's chat instruction; code_lcb follows
 LiveCodeBench's generation prompt; identity leaves chat prompts (IFEval, AlpacaEval) untouched.
+
+Assistant prefill. A template may also open the assistant's turn (`prefill(name)`): generation appends the prefill
+after the rendered chat prompt (generation prompt included), the model continues from there, and scoring puts the
+prefill back in front of the completion (grlo.eval.score) so extractors see the whole answer. Only code_evalplus has
+one: EvalPlus 0.3.1's chat protocol (evalplus/codegen.py `response_prefix`, evalplus/provider/utility.py
+`make_raw_chat_prompt`) renders the user turn "{instruction_prefix}\n```\n{task prompt}\n```\n" and an assistant
+turn "{response_prefix}\n```python\n" that is cut right after the opening fence, so the model writes only code.
 """
 
 from __future__ import annotations
@@ -31,11 +38,14 @@ def choice_answer_line(row: dict) -> str:
     )
 
 
+EVALPLUS_INSTRUCTION = ("Please provide a self-contained Python script that solves the following problem in a markdown "
+                        "code block:")
+EVALPLUS_RESPONSE = "Below is a Python script with a self-contained function that solves the problem and passes corresponding tests:"
+
+
 def code_evalplus(row: dict) -> str:
-    return (
-        "Please provide a self-contained Python script that solves the following problem in a markdown code block:\n"
-        f"```python\n{row['problem'].strip()}\n```"
-    )
+    # EvalPlus's hf/vLLM chat providers fence the task prompt with a bare ``` (its OpenAI provider uses ```python).
+    return f"{EVALPLUS_INSTRUCTION}\n```\n{row['problem'].strip()}\n```\n"
 
 
 def code_lcb(row: dict) -> str:
@@ -67,6 +77,19 @@ TEMPLATES: dict[str, Callable[[dict], str]] = {
     "code_lcb": code_lcb,
     "identity": identity,
 }
+
+
+# The assistant turn's opening per template (absent = the model starts its turn from scratch).
+PREFILLS: dict[str, str] = {
+    "code_evalplus": f"{EVALPLUS_RESPONSE}\n```python\n",
+}
+
+
+def prefill(name: str | None) -> str:
+    """The assistant prefill of a prompt template ("" when it has none)."""
+    if name is not None and name not in TEMPLATES:
+        raise GrloError(f"unknown prompt_template {name!r} (known: {', '.join(TEMPLATES)})")
+    return PREFILLS.get(name or "", "")
 
 
 def apply(name: str, row: dict) -> str:

@@ -10,6 +10,7 @@ import yaml
 from grlo.errors import GrloError
 
 _DIR = Path(__file__).resolve().parent
+REGISTRY_DIR = _DIR
 
 
 @lru_cache(maxsize=None)
@@ -23,6 +24,11 @@ def models() -> dict:
 
 def benchmarks() -> dict:
     return _load("benchmarks")
+
+
+def prompt_files() -> dict:
+    """Pinned prompt files by sha256: {count, source}."""
+    return {str(k).lower(): v for k, v in (_load("prompts") or {}).items()}
 
 
 def model(name: str) -> dict:

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from grlo.models.local import check_model_dir
 from grlo.rewards.math import extract_boxed, is_equivalent
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,8 @@ class ModelVerifier:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self._tok = AutoTokenizer.from_pretrained(self.model_path, padding_side="left")
+        self._tok = AutoTokenizer.from_pretrained(check_model_dir(self.model_path, "verifier", tokenizer=True),
+                                                  padding_side="left")
         if self._tok.pad_token is None:
             self._tok.pad_token = self._tok.eos_token
         dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32

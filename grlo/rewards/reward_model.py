@@ -12,6 +12,7 @@ import logging
 import torch
 
 from grlo.errors import GrloError
+from grlo.models.local import check_model_dir
 
 log = logging.getLogger("grlo.rewards.reward_model")
 
@@ -27,6 +28,7 @@ class RewardScorer:
                  max_length: int | None = None, offload: bool = False, dtype: torch.dtype = torch.float32):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        check_model_dir(model_dir, "reward model", tokenizer=True)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         if self.tokenizer.chat_template is None:
             raise GrloError("the reward model's tokenizer has no chat template", path=model_dir, field="chat_template")

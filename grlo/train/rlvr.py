@@ -35,6 +35,7 @@ from typing import Any
 from grlo import config as config_mod
 from grlo.errors import GrloError
 from grlo.io import atomic_path, library_versions, sha256_file, write_json
+from grlo.models.local import check_model_dir
 
 log = logging.getLogger(__name__)
 
@@ -400,7 +401,7 @@ def run(args) -> int:
     max_prompts = t.get("max_prompts")
     if max_prompts:
         rows = rows[: int(max_prompts)]
-    tok = AutoTokenizer.from_pretrained(str(init), padding_side="left")
+    tok = AutoTokenizer.from_pretrained(check_model_dir(init, "init model", tokenizer=True), padding_side="left")
     if tok.chat_template is None:
         raise GrloError("the tokenizer has no chat template", path=str(init), field="chat_template")
     instruction = config_mod.get(cfg, "rlvr.data.instruction")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from grlo.errors import GrloError
 from grlo.eval.scorers import ScoreResult
+from grlo.models.local import check_model_dir
 
 def _ensure_pkg_resources() -> None:
     """alpaca-eval 0.6.6 imports pkg_resources, which setuptools >= 81 no longer ships: provide the two functions it
@@ -87,8 +88,7 @@ def _judge_reward_model(judge: dict, refs: list[dict], outs: list[dict], model_d
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    if not Path(model_dir).exists():
-        raise GrloError("judge model directory not found (build it with `grlo fetch-model` first)", path=model_dir)
+    check_model_dir(model_dir, "judge model", tokenizer=True)
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
     if model.config.pad_token_id is None:
