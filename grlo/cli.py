@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "figures": ("grlo.report.figures", "training curves and accuracy figures"),
     "doctor": ("grlo.doctor", "pre-flight checklist: GPUs, container, disk, hub, tokens, judge key, sandbox"),
     "status": ("grlo.status", "progress of a run: jobs done and left, training step, ETA"),
+    "render-html": ("grlo.report.html", "results tables, claims, cost and protocol as HTML pages for the report"),
+    "browse": ("grlo.report.browser", "per-problem browser of one benchmark (answers, verdicts, flips) as HTML"),
 }
 
 

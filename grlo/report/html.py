@@ -1,0 +1,310 @@
+"""`grlo render-html`: the results files as HTML pages for the Snakemake report (its HTML items render inline).
+
+Pages (all self-contained: inline CSS, no script, no network):
+  overview.html   claims with verdicts (coloured) and table 1: what a reviewer asks first; the report's landing
+                  text (workflow/report/workflow.rst) embeds this page, so it shows on the report's first screen
+  claims.html     every column of claims.csv, the rule of each claim, the header block
+  table1.html ... table5.html   each table with its header block and notes
+  cost.html       the forecast against what was measured, and GPU-hours per (stage, model)
+  protocol.html   the evaluation protocol card (results/protocol.md), when one is given
+
+Input files are the CSVs written by `grlo table|claims|forecast|gpu-hours` (`# key: value` header lines, then a CSV).
+An empty cell means "not run"; it is shown as an em dash, never as zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from grlo.errors import GrloError
+from grlo.io import read_input, write_text
+from grlo.report import common
+
+# One colour per verdict of grlo.report.claims (background, text).
+VERDICT_COLOURS = {
+    "reproduced": ("#d4f4dd", "#0b5d1e"),
+    "not reproduced": ("#fbd5d5", "#8a1111"),
+    "not run": ("#e5e7eb", "#374151"),
+    "smoke run — not comparable": ("#fdefc3", "#7a5200"),
+}
+EMPTY = "—"
+
+# Scoped to .grlo so that the report page embedding overview.html keeps its own styles.
+CSS = """
+.grlo { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; font-size: 14px; color: #111827;
+        line-height: 1.4; max-width: none; }
+.grlo h1 { font-size: 1.35em; margin: 0.6em 0 0.3em; } .grlo h2 { font-size: 1.15em; margin: 1em 0 0.3em; }
+.grlo h3 { font-size: 1.0em; margin: 0.8em 0 0.3em; }
+.grlo .scroll { overflow-x: auto; max-width: 100%; }
+.grlo table { border-collapse: collapse; margin: 0.4em 0 0.8em; }
+.grlo th, .grlo td { border: 1px solid #d1d5db; padding: 3px 7px; text-align: left; vertical-align: top; }
+.grlo th { background: #f3f4f6; font-weight: 600; }
+.grlo td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.grlo td.empty { color: #9ca3af; text-align: center; }
+.grlo .verdict { font-weight: 600; white-space: nowrap; }
+.grlo .badge { display: inline-block; padding: 1px 8px; border-radius: 9px; margin-right: 6px; font-weight: 600; }
+.grlo .prov { color: #4b5563; font-size: 0.85em; margin: 0.2em 0; padding-left: 0.8em; border-left: 3px solid #d1d5db; }
+.grlo .prov div { margin: 0; } .grlo ul.notes { color: #374151; font-size: 0.9em; }
+.grlo .smoke { background: #fdefc3; color: #7a5200; padding: 4px 8px; border-radius: 4px; font-weight: 600; }
+.grlo pre, .grlo code { background: #f3f4f6; font-size: 0.9em; } .grlo pre { padding: 6px; overflow-x: auto; }
+"""
+
+
+def esc(x: object) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def page(title: str, body: str) -> str:
+    """A complete HTML document (a report item) holding one `.grlo` section."""
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{esc(title)}</title>\n'
+            f"<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+def _id(css_id: str) -> str:
+    return f' id="{esc(css_id)}"' if css_id else ""
+
+
+def section(body: str, css_id: str = "") -> str:
+    return f'<section class="grlo"{_id(css_id)}>\n{body}\n</section>'
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def cell_text(value: str | None, digits: int = 2) -> str:
+    """Numbers to at most `digits` decimals (trailing zeros dropped); empty -> em dash."""
+    if value is None or value == "":
+        return EMPTY
+    if _is_number(value) and not value.strip().lstrip("-").isdigit():
+        v = float(value)
+        if v != v:
+            return EMPTY
+        return f"{v:.{digits}f}".rstrip("0").rstrip(".") or "0"
+    return str(value)
+
+
+def td(value: str | None, digits: int = 2) -> str:
+    text = cell_text(value, digits)
+    cls = "empty" if text == EMPTY else ("num" if _is_number(value or "") else "")
+    return f'<td class="{cls}">{esc(text)}</td>' if cls else f"<td>{esc(text)}</td>"
+
+
+def verdict_cell(verdict: str) -> str:
+    bg, fg = VERDICT_COLOURS.get(verdict, ("#ffffff", "#111827"))
+    return (f'<td class="verdict" data-verdict="{esc(verdict)}" style="background:{bg};color:{fg}">'
+            f"{esc(verdict or EMPTY)}</td>")
+
+
+def html_table(columns: Sequence[str], rows: Iterable[dict], headers: dict | None = None, digits: int = 2,
+               verdict_column: str | None = None, css_id: str = "") -> str:
+    headers = headers or {}
+    out = [f'<div class="scroll"><table{_id(css_id)}>',
+           "<thead><tr>" + "".join(f"<th>{esc(headers.get(c, c))}</th>" for c in columns) + "</tr></thead>",
+           "<tbody>"]
+    for r in rows:
+        cells = [verdict_cell(r.get(c) or "") if c == verdict_column else td(r.get(c), digits) for c in columns]
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table></div>")
+    return "\n".join(out)
+
+
+def provenance(header: Sequence[str], with_notes: bool = True) -> str:
+    """The CSV's header block: mode, config hash, date, code; notes as a list below."""
+    keys = [h for h in header if not h.startswith("note:")]
+    notes = [h[len("note:"):].strip() for h in header if h.startswith("note:")]
+    out = []
+    if any(h.startswith("mode: smoke") for h in header):
+        out.append('<p class="smoke">Smoke run: tiny stand-in models and data on CPU; no number here is comparable '
+                   "to the paper.</p>")
+    out.append('<div class="prov">' + "".join(f"<div>{esc(h)}</div>" for h in keys) + "</div>")
+    if with_notes and notes:
+        out.append('<ul class="notes">' + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
+    return "\n".join(out)
+
+
+def read_csv(path: str | Path) -> tuple[list[str], list[str], list[dict]]:
+    """(header lines, columns, rows) of a results CSV; a missing file is one line naming it."""
+    read_input(path, "results CSV")  # the one 'file not found' message
+    header, rows = common.read_results_csv(path)
+    if not rows and not header:
+        raise GrloError("empty results file (no header block, no rows); rebuild it", path=str(path))
+    with open(path, encoding="utf-8") as f:
+        first = next((line for line in f if not line.startswith("# ")), "")
+    columns = next(csv.reader([first])) if first.strip() else []
+    return header, columns, rows
+
+
+# --------------------------------------------------------------------------------------------------------- claims
+CLAIM_COLUMNS = ["claim", "paper", "ours", "tolerance", "verdict", "evidence"]
+
+
+def verdict_counts(rows: Sequence[dict]) -> str:
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.get("verdict", "")] = counts.get(r.get("verdict", ""), 0) + 1
+    badges = []
+    for v, n in counts.items():
+        bg, fg = VERDICT_COLOURS.get(v, ("#ffffff", "#111827"))
+        badges.append(f'<span class="badge" style="background:{bg};color:{fg}">{esc(v)}: {n}</span>')
+    return "<p>" + "".join(badges) + "</p>"
+
+
+def claims_body(path: str | Path, full: bool) -> str:
+    header, columns, rows = read_csv(path)
+    missing = [c for c in ("claim", "verdict") if c not in columns]
+    if missing:
+        raise GrloError(f"not a claims table: no column {missing[0]!r}", path=str(path), field=missing[0])
+    cols = [c for c in (columns if full else CLAIM_COLUMNS) if c in columns]
+    parts = ["<h1>Claims of the abstract: verdicts</h1>", verdict_counts(rows),
+             html_table(cols, rows, verdict_column="verdict", css_id="claims")]
+    if not full:
+        parts.append('<ul class="notes">' + "".join(
+            f"<li><b>{esc(r['claim'])}</b>: {esc(r.get('rule', ''))}</li>" for r in rows if r.get("rule")) + "</ul>")
+    parts.append(provenance(header))
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------------- tables
+TABLE_TITLES = {
+    "table1": "Table 1: main results (percent)",
+    "table2": "Table 2: training cost",
+    "table3": "Table 3: GRLO against Qwen's released Qwen3-4B",
+    "table4": "Table 4: the GRLO -> RLVR stage",
+    "table5": "Table 5: other backbones",
+}
+
+
+def table_body(path: str | Path, name: str, level: int = 1) -> str:
+    header, columns, rows = read_csv(path)
+    title = TABLE_TITLES.get(name, name)
+    # table 1: the readable label first, the model id stays for grep; a long source column moves to the notes
+    cols = [c for c in columns if c != "paper_source"]
+    if "label" in cols:
+        cols = ["label"] + [c for c in cols if c != "label"]
+    sources = sorted({r["paper_source"] for r in rows if r.get("paper_source")})
+    body = [f"<h{level}>{esc(title)}</h{level}>",
+            html_table(cols, rows, css_id=name, digits=1 if name == "table1" else 2)]
+    if sources:
+        body.append('<ul class="notes">' + "".join(f"<li>paper_overall source: {esc(s)}</li>" for s in sources)
+                    + "</ul>")
+    body.append(provenance(header))
+    return "\n".join(body)
+
+
+# ---------------------------------------------------------------------------------------------------- cost pages
+EVAL_RULES = ("generate", "score")  # measured stages that the forecast's 'eval' stage covers
+
+
+def forecast_vs_measured(forecast: Sequence[dict], measured: Sequence[dict] | None) -> list[dict]:
+    """One row per forecast (stage, model): forecast GPU-hours, measured GPU-hours (None = not run), ratio.
+
+    The forecast's `eval` stage is compared with the measured `generate` + `score` jobs of the same model; the
+    `total` row sums every measured row of a forecast stage.
+    """
+    by_key: dict[tuple[str, str], float | None] = {}
+    for m in measured or []:
+        stage = "eval" if m.get("stage") in EVAL_RULES else m.get("stage", "")
+        key = (stage, m.get("model", ""))
+        v = m.get("gpu_hours")
+        val = float(v) if _is_number(v or "") else None
+        if key in by_key:
+            by_key[key] = None if by_key[key] is None or val is None else by_key[key] + val
+        else:
+            by_key[key] = val
+    rows, total_f, total_m, any_m = [], 0.0, 0.0, False
+    for f in forecast:
+        stage, model = f.get("stage", ""), f.get("model", "")
+        if stage == "total":
+            continue
+        fv = float(f["gpu_hours"]) if _is_number(f.get("gpu_hours") or "") else None
+        mv = by_key.get((stage, model))
+        total_f += fv or 0.0
+        if mv is not None:
+            total_m += mv
+            any_m = True
+        ratio = mv / fv if mv is not None and fv else None
+        rows.append({"stage": stage, "model": model, "forecast_gpu_hours": fv, "measured_gpu_hours": mv,
+                     "measured_over_forecast": ratio, "status": "measured" if mv is not None else "not run"})
+    rows.append({"stage": "total", "model": "", "forecast_gpu_hours": total_f,
+                 "measured_gpu_hours": total_m if any_m else None,
+                 "measured_over_forecast": total_m / total_f if any_m and total_f else None,
+                 "status": "sum of measured rows" if any_m else "not run"})
+    return [{k: common.fmt(v) for k, v in r.items()} for r in rows]
+
+
+def cost_body(forecast_path: str | Path, gpu_hours_path: str | Path | None) -> str:
+    f_header, _, f_rows = read_csv(forecast_path)
+    m_header, m_cols, m_rows = read_csv(gpu_hours_path) if gpu_hours_path else ([], [], None)
+    rows = forecast_vs_measured(f_rows, m_rows)
+    cols = ["stage", "model", "forecast_gpu_hours", "measured_gpu_hours", "measured_over_forecast", "status"]
+    parts = ["<h1>Forecast against what was measured</h1>",
+             "<p>Forecast: <code>grlo forecast</code> before the run (token counts x FLOPs / (peak x efficiency)); "
+             "measured: Snakemake benchmark TSVs x GPUs from the job's NVML record (<code>grlo gpu-hours</code>). "
+             "The forecast's <i>eval</i> stage is compared with the measured <i>generate</i> + <i>score</i> jobs. "
+             f"{EMPTY} = not run.</p>",
+             html_table(cols, rows, css_id="forecast-vs-measured"),
+             "<h2>Forecast: assumptions</h2>", provenance(f_header)]
+    if m_rows is not None:
+        parts += ["<h1>GPU-hours per stage (measured)</h1>",
+                  html_table(m_cols, m_rows, css_id="gpu-hours"), provenance(m_header)]
+    return "\n".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------------- protocol
+def protocol_body(path: str | Path) -> str:
+    from markdown_it import MarkdownIt
+
+    text = read_input(path, "protocol card")
+    return MarkdownIt("commonmark").enable("table").render(text)
+
+
+# ------------------------------------------------------------------------------------------------------------- CLI
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--claims", required=True, help="results/claims.csv")
+    p.add_argument("--tables", nargs="+", required=True, help="results/table1.csv ... table5.csv")
+    p.add_argument("--forecast", required=True, help="results/forecast.csv")
+    p.add_argument("--gpu-hours", help="results/gpu_hours.csv (measured); without it nothing counts as measured")
+    p.add_argument("--protocol", help="results/protocol.md (the evaluation protocol card)")
+    p.add_argument("--output-dir", required=True, help="where the pages go (results/report)")
+
+
+def _table_name(path: str) -> str:
+    name = Path(path).name.removesuffix(".csv")
+    if name not in TABLE_TITLES:
+        raise GrloError(f"not a table file name (table1.csv ... table5.csv): {Path(path).name}", path=path,
+                        field="--tables")
+    return name
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.output_dir)
+    if out.exists() and not out.is_dir():
+        raise GrloError("is a file: give a directory", path=str(out), field="--output-dir")
+    tables = {_table_name(t): t for t in args.tables}
+    if "table1" not in tables:
+        raise GrloError("table1.csv is needed (the overview shows it)", field="--tables")
+    # render everything first, so that a bad input leaves nothing half-written
+    pages = {
+        "overview.html": page("GRLO reproduction: verdicts and table 1", section(
+            claims_body(args.claims, full=False) + "\n" + table_body(tables["table1"], "table1", level=2),
+            "overview")),
+        "claims.html": page("Claims: verdicts", section(claims_body(args.claims, full=True))),
+        "cost.html": page("Forecast against measured GPU-hours", section(cost_body(args.forecast, args.gpu_hours))),
+    }
+    for name, path in sorted(tables.items()):
+        pages[f"{name}.html"] = page(TABLE_TITLES[name], section(table_body(path, name)))
+    if args.protocol:
+        pages["protocol.html"] = page("Evaluation protocol", section(protocol_body(args.protocol)))
+    for name, text in pages.items():
+        write_text(out / name, text)
+    print(f"render-html: {len(pages)} pages -> {out}/ ({', '.join(pages)})")
+    return 0
