@@ -49,6 +49,7 @@ CSS = """
 .grlo .badge { display: inline-block; padding: 1px 8px; border-radius: 9px; margin-right: 6px; font-weight: 600; }
 .grlo .prov { color: #4b5563; font-size: 0.85em; margin: 0.2em 0; padding-left: 0.8em; border-left: 3px solid #d1d5db; }
 .grlo .prov div { margin: 0; } .grlo ul.notes { color: #374151; font-size: 0.9em; }
+.grlo#overview { width: min(72rem, 92vw); }
 .grlo .smoke { background: #fdefc3; color: #7a5200; padding: 4px 8px; border-radius: 4px; font-weight: 600; }
 .grlo pre, .grlo code { background: #f3f4f6; font-size: 0.9em; } .grlo pre { padding: 6px; overflow-x: auto; }
 """
@@ -269,11 +270,11 @@ def protocol_body(path: str | Path) -> str:
 
 # ------------------------------------------------------------------------------------------------------------- CLI
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--claims", required=True, help="results/claims.csv")
-    p.add_argument("--tables", nargs="+", required=True, help="results/table1.csv ... table5.csv")
-    p.add_argument("--forecast", required=True, help="results/forecast.csv")
+    p.add_argument("--claims", help="results/claims.csv -> claims.html (and overview.html with table 1)")
+    p.add_argument("--tables", nargs="*", default=[], help="results/table1.csv ... table5.csv -> tableN.html")
+    p.add_argument("--forecast", help="results/forecast.csv -> cost.html (forecast against measured)")
     p.add_argument("--gpu-hours", help="results/gpu_hours.csv (measured); without it nothing counts as measured")
-    p.add_argument("--protocol", help="results/protocol.md (the evaluation protocol card)")
+    p.add_argument("--protocol", help="results/protocol.md (the evaluation protocol card) -> protocol.html")
     p.add_argument("--output-dir", required=True, help="where the pages go (results/report)")
 
 
@@ -285,26 +286,36 @@ def _table_name(path: str) -> str:
     return name
 
 
+def pages(claims: str | None = None, tables: Sequence[str] = (), forecast: str | None = None,
+          gpu_hours: str | None = None, protocol: str | None = None) -> dict[str, str]:
+    """{file name: HTML} for the inputs given; overview.html needs the claims and table 1."""
+    named = {_table_name(t): t for t in tables}
+    out: dict[str, str] = {}
+    if claims and "table1" in named:
+        out["overview.html"] = page("GRLO reproduction: verdicts and table 1", section(
+            claims_body(claims, full=False) + "\n" + table_body(named["table1"], "table1", level=2), "overview"))
+    if claims:
+        out["claims.html"] = page("Claims: verdicts", section(claims_body(claims, full=True)))
+    for name, path in sorted(named.items()):
+        out[f"{name}.html"] = page(TABLE_TITLES[name], section(table_body(path, name)))
+    if forecast:
+        out["cost.html"] = page("Forecast against measured GPU-hours", section(cost_body(forecast, gpu_hours)))
+    elif gpu_hours:
+        raise GrloError("--gpu-hours is compared with a forecast: give --forecast too", field="--forecast")
+    if protocol:
+        out["protocol.html"] = page("Evaluation protocol", section(protocol_body(protocol), "protocol"))
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.output_dir)
     if out.exists() and not out.is_dir():
         raise GrloError("is a file: give a directory", path=str(out), field="--output-dir")
-    tables = {_table_name(t): t for t in args.tables}
-    if "table1" not in tables:
-        raise GrloError("table1.csv is needed (the overview shows it)", field="--tables")
     # render everything first, so that a bad input leaves nothing half-written
-    pages = {
-        "overview.html": page("GRLO reproduction: verdicts and table 1", section(
-            claims_body(args.claims, full=False) + "\n" + table_body(tables["table1"], "table1", level=2),
-            "overview")),
-        "claims.html": page("Claims: verdicts", section(claims_body(args.claims, full=True))),
-        "cost.html": page("Forecast against measured GPU-hours", section(cost_body(args.forecast, args.gpu_hours))),
-    }
-    for name, path in sorted(tables.items()):
-        pages[f"{name}.html"] = page(TABLE_TITLES[name], section(table_body(path, name)))
-    if args.protocol:
-        pages["protocol.html"] = page("Evaluation protocol", section(protocol_body(args.protocol)))
-    for name, text in pages.items():
+    rendered = pages(args.claims, args.tables, args.forecast, args.gpu_hours, args.protocol)
+    if not rendered:
+        raise GrloError("nothing to render: give --claims, --tables, --forecast or --protocol")
+    for name, text in rendered.items():
         write_text(out / name, text)
-    print(f"render-html: {len(pages)} pages -> {out}/ ({', '.join(pages)})")
+    print(f"render-html: {len(rendered)} pages -> {out}/ ({', '.join(rendered)})")
     return 0

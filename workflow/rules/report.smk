@@ -6,7 +6,8 @@ rule table:
         csv=report(
             out("results/{table}.csv"),
             caption="../report/tables.rst",
-            category="Tables",
+            category="2 Tables",
+            subcategory="CSV downloads",
         ),
         md=out("results/{table}.md"),
     log:
@@ -31,7 +32,8 @@ use rule table as table1 with:
         csv=report(
             out("results/{table}.csv"),
             caption="../report/tables.rst",
-            category="Tables",
+            category="2 Tables",
+            subcategory="CSV downloads",
         ),
         md=out("results/{table}.md"),
         cells=out("results/{table}.cells.csv"),
@@ -49,7 +51,8 @@ rule claims:
         csv=report(
             out("results/claims.csv"),
             caption="../report/claims.rst",
-            category="Claims",
+            category="1 Verdicts",
+            subcategory="CSV downloads",
         ),
         md=out("results/claims.md"),
     log:
@@ -75,7 +78,8 @@ rule gpu_hours:
         csv=report(
             out("results/gpu_hours.csv"),
             caption="../report/gpu_hours.rst",
-            category="Cost",
+            category="5 Cost",
+            subcategory="CSV downloads",
         ),
         md=out("results/gpu_hours.md"),
         jobs=out("results/gpu_hours_jobs.csv"),
@@ -98,7 +102,8 @@ rule forecast:
         csv=report(
             out("results/forecast.csv"),
             caption="../report/forecast.rst",
-            category="Cost",
+            category="5 Cost",
+            subcategory="CSV downloads",
         ),
         md=out("results/forecast.md"),
     log:
@@ -123,7 +128,7 @@ rule figures:
             directory(out("results/figures")),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
-            category="Figures",
+            category="4 Figures",
         ),
     log:
         log_path("figures", "all"),
@@ -137,3 +142,76 @@ rule figures:
     shell:
         "grlo figures --config {params.config} --metrics {input.metrics} --scores {input.scores}"
         " --benchmarks-dir {params.bench} --output-dir {output} > {log} 2>&1"
+
+
+# --- HTML pages for the report (`snakemake --report report.html|report.zip` shows HTML items inline) -----------
+# overview.html (claims with verdicts + table 1) is also embedded in the report's landing text (workflow.rst).
+# Protocol card hook: when a rule writes results/protocol.md (evaluation protocol card), it gets an HTML page too.
+PROTOCOL_CARD = out("results/protocol.md")
+HAS_PROTOCOL = any(
+    str(f) == PROTOCOL_CARD for r in workflow.rules for f in r.output if r.name != "report_html"
+)
+
+
+def _html_page(name, category, caption):
+    return report(
+        out(f"results/report/{name}.html"),
+        caption=f"../report/{caption}.rst",
+        category=category,
+        subcategory="Pages",
+        labels={"page": name},
+    )
+
+
+rule report_html:
+    input:
+        claims=out("results/claims.csv"),
+        tables=expand(out("results/table{i}.csv"), i=range(1, 6)),
+        forecast=out("results/forecast.csv"),
+        gpu_hours=out("results/gpu_hours.csv"),
+        protocol=[PROTOCOL_CARD] if HAS_PROTOCOL else [],
+    output:
+        overview=_html_page("overview", "1 Verdicts", "overview"),
+        claims=_html_page("claims", "1 Verdicts", "claims"),
+        tables=[_html_page(f"table{i}", "2 Tables", "tables_html") for i in range(1, 6)],
+        cost=_html_page("cost", "5 Cost", "cost"),
+        protocol=[_html_page("protocol", "3 Protocol", "protocol")] if HAS_PROTOCOL else [],
+    log:
+        log_path("report_html", "all"),
+    conda:
+        ENV
+    container:
+        IMAGE
+    params:
+        protocol=lambda w, input: f"--protocol {input.protocol}" if input.protocol else "",
+        out_dir=lambda w, output: os.path.dirname(output.overview),
+    shell:
+        "grlo render-html --claims {input.claims} --tables {input.tables} --forecast {input.forecast}"
+        " --gpu-hours {input.gpu_hours} {params.protocol} --output-dir {params.out_dir} > {log} 2>&1"
+
+
+# Per-problem browser: one page per benchmark, every evaluated model's answers side by side.
+rule browse:
+    input:
+        samples=lambda w: [
+            out(f"scores/{m}/{w.bench}.samples.jsonl") for m in W.eval_models(config)
+        ],
+        data=out("data/benchmarks/{bench}.jsonl"),
+    output:
+        report(
+            out("results/browser/{bench}.html"),
+            caption="../report/browser.rst",
+            category="6 Problems",
+            labels={"benchmark": "{bench}"},
+        ),
+    log:
+        log_path("browse", "{bench}"),
+    conda:
+        ENV
+    container:
+        IMAGE
+    params:
+        config=CFG,
+    shell:
+        "grlo browse --benchmark {wildcards.bench} --config {params.config} --samples {input.samples}"
+        " --data {input.data} --output {output} > {log} 2>&1"

@@ -1,0 +1,237 @@
+"""`grlo doctor`: the checklist on this machine (smoke passes, paper fails on the GPU line) and each check against a
+faked machine (GPUs, tools, disk, network, tokens, keys, sandbox)."""
+
+from pathlib import Path
+
+import pytest
+
+from grlo import config as C
+from grlo import doctor as D
+from grlo import workflow as W
+from grlo.cli import main
+from grlo.config import REPO_ROOT
+
+PAPER = [str(REPO_ROOT / "config" / "config.yaml")]
+SMOKE = PAPER + [str(REPO_ROOT / "config" / "smoke.yaml")]
+GIB = 1 << 30
+
+
+class FakeProbe(D.Probe):
+    def __init__(self, gpus=(), mem_gib=80, tools=("apptainer",), env=None, free_gib=2000, online=True,
+                 token=None, cached=(), denied=(), isolation="namespaces"):
+        self._gpus = [{"index": i, "name": "NVIDIA H100", "memory_mib": int(mem_gib * 1024)} for i in range(len(gpus))]
+        self.tools, self._env, self.free = set(tools), dict(env or {}), free_gib * GIB
+        self.online, self.token, self.cached, self.denied, self.iso = online, token, set(cached), set(denied), isolation
+
+    def gpus(self):
+        return self._gpus, "fake NVML"
+
+    def which(self, name):
+        return f"/usr/bin/{name}" if name in self.tools else None
+
+    def env(self, name):
+        return self._env.get(name)
+
+    def disk_free(self, path):
+        return self.free, 1
+
+    def writable(self, path):
+        return "readonly" not in str(path)
+
+    def reachable(self, url, timeout=5.0):
+        return self.online
+
+    def hf_token(self):
+        return self.token
+
+    def hf_cached(self, repo, repo_type):
+        return repo in self.cached
+
+    def hf_access(self, repo, repo_type, token):
+        return "GatedRepoError" if repo in self.denied else None
+
+    def isolation(self):
+        return self.iso
+
+
+def cfg(files=PAPER, **over):
+    c = C.load(files)
+    return C.deep_merge(c, over) if over else c
+
+
+def by_status(checks, status):
+    return [ch.line() for ch in checks if ch.status == status]
+
+
+GOOD = dict(gpus=range(8), env={"OPENAI_API_KEY": "sk-x"}, token="hf_x")
+
+
+def test_paper_config_on_a_full_machine_passes(tmp_path):
+    checks = D.doctor(cfg(), FakeProbe(**GOOD), outdir=tmp_path, resources_gpu=8)
+    assert not by_status(checks, D.FAIL), by_status(checks, D.FAIL)
+    lines = "\n".join(ch.line() for ch in checks)
+    assert "[ ok ] GPUs: 8 x NVIDIA H100" in lines and "--resources gpu=8" in lines
+
+
+def test_rule_gpus_are_read_from_the_workflow_rules():
+    exprs = D.rule_gpu_expressions()
+    assert {"train_grlo", "train_rlvr", "generate", "lmeval_fewshot"} <= set(exprs)
+    paper = cfg()
+    got = D.rule_gpus(paper)
+    assert got["train_rlvr"] == paper["rlvr"]["gpus"] == 8
+    assert got["generate"] == paper["resources"]["gpus_eval"]
+    assert got["train_grlo"] == 4
+    assert D.rule_gpus(cfg(rlvr={"gpus": 2}))["train_rlvr"] == 2  # follows the config, as the rule does
+
+
+def test_no_gpu_fails_with_the_plan():
+    checks = D.doctor(cfg(), FakeProbe(gpus=(), env={"OPENAI_API_KEY": "k"}, token="t"), outdir=Path("."),
+                      resources_gpu=8)
+    fails = by_status(checks, D.FAIL)
+    assert len(fails) == 1 and fails[0].startswith("[FAIL] GPUs: no GPU visible") and "train_rlvr 8" in fails[0]
+
+
+def test_too_few_gpus_and_resources_cap(tmp_path):
+    checks = D.doctor(cfg(), FakeProbe(**{**GOOD, "gpus": range(4)}), outdir=tmp_path, resources_gpu=4)
+    fails = "\n".join(by_status(checks, D.FAIL))
+    assert "[FAIL] GPUs: 4 x NVIDIA H100" in fails and "the largest rule needs 8" in fails
+    assert "[FAIL] --resources gpu=4: train_rlvr needs 8" in fails and "without a word" in fails
+    # not given at all: a warning that says what to pass
+    checks = D.doctor(cfg(), FakeProbe(**GOOD), outdir=tmp_path)
+    assert any("N >= 8" in w for w in by_status(checks, D.WARN))
+
+
+def test_slurm_login_node_skips_local_gpus(tmp_path):
+    checks = D.doctor(cfg(), FakeProbe(**{**GOOD, "gpus": ()}), outdir=tmp_path, slurm=True)
+    assert not by_status(checks, D.FAIL)
+    assert any(line.startswith("[skip] GPUs on this machine") for line in by_status(checks, D.SKIP))
+
+
+def test_gpu_memory_against_the_plan(tmp_path):
+    # GRLO: 32 B/param x 4.02e9 / 4 GPUs = 30 GiB per GPU > 24 GiB
+    checks = D.doctor(cfg(), FakeProbe(**{**GOOD, "mem_gib": 24}), outdir=tmp_path, resources_gpu=8)
+    fails = by_status(checks, D.FAIL)
+    assert any(f.startswith("[FAIL] GPU memory for train_grlo: >= 30.0 GiB of 24 GiB") for f in fails), fails
+    plan = {r: gib for r, gib, _, _ in D.memory_plan(cfg(), {"train_grlo": 4, "train_rlvr": 8, "generate": 1})}
+    assert plan["train_grlo"] == pytest.approx(32 * 4.02e9 / 4 / GIB)  # RM offloaded in config.yaml
+    assert plan["train_rlvr"] == pytest.approx(16 * 4.02e9 / 8 / GIB)
+    assert plan["generate"] == pytest.approx(2 * 8.19e9 / GIB)  # the largest evaluated model (Qwen3-8B-Base)
+
+
+def test_trainer_processes_must_match_the_rule(tmp_path):
+    checks = D.doctor(cfg(grlo={"n_gpus_per_node": 2}), FakeProbe(**GOOD), outdir=tmp_path, resources_gpu=8)
+    assert any("trainer starts 2 processes" in f and "reserves 4" in f for f in by_status(checks, D.FAIL))
+
+
+def test_container_checks(tmp_path):
+    checks = D.doctor(cfg(), FakeProbe(**{**GOOD, "tools": ()}), outdir=tmp_path, resources_gpu=8)
+    assert any(f.startswith("[FAIL] apptainer") for f in by_status(checks, D.FAIL))
+    assert any("no container.digest" in w for w in by_status(checks, D.WARN))
+    offline = D.doctor(cfg(), FakeProbe(**{**GOOD, "online": False}), outdir=tmp_path, resources_gpu=8)
+    assert any(f.startswith("[FAIL] image registry ghcr.io: unreachable") for f in by_status(offline, D.FAIL))
+    sif = tmp_path / "grlo.sif"
+    local = cfg(container={"image": str(sif)})
+    assert any("missing" in f for f in by_status(D.doctor(local, FakeProbe(**GOOD), outdir=tmp_path), D.FAIL))
+    sif.write_text("")
+    assert not [f for f in by_status(D.doctor(local, FakeProbe(**GOOD), outdir=tmp_path), D.FAIL) if "image" in f]
+    conda = D.doctor(cfg(), FakeProbe(**{**GOOD, "tools": ()}), outdir=tmp_path, sdm="conda")
+    assert any(f.startswith("[FAIL] --sdm conda") for f in by_status(conda, D.FAIL))
+
+
+def test_digest_replaces_the_tag():
+    digest = "sha256:" + "a" * 64
+    assert W.container_image(cfg(container={"digest": digest})) == f"docker://ghcr.io/grlo-repro/grlo@{digest}"
+    assert W.container_image(cfg()) == "docker://ghcr.io/grlo-repro/grlo:0.1.0"
+    assert W.container_image({"container": {"image": "docker://localhost:5000/grlo", "digest": digest}}) == \
+        f"docker://localhost:5000/grlo@{digest}"
+    with pytest.raises(Exception, match="digest"):
+        C.validate(cfg(container={"digest": "latest"}))
+
+
+def test_disk_and_directories(tmp_path):
+    total, parts = D.storage_estimate(cfg(), n_prompts=1000)
+    assert any(p.startswith("qwen3-4b-base weights 7.5 GiB") for p in parts)
+    assert 150 * GIB < total < 400 * GIB
+    checks = D.doctor(cfg(), FakeProbe(**{**GOOD, "free_gib": 50}), outdir=tmp_path, resources_gpu=8)
+    assert any(f.startswith("[FAIL] disk for outdir") and "GiB needed" in f for f in by_status(checks, D.FAIL))
+    checks = D.doctor(cfg(), FakeProbe(**GOOD), outdir=tmp_path / "readonly", resources_gpu=8)
+    assert any("not writable" in f for f in by_status(checks, D.FAIL))
+    smoke_total, _ = D.storage_estimate(cfg(SMOKE))
+    assert smoke_total < 5 * GIB  # SmolLM2-135M stand-ins, no resume checkpoints in smoke
+
+
+def test_hub_offline_needs_the_cache(tmp_path):
+    c = cfg()
+    repos = [r for r, _ in D.hub_repos(c)]
+    assert "Qwen/Qwen3-4B-Base" in repos and "Idavidrein/gpqa" in repos
+    probe = FakeProbe(**{**GOOD, "env": {"HF_HUB_OFFLINE": "1", "OPENAI_API_KEY": "k"}})
+    fails = by_status(D.doctor(c, probe, outdir=tmp_path, resources_gpu=8), D.FAIL)
+    assert any(f.startswith("[FAIL] hub HF_HUB_OFFLINE set and") for f in fails)
+    probe.cached = set(repos)
+    checks = D.doctor(c, probe, outdir=tmp_path, resources_gpu=8)
+    assert f"[ ok ] hub HF_HUB_OFFLINE set: all {len(repos)} repos are in the cache" in [ch.line() for ch in checks]
+
+
+def test_gated_repos_need_a_token(tmp_path):
+    c = cfg()
+    assert {r for r, _ in D.gated_repos(c)} == {"meta-llama/Llama-3.2-3B", "Idavidrein/gpqa"}
+    fails = by_status(D.doctor(c, FakeProbe(**{**GOOD, "token": None}), outdir=tmp_path, resources_gpu=8), D.FAIL)
+    assert any(f.startswith("[FAIL] gated repos") and "HF_TOKEN" in f for f in fails)
+    offline = FakeProbe(**{**GOOD, "online": False})
+    assert any("cannot be checked offline" in w
+               for w in by_status(D.doctor(c, offline, outdir=tmp_path, resources_gpu=8), D.WARN))
+    denied = FakeProbe(**{**GOOD, "denied": {"Idavidrein/gpqa"}})
+    fails = by_status(D.doctor(c, denied, outdir=tmp_path, resources_gpu=8), D.FAIL)
+    assert any("Idavidrein/gpqa (GatedRepoError)" in f for f in fails)
+    # no gated repo in the run: no line at all
+    plain = cfg(backbones={"extra": []}, evaluation={"benchmarks": ["math500"]})
+    assert not [ch for ch in D.doctor(plain, FakeProbe(**GOOD), outdir=tmp_path) if "gated" in ch.what]
+
+
+def test_judge_key_or_local_judge(tmp_path):
+    fails = by_status(D.doctor(cfg(), FakeProbe(**{**GOOD, "env": {}}), outdir=tmp_path, resources_gpu=8), D.FAIL)
+    assert any(f.startswith("[FAIL] AlpacaEval judge: no OPENAI_API_KEY") and "alpacaeval2" in f for f in fails)
+    local = cfg(evaluation={"judge": {"base_url": "http://localhost:8000/v1"}})
+    checks = D.doctor(local, FakeProbe(**{**GOOD, "env": {}}), outdir=tmp_path, resources_gpu=8)
+    assert any(ch.line().startswith("[ ok ] AlpacaEval judge at http://localhost:8000/v1") for ch in checks)
+
+
+def test_prompt_count_against_the_batch(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text("".join('{"prompt": [{"role": "user", "content": "q%d"}]}\n' % i for i in range(3)))
+    c = cfg(SMOKE, prompts={"path": str(f)}, grlo={"adapt_batch_size": False})
+    fails = by_status(D.doctor(c, FakeProbe(), outdir=tmp_path), D.FAIL)
+    assert any(x.startswith("[FAIL] 3 prompts") and "train_batch_size 4 is larger than the 3" in x for x in fails)
+    adapt = cfg(SMOKE, prompts={"path": str(f)}, grlo={"adapt_batch_size": True, "actor": {"ppo_mini_batch_size": 2},
+                                                        "critic": {"ppo_mini_batch_size": 2}})
+    assert any("adapt_batch_size shrinks it" in w for w in by_status(D.doctor(adapt, FakeProbe(), outdir=tmp_path),
+                                                                         D.WARN))
+
+
+def test_sandbox_without_namespaces_warns(tmp_path):
+    checks = D.doctor(cfg(SMOKE), FakeProbe(isolation="process_group"), outdir=tmp_path)
+    assert any(w.startswith("[warn] code sandbox: process group") for w in by_status(checks, D.WARN))
+
+
+def test_parse_resources():
+    assert D.parse_resources(["mem_mb=100", "gpu=4"]) == 4 and D.parse_resources(None) is None
+    with pytest.raises(Exception, match="gpu=<integer>"):
+        D.parse_resources(["gpu=four"])
+
+
+def test_cli_smoke_config_passes_here(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rc = main(["doctor", "--config", *SMOKE, "--directory", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "[FAIL]" not in out and out.strip().endswith("ready: nothing found that would stop the run")
+
+
+def test_cli_paper_config_fails_on_the_gpu_here(capsys, monkeypatch, tmp_path):
+    if D.Probe().gpus()[0]:
+        pytest.skip("this machine has GPUs")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rc = main(["doctor", "--config", *PAPER, "--directory", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert any(line.startswith("[FAIL] GPUs: no GPU visible") for line in out.splitlines()), out
