@@ -125,7 +125,7 @@ def table_models(cfg: dict, table: str) -> list[str]:
         "table1": primary + eval_models(cfg, "released"),
         "table2": [],
         "table3": pick("grlo") + eval_models(cfg, "released"),
-        "table4": pick("grlo", "grlo-rlvr"),
+        "table4": pick("base", "grlo", "rlvr", "grlo-rlvr"),
         "table5": pick("base", "grlo") + eval_models(cfg, "extra"),
     }[table]
 

@@ -77,3 +77,32 @@ def test_domain_averages_macro_over_domains():
 def test_domain_averages_rejects_unknown_domain():
     with pytest.raises(GrloError, match="unknown domain"):
         metrics.domain_averages([{"benchmark": "x", "domain": "poetry", "value": 1.0}])
+
+
+def test_overall_averages_with_standard_errors_match_a_simulation():
+    scores = [
+        {"benchmark": "math500", "domain": "math", "value": 80.0, "stderr": 2.0},
+        {"benchmark": "aime24", "domain": "math", "value": 20.0, "stderr": 6.0},
+        {"benchmark": "gpqa_diamond", "domain": "science", "value": 40.0, "stderr": 3.0},
+    ]
+    out = metrics.overall_averages(scores)
+    assert out["overall"] == pytest.approx((50 + 40) / 2)
+    assert out["mean_benchmarks"] == pytest.approx(140 / 3)
+    # macro weights 1/4, 1/4, 1/2; flat weights 1/3 each
+    assert out["overall_stderr"] == pytest.approx(math.sqrt((2 / 4) ** 2 + (6 / 4) ** 2 + (3 / 2) ** 2))
+    assert out["mean_benchmarks_stderr"] == pytest.approx(math.sqrt(4 + 36 + 9) / 3)
+    # Monte Carlo: draw each benchmark value from N(v, se) and check the spread of the overall
+    import random
+
+    rng = random.Random(0)
+    draws = []
+    for _ in range(20000):
+        vals = [dict(s, value=rng.gauss(s["value"], s["stderr"])) for s in scores]
+        draws.append(metrics.domain_averages(vals)["overall"])
+    m = sum(draws) / len(draws)
+    sd = math.sqrt(sum((d - m) ** 2 for d in draws) / (len(draws) - 1))
+    assert sd == pytest.approx(out["overall_stderr"], rel=0.03)
+    # a member without a standard error leaves both errors unknown, not 0
+    scores[0]["stderr"] = None
+    assert metrics.overall_averages(scores)["overall_stderr"] is None
+    assert metrics.overall_averages([])["overall"] is None

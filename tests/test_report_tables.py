@@ -29,7 +29,8 @@ def write_score(root, model, bench, value, stderr=1.0, n=10, k=4):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"benchmark": bench, "label": bench.upper(), "domain": DOMAINS[bench], "model": model,
                                 "metric": "avg@k", "value": value, "stderr": stderr, "n": n, "k": k,
-                                "scorer": "math", "samples": str(path.with_suffix(".samples.jsonl"))}))
+                                "scorer": "math", "samples": str(path.with_suffix(".samples.jsonl")),
+                                "n_samples": n * k, "truncated_share": 0.1, "no_answer_share": 0.2}))
     return path
 
 
@@ -72,9 +73,18 @@ def test_table1_values_macro_averages_and_missing_cells(scores_dir):
     assert r["avg_math"] == pytest.approx(47.0)  # complete domains still have their average
     th = rows["qwen3-4b--thinking"]  # no score at all: every cell empty, no paper value invented
     assert all(th[b] is None for b in DOMAINS) and th["overall"] is None and th["paper_overall"] is None
-    assert t["columns"][-5:] == ["avg_science", "avg_code", "overall", "paper_overall", "paper_source"]
+    assert t["columns"][-8:] == ["avg_science", "avg_code", "overall", "overall_stderr", "mean_benchmarks",
+                                 "mean_benchmarks_stderr", "paper_overall", "paper_source"]
     cells = [c for c in t["cells"] if c["model"] == "qwen3-4b-base--grlo" and c["benchmark"] == "aime24"]
     assert cells[0]["n"] == 10 and cells[0]["k"] == 4 and cells[0]["stderr"] == 1.0
+    assert cells[0]["status"] == "scored" and cells[0]["truncated_share"] == 0.1 and cells[0]["no_answer_share"] == 0.2
+    # mean over benchmarks beside the macro mean, each with its standard error (all cells se = 1)
+    assert g["mean_benchmarks"] == pytest.approx((80 + 10 + 45 + 70) / 4)
+    assert g["mean_benchmarks_stderr"] == pytest.approx(0.5)
+    assert g["overall_stderr"] == pytest.approx((2 * (1 / 6) ** 2 + 2 * (1 / 3) ** 2) ** 0.5)
+    assert r["overall_stderr"] is None and r["mean_benchmarks"] is None  # incomplete: not a different quantity
+    not_run = [c for c in t["cells"] if c["model"] == "qwen3-4b--thinking"]
+    assert {c["status"] for c in not_run} == {"not run"} and all(c["value"] is None for c in not_run)
 
 
 def test_table3_differences_and_qwen_report_column(scores_dir):
@@ -87,6 +97,12 @@ def test_table3_differences_and_qwen_report_column(scores_dir):
     assert rows["humaneval_plus"]["qwen3_report_nonthinking"] is None  # Qwen's report has no HumanEval+
     assert rows["overall"]["diff_vs_nonthinking"] == pytest.approx(
         (45 + 45 + 70) / 3 - ((84 + 20) / 2 + 41 + 75) / 3)
+    # differences carry a standard error: sqrt(se_a^2 + se_b^2); every cell has se 1 here
+    assert rows["math500"]["diff_vs_nonthinking_stderr"] == pytest.approx(2 ** 0.5)
+    assert rows["avg_math"]["diff_vs_nonthinking_stderr"] == pytest.approx(2 ** 0.5 / 2 ** 0.5)
+    assert rows["overall"]["diff_vs_nonthinking_stderr"] == pytest.approx(
+        2 ** 0.5 * (2 * (1 / 6) ** 2 + 2 * (1 / 3) ** 2) ** 0.5)
+    assert rows["math500"]["diff_vs_thinking_stderr"] is None  # not run: no error either
 
 
 def test_table4_gain_and_stderr(scores_dir):
@@ -95,7 +111,10 @@ def test_table4_gain_and_stderr(scores_dir):
     assert rows["aime24"]["gain"] == pytest.approx(6.0) and rows["aime24"]["competition_math"] is True
     assert rows["aime24"]["gain_stderr"] == pytest.approx(2 ** 0.5)
     assert rows["gpqa_diamond"]["gain"] == pytest.approx(-1.0) and rows["gpqa_diamond"]["competition_math"] is False
-    assert rows["avg_math"]["gain"] == pytest.approx(3.5) and rows["avg_math"]["gain_stderr"] is None
+    assert rows["avg_math"]["gain"] == pytest.approx(3.5) and rows["avg_math"]["gain_stderr"] == pytest.approx(1.0)
+    # base and RLVR columns are filled from their score files (RLVR has no HumanEval+: empty = not run)
+    assert rows["math500"]["base"] == 20.0 and rows["math500"]["rlvr"] == 82.0
+    assert rows["humaneval_plus"]["rlvr"] is None
 
 
 def test_table5_extra_backbones_from_config(scores_dir):

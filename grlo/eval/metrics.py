@@ -7,7 +7,13 @@
 - pass@k: the unbiased estimator of Chen et al. (2021), 1 - C(n-c, k) / C(n, k), per problem, averaged.
 - Domain and overall averages: a domain's value is the unweighted mean of its benchmarks' values; the overall
   average is the unweighted mean over domains (macro over domains), so a domain with many benchmarks (math)
-  does not outweigh one with few (science). Only benchmarks present in the input count.
+  does not outweigh one with few (science). Only benchmarks present in the input count. Beside it, the mean over
+  benchmarks (every benchmark weighs the same) is reported, since the macro mean lets a one-benchmark domain
+  (GPQA for science) weigh a quarter of the overall.
+- Standard error of an average: every average here is a fixed linear combination sum_b w_b * v_b of benchmark
+  values computed on disjoint problem sets, so with independent benchmarks se = sqrt(sum_b w_b^2 * se_b^2)
+  (w_b = 1 / (domains * benchmarks of b's domain) for the macro mean, 1 / benchmarks for the mean over
+  benchmarks). It is None when any member lacks a standard error.
 """
 
 from __future__ import annotations
@@ -89,3 +95,28 @@ def domain_averages(scores: Iterable[Mapping] | Mapping[str, Mapping]) -> dict:
     out["overall"] = sum(out[d] for d in by_domain) / len(by_domain) if by_domain else None
     out["benchmarks"] = names
     return out
+
+
+def linear_stderr(weighted: Sequence[tuple[float, float | None]]) -> float | None:
+    """Standard error of sum_i w_i * x_i for independent x_i with standard errors se_i: sqrt(sum w_i^2 se_i^2)."""
+    if not weighted or any(se is None for _, se in weighted):
+        return None
+    return math.sqrt(sum((w * se) ** 2 for w, se in weighted))
+
+
+def overall_averages(scores: Iterable[Mapping] | Mapping[str, Mapping]) -> dict:
+    """The two overall means of one model's score summaries, each with its standard error.
+
+    Returns {"overall", "overall_stderr"} (macro over domains, as domain_averages) and {"mean_benchmarks",
+    "mean_benchmarks_stderr"} (unweighted over benchmarks); values None when no benchmark has a value.
+    """
+    items = [s for s in (scores.values() if isinstance(scores, Mapping) else scores) if s.get("value") is not None]
+    if not items:
+        return {"overall": None, "overall_stderr": None, "mean_benchmarks": None, "mean_benchmarks_stderr": None}
+    avg = domain_averages(items)
+    per_domain = {d: len(v) for d, v in avg["benchmarks"].items()}
+    n_dom, n = len(per_domain), len(items)
+    macro = [(1.0 / (n_dom * per_domain[s["domain"]]), s.get("stderr")) for s in items]
+    flat = [(1.0 / n, s.get("stderr")) for s in items]
+    return {"overall": avg["overall"], "overall_stderr": linear_stderr(macro),
+            "mean_benchmarks": sum(float(s["value"]) for s in items) / n, "mean_benchmarks_stderr": linear_stderr(flat)}

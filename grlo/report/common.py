@@ -72,8 +72,12 @@ def markdown_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
 
 def write_csv_md(path: str | os.PathLike, header: list[str], columns: Sequence[str], rows: Sequence[dict],
                  md_columns: Sequence[str] | None = None, md_digits: int = 1, title: str = "",
-                 footer: Sequence[str] = (), md_headers: dict | None = None) -> tuple[Path, Path]:
-    """Write `path` (.csv, with `#` header lines) and its Markdown twin (.md) atomically."""
+                 footer: Sequence[str] = (), md_headers: dict | None = None,
+                 md_empty: dict | None = None) -> tuple[Path, Path]:
+    """Write `path` (.csv, with `#` header lines) and its Markdown twin (.md) atomically.
+
+    `md_empty` {column: text} names what an empty cell means in the Markdown (e.g. "not run"); the CSV keeps it empty.
+    """
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
         for line in header:
@@ -88,7 +92,9 @@ def write_csv_md(path: str | os.PathLike, header: list[str], columns: Sequence[s
         md += [f"## {title}", ""]
     md += [f"> {h}  " for h in header] + [""]
     names = [(md_headers or {}).get(c, c) for c in md_cols]
-    md.append(markdown_table(names, [[fmt(r.get(c), md_digits) for c in md_cols] for r in rows]))
+    empty = md_empty or {}
+    md.append(markdown_table(names, [[fmt(r.get(c), md_digits) if r.get(c) is not None else empty.get(c, "")
+                                      for c in md_cols] for r in rows]))
     if footer:
         md += [""] + [f"- {x}" for x in footer]
     md_path = path.with_suffix(".md")
@@ -157,8 +163,10 @@ def averages(model: str, benchmarks: Sequence[str], scores: dict) -> dict:
     A domain average is given only when every configured benchmark of that domain has a value, and the overall
     average only when every domain is complete: an average over a subset would be a different quantity, so a
     missing cell leaves the averages that depend on it empty instead of silently changing their meaning.
+    Beside the domain keys and "overall": "overall_stderr", "mean_benchmarks" (unweighted over benchmarks) and
+    "mean_benchmarks_stderr" (grlo.eval.metrics.overall_averages), under the same completeness rule.
     """
-    from grlo.eval.metrics import domain_averages  # the one definition (eval engineer's module)
+    from grlo.eval.metrics import domain_averages, overall_averages  # the one definition
 
     present, complete = [], {}
     for b in benchmarks:
@@ -170,7 +178,11 @@ def averages(model: str, benchmarks: Sequence[str], scores: dict) -> dict:
             present.append(s)
     avg = domain_averages(present) if present else {"overall": None}
     out = {d: (avg.get(d) if complete.get(d) else None) for d in DOMAIN_ORDER if d in complete}
-    out["overall"] = avg.get("overall") if complete and all(complete.values()) else None
+    full = bool(complete) and all(complete.values())
+    out["overall"] = avg.get("overall") if full else None
+    over = overall_averages(present) if full else {}
+    for key in ("overall_stderr", "mean_benchmarks", "mean_benchmarks_stderr"):
+        out[key] = over.get(key)
     return out
 
 

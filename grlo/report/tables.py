@@ -13,7 +13,6 @@ A cell without a score file is empty; nothing is filled in.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from grlo import config as _config
@@ -23,6 +22,7 @@ from grlo.report.common import DOMAIN_ORDER, averages, bench_info, model_label
 from grlo.report.paper_refs import PaperRefs
 
 NAMES = ("table1", "table2", "table3", "table4", "table5")
+OVERALL_KEYS = ("overall", "overall_stderr", "mean_benchmarks", "mean_benchmarks_stderr")
 DEFAULT_COMPETITION_MATH = ["aime24", "aime25", "amc23"]
 
 
@@ -49,12 +49,34 @@ def _model_row(model: str, benchmarks: list[str], scores: dict) -> dict:
         s = scores.get((model, b))
         row[b] = None if s is None else s.get("value")
     for k, v in averages(model, benchmarks, scores).items():
-        row["overall" if k == "overall" else f"avg_{k}"] = v
+        row[k if k in OVERALL_KEYS else f"avg_{k}"] = v
     return row
 
 
 def _diff(a, b):
     return None if a is None or b is None else a - b
+
+
+def _key_stderr(model: str, key: str, benchmarks: list[str], scores: dict) -> float | None:
+    """Standard error of one table entry of a model: a benchmark cell, a domain average (avg_<domain>) or an overall."""
+    from grlo.eval.metrics import linear_stderr
+
+    if key in benchmarks:
+        return (scores.get((model, key)) or {}).get("stderr")
+    if key in ("overall", "mean_benchmarks"):
+        return averages(model, benchmarks, scores).get(f"{key}_stderr")
+    if key.startswith("avg_"):
+        members = [b for b in benchmarks if bench_info(b, scores)["domain"] == key[4:]]
+        se = [(scores.get((model, b)) or {}).get("stderr") for b in members]
+        return linear_stderr([(1.0 / len(members), x) for x in se]) if members else None
+    return None
+
+
+def _diff_stderr(a: str, b: str, key: str, benchmarks: list[str], scores: dict) -> float | None:
+    """Standard error of model a's entry minus model b's: sqrt(se_a^2 + se_b^2) (independent samples)."""
+    from grlo.eval.metrics import linear_stderr
+
+    return linear_stderr([(1.0, _key_stderr(a, key, benchmarks, scores)), (1.0, _key_stderr(b, key, benchmarks, scores))])
 
 
 def _md_labels(benchmarks: list[str], scores: dict) -> dict:
@@ -75,26 +97,44 @@ def table1(cfg: dict, scores: dict, refs: PaperRefs) -> dict:
         row["paper_overall"] = ref.value if ref else None
         row["paper_source"] = f"{ref.source} ({ref.certainty}) {ref.url}" if ref else ""
         rows.append(row)
-    cols = ["model", "label", *benches, *_avg_columns(benches, scores), "overall", "paper_overall", "paper_source"]
-    cells = []
-    for m in models:
-        for b in benches:
-            s = scores.get((m, b))
-            info = bench_info(b, scores)
-            cells.append({
-                "model": m, "benchmark": b, "label": info["label"], "domain": info["domain"],
-                "metric": s.get("metric") if s else None, "value": s.get("value") if s else None,
-                "stderr": s.get("stderr") if s else None, "n": s.get("n") if s else None,
-                "k": s.get("k") if s else None, "scorer": s.get("scorer") if s else None,
-                "score_file": s.get("_path") if s else None, "samples": s.get("samples") if s else None})
-    notes = ["values in percent (0-100); empty = not run / no score file",
+    overall_cols = ["overall", "overall_stderr", "mean_benchmarks", "mean_benchmarks_stderr"]
+    cols = ["model", "label", *benches, *_avg_columns(benches, scores), *overall_cols, "paper_overall",
+            "paper_source"]
+    cells = [_cell(m, b, scores) for m in models for b in benches]
+    notes = ["values in percent (0-100); empty = not run (no score file): a score of 0 is written as 0",
              "domain averages are unweighted over a domain's benchmarks; overall = unweighted over domains "
-             "(grlo.eval.metrics.domain_averages); an average with a missing member is left empty",
+             "(grlo.eval.metrics.domain_averages); mean_benchmarks = unweighted over benchmarks; an average with a "
+             "missing member is left empty",
+             "standard errors: per cell over problems (grlo.eval.metrics.avg_at_k); of an average sqrt(sum w^2 se^2) "
+             "with independent benchmarks (grlo.eval.metrics.overall_averages)",
+             "per-cell n, k, standard error, share of completions cut at the token limit and share with no extracted "
+             "answer: the .cells.csv beside this table",
              "paper_overall: the abstract's 'average across all domains'; its benchmark list and protocol are unknown "
-             "(shared/docs/paper.md section 4), so ours is the same quantity only by assumption"]
+             "(results/README.md), so ours is the same quantity only by assumption"]
     return {"columns": cols, "rows": rows, "notes": notes, "cells": cells,
-            "md_columns": ["label", *benches, *_avg_columns(benches, scores), "overall", "paper_overall"],
-            "md_headers": _md_labels(benches, scores), "title": "Table 1: main results"}
+            "md_columns": ["label", *benches, *_avg_columns(benches, scores), *overall_cols, "paper_overall"],
+            "md_empty": {b: NOT_RUN for b in benches},
+            "md_headers": {**_md_labels(benches, scores), "overall_stderr": "± se", "mean_benchmarks": "mean (benchmarks)",
+                           "mean_benchmarks_stderr": "± se "},
+            "title": "Table 1: main results"}
+
+
+NOT_RUN = "not run"
+CELL_COLUMNS = ["model", "benchmark", "label", "domain", "status", "metric", "value", "stderr", "n", "k", "n_samples",
+                "truncated_share", "no_answer_share", "scorer", "score_file", "samples"]
+
+
+def _cell(model: str, bench: str, scores: dict) -> dict:
+    """One tidy row: what a reviewer needs to trust a cell (n, k, se, truncation and no-answer shares)."""
+    s = scores.get((model, bench)) or {}
+    info = bench_info(bench, scores)
+    row = {"model": model, "benchmark": bench, "label": info["label"], "domain": info["domain"],
+           "status": "scored" if s.get("value") is not None else NOT_RUN}
+    keys = {"metric": "metric", "value": "value", "stderr": "stderr", "n": "n", "k": "k", "n_samples": "n_samples",
+            "truncated_share": "truncated_share", "no_answer_share": "no_answer_share", "scorer": "scorer",
+            "score_file": "_path", "samples": "samples"}
+    row.update({col: s.get(key) for col, key in keys.items()})
+    return row
 
 
 # ------------------------------------------------------------------------------------------------------------- table 2
@@ -171,14 +211,18 @@ def table3(cfg: dict, scores: dict, refs: PaperRefs) -> dict:
             mode = m.partition("--")[2]
             row[m] = series[m].get(k)
             row[f"diff_vs_{mode}"] = _diff(row["grlo"], row[m])
+            row[f"diff_vs_{mode}_stderr"] = (_diff_stderr(grlo, m, k, benches, scores)
+                                             if row[f"diff_vs_{mode}"] is not None else None)
             ref = refs.for_model_benchmark(m, k) if k in benches else None
             row[f"qwen3_report_{mode}"] = ref.value if ref else None
         rows.append(row)
     cols = ["benchmark", "label", "grlo"]
     for m in released:
         mode = m.partition("--")[2]
-        cols += [m, f"diff_vs_{mode}", f"qwen3_report_{mode}"]
-    notes = ["diff = GRLO - released model, both measured by this package with the same protocol",
+        cols += [m, f"diff_vs_{mode}", f"diff_vs_{mode}_stderr", f"qwen3_report_{mode}"]
+    notes = ["diff = GRLO - released model, both measured by this package with the same protocol; "
+             "diff_vs_*_stderr = sqrt(se_a^2 + se_b^2) (independent samples; `grlo compare` gives a paired interval)",
+             "empty = not run (no score file)",
              "qwen3_report_*: Qwen's own numbers (Qwen3 Technical Report, arXiv 2505.09388, Tables 17/18; known) under "
              "Qwen's protocol (32K tokens, its sampling); NOT the same protocol as our columns, shown for orientation",
              "abstract claim: GRLO is 'even competitive' with Qwen's released post-trained models"]
@@ -200,11 +244,12 @@ def table4(cfg: dict, scores: dict, refs: PaperRefs) -> dict:
         for v in ids:
             row[v] = series[v].get(k)
         row["gain"] = _diff(row["grlo-rlvr"], row["grlo"])
-        se = [scores.get((ids[v], k), {}).get("stderr") for v in ("grlo", "grlo-rlvr")] if k in benches else [None]
-        row["gain_stderr"] = math.sqrt(se[0] ** 2 + se[1] ** 2) if None not in se else None
+        row["gain_stderr"] = (_diff_stderr(ids["grlo-rlvr"], ids["grlo"], k, benches, scores)
+                              if row["gain"] is not None else None)
         rows.append(row)
     cols = ["benchmark", "label", "competition_math", "base", "grlo", "rlvr", "grlo-rlvr", "gain", "gain_stderr"]
     notes = ["gain = GRLO->RLVR - GRLO, points; gain_stderr = sqrt(se_a^2 + se_b^2) (independent samples)",
+             "empty = not run (no score file); base and rlvr columns for reference",
              f"competition-math benchmarks (config report.competition_math): {', '.join(sorted(comp))}",
              "abstract claim: the later RLVR stage gives 'only selective gains, mainly on harder competition-math "
              "benchmarks' (arXiv 2605.15464, known)"]
@@ -258,11 +303,15 @@ def write(table: dict, output: str | Path, header: list[str]) -> list[Path]:
     written = list(common.write_csv_md(output, header, table["columns"], table["rows"],
                                        md_columns=table.get("md_columns"), md_digits=table.get("md_digits", 1),
                                        title=table.get("title", ""), footer=table.get("notes", []),
-                                       md_headers=table.get("md_headers")))
+                                       md_headers=table.get("md_headers"), md_empty=table.get("md_empty")))
     if "cells" in table:
         cells_path = output.with_name(output.stem + ".cells.csv")
-        common.write_csv_md(cells_path, header, list(table["cells"][0].keys()) if table["cells"] else ["model"],
-                            table["cells"], md_digits=2, title=table.get("title", "") + " (cells)")
+        common.write_csv_md(cells_path, header, CELL_COLUMNS, table["cells"], md_digits=2,
+                            md_columns=[c for c in CELL_COLUMNS if c not in ("score_file", "samples")],
+                            title=table.get("title", "") + " (cells)",
+                            footer=["shares are fractions of all scored completions (n_samples); truncated = finish "
+                                    "reason 'length' (empty when the generations do not record finish reasons); "
+                                    "no answer = nothing extracted (empty for IFEval/AlpacaEval, which extract nothing)"])
         written.append(cells_path)
     return written
 
