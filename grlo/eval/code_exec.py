@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from decimal import Decimal, InvalidOperation
 
@@ -123,6 +124,13 @@ def check_call_tests(program: str, fn: str, tests: list[dict], limits: Limits | 
     return True, "passed"
 
 
+def sandbox_isolation(options: dict) -> str:
+    """The isolation code scoring gets (recorded with the score); one line and a stop when the sandbox cannot get
+    its namespaces and the config does not set sandbox.allow_weaker: true."""
+    cfg = (options or {}).get("config") or {}
+    return sandbox.require_isolation(bool((cfg.get("sandbox") or {}).get("allow_weaker", False)))
+
+
 def score_completions(problems: list[dict], completions: list[list[str]], check, workers: int | None) -> list[dict]:
     """Run `check(problem, completion) -> (program, ok, detail)` on every completion in parallel and gather the
     per-problem sample records (extracted program, 0/1 score, verdict detail, summed time)."""
@@ -147,8 +155,6 @@ def run_parallel(fn, jobs: list, workers: int | None) -> list:
     """Map fn over jobs with threads: each job's heavy work is a sandbox subprocess, so threads are enough."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import os
-
     workers = workers or max(1, (os.cpu_count() or 2))
     t0 = time.perf_counter()
     if workers == 1:
@@ -158,3 +164,115 @@ def run_parallel(fn, jobs: list, workers: int | None) -> list:
             out = list(ex.map(fn, jobs))
     run_parallel.last_elapsed = time.perf_counter() - t0
     return out
+
+
+# ---------------------------------------------------------------- EvalPlus's correctness rules, sandboxed
+
+def evalplus_time_limits(ref_time: list[float], min_time_limit: float | None = None,
+                         gt_time_limit_factor: float | None = None) -> tuple[list[float], float]:
+    """Per-input limits and the whole test set's deadline, as evalplus 0.3.1's untrusted_check computes them:
+    max(min_time_limit, factor x the canonical solution's time) per input; the process is killed once
+    min(EVALPLUS_TIMEOUT_PER_TASK=60, sum) + 1 (+1 when not fast_check) + 1 (its join margin) seconds have passed."""
+    from evalplus.config import DEFAULT_GT_TIME_LIMIT_FACTOR, DEFAULT_MIN_TIME_LIMIT
+
+    lo = DEFAULT_MIN_TIME_LIMIT if min_time_limit is None else min_time_limit
+    factor = DEFAULT_GT_TIME_LIMIT_FACTOR if gt_time_limit_factor is None else gt_time_limit_factor
+    limits = [max(lo, factor * t) for t in ref_time]
+    per_task = float(os.environ.get("EVALPLUS_TIMEOUT_PER_TASK", 60))
+    return limits, min(per_task, sum(limits)) + 1 + 1 + 1
+
+
+def evalplus_output_ok(dataset: str, entry_point: str, inp, out, exp, atol: float) -> tuple[bool, float]:
+    """One call's verdict under evalplus 0.3.1's unsafe_execute rules (special oracles, 1e-6 tolerance enforced for
+    float outputs, np.allclose with rtol=1e-07 and a type check otherwise); returns (ok, atol for the next input:
+    EvalPlus keeps the enforced tolerance for the rest of the test set). `out` is the program's value rebuilt here
+    from plain data, so its __eq__ is the built-in one. Assumption: the special oracles see the original inputs, not
+    ones the program may have mutated."""
+    import numpy as np
+    from evalplus.eval import is_floats
+    from evalplus.eval._special_oracle import (MBPP_OUTPUT_NOT_NONE_TASKS, MBPP_OUTPUT_SET_EQ_TASKS,
+                                               _digit_distance_nums, _poly, _surface_Area)
+
+    try:
+        exact = out == exp
+        if dataset == "mbpp":
+            if entry_point == "are_equivalent":  # Mbpp/164
+                exact = True
+            elif entry_point == "sum_div":  # Mbpp/295
+                exact = exact or out == 0
+            elif entry_point == "surface_Area":  # Mbpp/581
+                exact = exact or abs(out - _surface_Area(*inp)) <= atol
+            elif entry_point == "digit_distance_nums":  # Mbpp/558
+                exact = exact or out == _digit_distance_nums(*inp)
+            elif entry_point in MBPP_OUTPUT_SET_EQ_TASKS:
+                exact = set(out) == set(exp)
+            elif entry_point in MBPP_OUTPUT_NOT_NONE_TASKS:
+                exact = (out == exp) if isinstance(out, bool) else (exp == (out is not None))
+        if dataset == "humaneval" and entry_point == "find_zero":
+            return bool(abs(_poly(*inp, out)) <= atol), atol
+    except Exception:  # noqa: BLE001 - a wrong-typed output can make any comparison raise
+        return False, atol
+    if atol == 0 and is_floats(exp):
+        atol = 1e-6
+    try:
+        if not exact and atol != 0:
+            if type(out) != type(exp):
+                return False, atol
+            if isinstance(exp, (list, tuple)) and len(out) != len(exp):
+                return False, atol
+            return bool(np.allclose(out, exp, rtol=1e-07, atol=atol)), atol
+        return bool(exact), atol
+    except Exception:  # noqa: BLE001
+        return False, atol
+
+
+def evalplus_set_verdict(dataset: str, entry_point: str, inputs: list, expected: list, atol: float,
+                         result: dict | None) -> tuple[str, list[bool]]:
+    """(status, per-input details) for one test set as evalplus's untrusted_check reports it: "pass" only when the
+    program loaded, finished every input and every output is right; "fail" when it did not load or an output is
+    wrong; "timeout" when it was killed or ended without finishing (EvalPlus's unknown state)."""
+    from evalplus.eval import FAIL, PASS, TIMEOUT
+
+    if result is None:  # the worker died with the job
+        return TIMEOUT, []
+    records = result["records"]
+    if records and "load_error" in records[0]:
+        return FAIL, []
+    details: list[bool] = []
+    done = False
+    for rec in records:
+        if rec.get("done"):
+            done = True
+            break
+        if rec.get("i") != len(details) or len(details) >= len(inputs):
+            break  # out of order or extra: not what the runner writes
+        i = len(details)
+        if "out" in rec:
+            ok, atol = evalplus_output_ok(dataset, entry_point, inputs[i], rec["out"], expected[i], atol)
+        else:
+            ok = False
+        details.append(ok)
+    if not done or result.get("killed"):
+        return TIMEOUT, details
+    if len(details) != len(inputs) or not all(details):
+        return FAIL, details
+    return PASS, details
+
+
+def check_evalplus(pool: sandbox.WorkerPool, dataset: str, problem: dict, program: str, expected: dict,
+                   base_only: bool = False) -> dict:
+    """EvalPlus's check_correctness, with the program run in our sandbox: base then plus inputs, each set in a
+    fresh child; returns {"base": (status, details), "plus": (status, details)} as EvalPlus does."""
+    names = ["base"] if base_only else ["base", "plus"]
+    sets, limits = [], {}
+    for name in names:
+        tl, deadline = evalplus_time_limits(expected[f"{name}_time"])
+        limits[name] = tl
+        sets.append({"inputs": problem[f"{name}_input"], "time_limits": tl, "deadline_s": deadline})
+    if not program.strip():
+        results = [{"records": [{"load_error": "empty program"}], "killed": None}] * len(names)
+    else:
+        results = pool.run_calls(program, problem["entry_point"], sets) or [None] * len(names)
+    return {name: evalplus_set_verdict(dataset, problem["entry_point"], problem[f"{name}_input"], expected[name],
+                                       problem["atol"], res)
+            for name, res in zip(names, results)}

@@ -143,13 +143,14 @@ def _preexec(limits: Limits, nproc_cap: int, setuid: int | None = None):
 
 
 def _env(workdir: str) -> dict:
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8",
+    """The whole environment a sandboxed process gets: nothing of the caller's (no tokens, proxies or HOME)."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "TMPDIR": workdir, "LANG": "C.UTF-8",
             "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
             "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _command(workdir: str, mode: str, isolate: bool) -> tuple[list[str], str]:
-    py = [sys.executable, "-I", workdir + "/_runner.py", mode]
+def _command(workdir: str, mode: str, isolate: bool, *args: str) -> tuple[list[str], str]:
+    py = [sys.executable, "-I", workdir + "/_runner.py", mode, *args]
     iso = isolation_mode() if isolate else "process_group"
     if iso == "process_group":
         return py, iso
@@ -159,7 +160,8 @@ def _command(workdir: str, mode: str, isolate: bool) -> tuple[list[str], str]:
 class _Proc:
     """A sandboxed runner process with a protocol pipe, an output-bounded stderr file and a hard deadline."""
 
-    def __init__(self, mode: str, job: dict, files: dict[str, str] | None, limits: Limits):
+    def __init__(self, mode: str, job: dict, files: dict[str, str] | None, limits: Limits, args=None):
+        """`args(isolation)`: extra runner arguments, given the isolation the process will get."""
         self.limits = limits
         self.workdir = tempfile.mkdtemp(prefix="grlo-sbx-")
         os.chmod(self.workdir, 0o700)
@@ -167,7 +169,8 @@ class _Proc:
         for name, text in (files or {}).items():
             Path(self.workdir, name).write_text(text, encoding="utf-8")
         Path(self.workdir, "_job.json").write_text(json.dumps(job), encoding="utf-8")
-        cmd, self.isolation = _command(self.workdir, mode, limits.isolate)
+        iso = isolation_mode() if limits.isolate else "process_group"
+        cmd, self.isolation = _command(self.workdir, mode, limits.isolate, *(args(iso) if args else ()))
         run_uid = None
         if os.geteuid() == 0:  # never run generated code as root: nobody owns the work dir and runs the program
             run_uid = NOBODY
@@ -197,10 +200,11 @@ class _Proc:
         except (BrokenPipeError, OSError):
             return False
 
-    def readline(self) -> dict | None:
+    def readline(self, deadline: float | None = None) -> dict | None:
         """Next protocol record, or None on EOF / deadline / garbage."""
+        deadline = self.deadline if deadline is None else deadline
         while b"\n" not in self.buf:
-            left = self.deadline - time.monotonic()
+            left = deadline - time.monotonic()
             if left <= 0 or len(self.buf) > self.max_line:
                 return None
             if not self.sel.select(timeout=left):
@@ -212,7 +216,7 @@ class _Proc:
         line, self.buf = self.buf.split(b"\n", 1)
         try:
             rec = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             return None
         return rec if isinstance(rec, dict) else None
 
@@ -304,3 +308,154 @@ class CallSession:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# ---------------------------------------------------------------- long-lived sandboxed workers (forkserver)
+
+class WorkerDied(Exception):
+    """The worker's sandbox exited, stopped answering or answered garbage; it is discarded."""
+
+
+@dataclass
+class CallLimits:
+    """Limits of one forked job (EvalPlus-style calls): each test set gets its own child and its own deadline."""
+    mem_mb: int = 4096
+    fsize_mb: int = 16
+    nproc: int = 64
+
+
+class Worker:
+    """One sandbox set up once (namespaces, read-only filesystem but its directory, no network, scrubbed environment,
+    no capabilities) running the forkserver of _runner.py. Each test set of each job runs in a fresh child forked
+    from it: own session and process group, own scratch directory (removed afterwards), fresh rlimits (address
+    space, CPU, file size, processes, no core) and a deadline; after each child everything it left in the PID
+    namespace is killed. Only the inputs enter; the returned values come back as plain data (see _runner.encode)."""
+
+    def __init__(self, limits: CallLimits, isolate: bool = True):
+        self.limits = limits
+        # the forkserver's own limits bound its children's: generous CPU (it lives long), the jobs' memory
+        big = Limits(timeout_s=1e9, cpu_s=10**7, mem_mb=limits.mem_mb + 256, fsize_mb=limits.fsize_mb,
+                     nproc=limits.nproc, isolate=isolate)
+        self.proc = _Proc("forkserver", {}, None, big,
+                          args=lambda iso: ["pidns" if iso != "process_group" else "nopidns"])
+        self.isolation = self.proc.isolation
+        self.nproc_cap = _user_process_count(NOBODY if os.geteuid() == 0 else None) + limits.nproc
+        hello = self.proc.readline(time.monotonic() + 30)
+        if not (hello and hello.get("ready")):
+            _, err, _ = self.proc.close()
+            raise WorkerDied(f"sandbox worker did not start: {err.strip()[-300:]}")
+
+    def run_calls(self, code: str, entry_point: str, sets: list[dict]) -> list[dict]:
+        """`sets`: [{"inputs": [args tuple/list per call], "time_limits": [s per call], "deadline_s": s}]. Returns per
+        set {"records": [...], "killed": None | "deadline" | "output too large", "wall_s"}: records are
+        {"i", "out": value} / {"i", "error"} per finished call, {"done": True} last, or {"load_error"}."""
+        from grlo.eval import _runner
+
+        deadline = max(1.0, max(t["deadline_s"] for t in sets))
+        lim = self.limits
+        job = {"code": code, "entry_point": entry_point,
+               "limits": {"mem_bytes": lim.mem_mb << 20, "fsize_bytes": lim.fsize_mb << 20, "nproc": self.nproc_cap,
+                          "cpu_s": int(deadline) + 2},
+               "sets": [{"inputs": _runner.encode(list(t["inputs"])), "time_limits": list(t["time_limits"]),
+                         "deadline_s": t["deadline_s"]} for t in sets]}
+        if not self.proc.send(job):
+            raise WorkerDied("sandbox worker closed its input")
+        # each set's child is killed at its deadline by the forkserver; the margin covers its clean-up
+        reply = self.proc.readline(time.monotonic() + sum(t["deadline_s"] for t in sets) + 10)
+        if reply is None or not isinstance(reply.get("sets"), list) or len(reply["sets"]) != len(sets):
+            raise WorkerDied("sandbox worker gave no answer")
+        return [{"records": _parse_records(r.get("out", "")), "killed": r.get("killed"), "wall_s": r.get("wall_s")}
+                for r in reply["sets"]]
+
+    def close(self) -> None:
+        self.proc.close()
+
+
+def _parse_records(text: str) -> list[dict]:
+    """The child's JSON lines; a line that does not parse (the program may write to the pipe too) ends them."""
+    from grlo.eval import _runner
+
+    out = []
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict):
+                break
+            if "out" in rec:
+                rec["out"] = _runner.decode(rec["out"], _foreign_type)
+        except (ValueError, TypeError, KeyError, RecursionError, MemoryError, AttributeError):
+            break
+        out.append(rec)
+    return out
+
+
+@lru_cache(maxsize=None)
+def _foreign_type(name: str, base: type) -> type:
+    """A plain subclass of `base` named after the program's type (numpy.float64, a namedtuple ...): equal to what its
+    built-in value is equal to, and of a different type() than the built-in, as the original object was."""
+    module, _, qual = str(name).rpartition(".")
+    return type(qual or "value", (base,), {"__module__": "sandboxed." + module})
+
+
+class WorkerPool:
+    """Up to `size` workers shared by threads; each started on first use and replaced when it dies."""
+
+    def __init__(self, size: int, limits: CallLimits | None = None, isolate: bool = True):
+        import queue
+
+        self.limits = limits or CallLimits()
+        self.isolate = isolate
+        self.idle: "queue.Queue[Worker | None]" = queue.Queue()
+        for _ in range(size):
+            self.idle.put(None)
+        self.started: list[Worker] = []
+
+    def run_calls(self, code: str, entry_point: str, sets: list[dict]) -> list[dict] | None:
+        """As Worker.run_calls; None when the worker died during the job (it is replaced)."""
+        w = self.idle.get()
+        try:
+            if w is None:
+                w = Worker(self.limits, self.isolate)
+                self.started.append(w)
+            return w.run_calls(code, entry_point, sets)
+        except WorkerDied:
+            if w is not None:
+                w.close()
+            w = None
+            return None
+        finally:
+            self.idle.put(w)
+
+    @property
+    def isolation(self) -> str:
+        return isolation_mode() if self.isolate else "process_group"
+
+    def close(self) -> None:
+        for w in self.started:
+            w.close()
+        self.started = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ---------------------------------------------------------------- isolation policy
+
+ENABLE_HINT = ("the code sandbox needs PID/mount/network namespaces (util-linux unshare + setpriv; unprivileged user "
+               "namespaces for a non-root user) and cannot get them here: enable them (sysctl "
+               "kernel.unprivileged_userns_clone=1 and user.max_user_namespaces>0; in Docker run with "
+               "--security-opt seccomp=unconfined or use Apptainer) or set sandbox.allow_weaker: true in the config "
+               "to run generated code with process-group isolation only (recorded with every score)")
+
+
+def require_isolation(allow_weaker: bool) -> str:
+    """The isolation scoring will have; stops with one line when it is weaker than namespaces and not allowed."""
+    from grlo.errors import GrloError
+
+    mode = isolation_mode()
+    if mode == "process_group" and not allow_weaker:
+        raise GrloError(ENABLE_HINT, field="sandbox")
+    return mode

