@@ -20,6 +20,20 @@ def prefix(cfg: dict) -> str:
     return f"{out}/" if out else ""
 
 
+def container_image(cfg: dict) -> str:
+    """config container.image, pinned to container.digest when set (`docker://repo/name@sha256:...`: the tag is
+    dropped, the digest alone names the image)."""
+    image = C.get(cfg, "container.image")
+    digest = C.get(cfg, "container.digest")
+    if not image or not digest:
+        return image
+    scheme, sep, ref = image.rpartition("://")
+    name = ref.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    return f"{scheme}{sep}{name}@{digest}"
+
+
 def eval_models(cfg: dict, which: str = "all") -> list[str]:
     """Model ids evaluated by the run. which: all | primary | released | extra."""
     ev = cfg["evaluation"]

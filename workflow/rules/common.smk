@@ -1,6 +1,9 @@
 # Shared setup: config validation, the output prefix, and the resolved config file every command reads.
 import os
+import re
 import sys
+
+from snakemake.settings.types import DeploymentMethod
 
 from grlo import config as GC
 from grlo import workflow as W
@@ -10,18 +13,36 @@ try:
     GC.validate(
         config, source="config (" + ", ".join(map(str, workflow.configfiles)) + ")"
     )
+    __import__("grlo.lock").lock.check_frozen(config)  # lock.frozen: an unpinned source stops the run
 except GrloError as e:
     sys.exit(f"error: {e}")
 
 OUTDIR = W.prefix(config).rstrip("/")
 # Commands read the merged config (config.yaml + overlays + --config) from one file, rewritten only on change.
 CFG = W.write_resolved_config(config, os.path.join(OUTDIR, ".grlo", "config.json"))
-IMAGE = GC.get(config, "container.image")
+IMAGE = W.container_image(config)  # container.image, pinned to container.digest when set
 # Snakemake never passes --nv to Apptainer, and the workflow profile (workflow/profiles/default) is only picked up
-# with --workflow-profile for a top-level Snakefile: add it here so `--use-singularity` always sees the GPUs.
+# with --workflow-profile for a top-level Snakefile: add --nv and the /cache bind (config container.cache) here so
+# that a plain `snakemake --sdm apptainer` sees the GPUs and writable caches. A bind of /cache given on the command
+# line (--apptainer-args "--bind DIR:/cache") wins.
 _ds = workflow.deployment_settings
 if _ds is not None and "--nv" not in (_ds.apptainer_args or "").split():
     _ds.apptainer_args = f"{_ds.apptainer_args or ''} --nv".strip()
+if _ds is not None and not re.search(r":/cache(:\S*)?(\s|$)", _ds.apptainer_args or ""):
+    _cache = os.path.expanduser(GC.get(config, "container.cache") or "~/.cache/grlo")
+    if DeploymentMethod.APPTAINER in (_ds.deployment_method or ()):
+        os.makedirs(_cache, exist_ok=True)  # apptainer refuses a bind whose host side is missing
+    _ds.apptainer_args = f"{_ds.apptainer_args} --bind {_cache}:/cache"
+if (
+    config["mode"] == "paper"
+    and not GC.get(config, "container.digest")
+    and _ds is not None
+    and DeploymentMethod.APPTAINER in (_ds.deployment_method or ())
+):
+    print(
+        f"warning: container.digest is not set: {IMAGE} is a movable tag (docs/gpu.md, 'image digest')",
+        file=sys.stderr,
+    )
 # --sdm conda: the GPU stack (vLLM) in paper mode, the CPU pins in smoke mode; grlo itself is installed by the
 # env's post-deploy script.
 ENV = (
