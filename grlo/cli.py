@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "download-benchmark": ("grlo.data.benchmarks", "download/normalise one benchmark to the common JSONL schema"),
     "generate": ("grlo.generation", "generate completions for one model on one benchmark"),
     "score": ("grlo.eval.score", "score a generations file with a benchmark's protocol"),
-    "train-grlo": ("grlo.train.ppo", "GRLO: PPO with a GAE critic and a reward model"),
+    "train-grlo": ("grlo.train.train_grlo", "GRLO: PPO with a GAE critic and a reward model (engine: verl or native)"),
     "train-rlvr": ("grlo.train.rlvr", "RLVR baseline / GRLO->RLVR stage with TRL's GRPOTrainer"),
     "download-rlvr-data": ("grlo.data.rlvr_data", "download/normalise the RLVR training set (WebInstruct-verified)"),
     "lmeval-fewshot": ("grlo.eval.lmeval", "few-shot GSM8K/MATH check of the base model with lm-eval"),

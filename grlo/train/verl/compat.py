@@ -1,0 +1,16 @@
+"""The one place where verl 0.6.1 is made importable next to transformers 5.
+
+verl 0.6.1 imports `transformers.AutoModelForVision2Seq`, which transformers 5 removed (its successor is
+`AutoModelForImageTextToText`). Our CPU test environment has transformers 5.17; the verl image (docker/verl.Dockerfile)
+has verl's own transformers 4.x, where the alias already exists and this is a no-op.
+"""
+
+from __future__ import annotations
+
+
+def ensure_transformers_aliases() -> None:
+    """Set the removed auto class as an alias of its successor; call before importing verl modules that need it."""
+    import transformers
+
+    if not hasattr(transformers, "AutoModelForVision2Seq") and hasattr(transformers, "AutoModelForImageTextToText"):
+        transformers.AutoModelForVision2Seq = transformers.AutoModelForImageTextToText

@@ -1,0 +1,112 @@
+"""Starting verl: one node runs `main_ppo` directly (it starts its own local Ray); `grlo.nnodes > 1` runs it on a Ray
+cluster inside ONE SLURM allocation: the Ray head on the first node (where the job's command runs), one Ray worker per
+other node started with `srun`, then `main_ppo` on the head with RAY_ADDRESS pointing at it (verl's `ray.init()`
+joins that cluster), and the cluster stopped afterwards.
+
+Inside Apptainer (`--use-singularity`) the workers run in the same image (APPTAINER_CONTAINER) with `--nv`; `srun`
+must then be callable from inside the container (docs/gpu.md, "multi-node verl").
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass
+
+from grlo.errors import GrloError
+
+
+@dataclass
+class RayPlan:
+    head: list[str]
+    workers: list[str]
+    wait: list[str]
+    env: dict[str, str]
+    stop: list[str]
+
+
+def plan(nnodes: int, gpus_per_node: int, port: int, head_host: str, image: str | None,
+         python: str = "python3", timeout_s: int = 600) -> RayPlan:
+    if nnodes < 2:
+        raise GrloError(f"a Ray cluster plan needs nnodes >= 2, got {nnodes}", field="grlo.nnodes")
+    address = f"{head_host}:{port}"
+    wrap = ["apptainer", "exec", "--nv", image] if image else []
+    head = ["ray", "start", "--head", f"--node-ip-address={head_host}", f"--port={port}",
+            f"--num-gpus={gpus_per_node}", "--disable-usage-stats"]
+    workers = ["srun", f"--nodes={nnodes - 1}", f"--ntasks={nnodes - 1}", "--ntasks-per-node=1",
+               f"--exclude={head_host}", *wrap, "ray", "start", f"--address={address}",
+               f"--num-gpus={gpus_per_node}", "--block", "--disable-usage-stats"]
+    wait = [python, "-m", "grlo.train.verl.launch", "wait", address, str(nnodes * gpus_per_node), str(timeout_s)]
+    return RayPlan(head, workers, wait, {"RAY_ADDRESS": address}, ["ray", "stop", "--force"])
+
+
+def render_plan(p: RayPlan, verl_cmd: list[str]) -> str:
+    q = lambda a: " ".join(shlex.quote(x) for x in a)  # noqa: E731
+    return "\n".join([
+        "# Ray cluster in one SLURM allocation (grlo.nnodes > 1)",
+        f"# head (this node): {q(p.head)}",
+        f"# workers (other nodes, background): {q(p.workers)} &",
+        f"# wait for every GPU to join: {q(p.wait)}",
+        f"# then, with {' '.join(f'{k}={v}' for k, v in p.env.items())}: the main_ppo command below",
+        f"# finally: {q(p.stop)}",
+    ])
+
+
+def head_host() -> str:
+    """The first node of the SLURM allocation (where the job's command runs)."""
+    nodelist = os.environ.get("SLURM_JOB_NODELIST") or os.environ.get("SLURM_NODELIST")
+    if nodelist:
+        try:
+            out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True,
+                                 check=True).stdout.split()
+            if out:
+                return out[0]
+        except (OSError, subprocess.CalledProcessError):
+            pass
+    import socket
+
+    return socket.gethostname()
+
+
+def run_verl(cmd: list[str], env: dict[str, str], nnodes: int, gpus_per_node: int, port: int,
+             image: str | None) -> int:
+    """Run main_ppo (through a Ray cluster when nnodes > 1); return its exit status."""
+    if nnodes <= 1:
+        return subprocess.call(cmd, env={**os.environ, **env})
+    if not os.environ.get("SLURM_JOB_ID"):
+        raise GrloError(f"grlo.nnodes = {nnodes} needs a SLURM allocation with {nnodes} nodes (run with "
+                        "--profile workflow/profiles/slurm); or set grlo.nnodes: 1", field="grlo.nnodes")
+    p = plan(nnodes, gpus_per_node, port, head_host(), image)
+    subprocess.run(p.head, check=True)
+    workers = subprocess.Popen(p.workers)
+    try:
+        subprocess.run(p.wait, check=True)
+        return subprocess.call(cmd, env={**os.environ, **env, **p.env})
+    finally:
+        subprocess.call(p.stop)
+        workers.terminate()
+
+
+def wait_for_gpus(address: str, n_gpus: int, timeout_s: float) -> None:
+    import ray
+
+    ray.init(address=address)
+    deadline = time.time() + timeout_s
+    try:
+        while ray.cluster_resources().get("GPU", 0) < n_gpus:
+            if time.time() > deadline:
+                raise SystemExit(f"Ray cluster at {address}: {ray.cluster_resources().get('GPU', 0)} of {n_gpus} "
+                                 f"GPUs joined within {timeout_s:.0f} s")
+            time.sleep(5)
+    finally:
+        ray.shutdown()
+
+
+if __name__ == "__main__":  # python -m grlo.train.verl.launch wait ADDRESS N_GPUS TIMEOUT_S
+    import sys
+
+    if len(sys.argv) != 5 or sys.argv[1] != "wait":
+        raise SystemExit("usage: python -m grlo.train.verl.launch wait ADDRESS N_GPUS TIMEOUT_S")
+    wait_for_gpus(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
