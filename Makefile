@@ -7,7 +7,10 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # Smoke mode and the tests never touch a model or dataset hub.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: venv smoke test test-all lint fmt dry-run clean-smoke
+VERL_VENV ?= .venv-verl
+VERL_VERSION := 0.6.1
+
+.PHONY: venv verl-venv smoke test test-all lint fmt dry-run clean-smoke
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,15 +21,29 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# verl (the paper's GRLO engine) in its own venv, as it runs in its own image in paper mode: its Hydra/OmegaConf need
+# antlr4 4.9, lm-eval[math] in the main venv needs 4.11. The tests in tests/verl/ run here.
+$(VERL_VENV)/.installed: tests/verl/requirements.txt pyproject.toml
+	test -x $(VERL_VENV)/bin/python || python3 -m venv $(VERL_VENV)
+	$(VERL_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VERL_VENV)/bin/python -m pip install -q $(PIP_ARGS) -r tests/verl/requirements.txt
+	$(VERL_VENV)/bin/python -m pip install -q --no-deps verl==$(VERL_VERSION)
+	$(VERL_VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+verl-venv: $(VERL_VENV)/.installed
+
 smoke: venv
 	$(OFFLINE) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/smoke.yaml --rerun-incomplete --printshellcmds
 	$(OFFLINE) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/smoke.yaml --report smoke/report.html
 	@echo "smoke run finished: tables in smoke/results/, HTML report smoke/report.html (logs in smoke/logs/, per-sample outputs in smoke/scores/)"
 
-test: venv
+test: venv verl-venv
+	$(OFFLINE) $(VERL_VENV)/bin/python -m pytest -q tests/verl
 	$(OFFLINE) $(PY) -m pytest -q --durations=15
 
-test-all: venv
+test-all: venv verl-venv
+	$(OFFLINE) $(VERL_VENV)/bin/python -m pytest -q -m "" tests/verl
 	$(OFFLINE) $(PY) -m pytest -q -m ""
 
 lint: venv
