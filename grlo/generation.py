@@ -1,8 +1,18 @@
 """`grlo generate`: one interface, two back-ends (vLLM on GPU, transformers on CPU) with the same semantics.
 
-Both apply the model's chat template (with `enable_thinking` when set), sample n completions per prompt with
-temperature / top-p / top-k / presence penalty / max tokens / stop strings and a seed, and report per completion the
-text, its token count and why it finished ("stop" = eos or a stop string, "length" = max tokens).
+Both apply the model's chat template (with `enable_thinking` when set), tokenize the rendered prompt once (the
+template writes its own BOS: no second one is added), sample n completions per prompt with temperature / top-p /
+top-k / presence penalty / max tokens / stop strings / stop tokens and a seed, and report per completion the text,
+its token count and why it finished:
+  "stop"   = a stop token (the chat template's end of turn, e.g. `<|im_end|>`) or a stop string,
+  "eos"    = the model's end-of-sequence token (tokenizer / generation config eos that is not a stop token),
+  "length" = max tokens (or the model's context length),
+and any other reason vLLM reports ("abort", "error") as is.
+
+Turn ends: a base model's generation config ends only on its eos (Qwen3-Base: `<|endoftext|>`), while the chat
+template closes the assistant turn with another token. Generation stops at the turn end (registry `turn_end` of the
+model's source, checked against the tokenizer's chat template at load), so text a model writes past its turn
+(invented `user` turns) is never scored.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ import argparse
 import dataclasses
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +29,7 @@ from grlo import config as C
 from grlo import registry
 from grlo.errors import GrloError
 from grlo.io import iter_jsonl, library_versions, read_json, write_json, write_jsonl
+from grlo.models.local import check_model_dir
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +44,7 @@ class Sampling:
     seed: int = 0
     presence_penalty: float = 0.0
     stop: tuple[str, ...] = ()
+    stop_tokens: tuple[str, ...] = ()  # token strings (the chat template's turn end), matched as token ids
 
     def __post_init__(self):
         if self.temperature < 0 or not 0 < self.top_p <= 1 or self.max_tokens < 1 or self.n < 1:
@@ -56,7 +69,7 @@ class Request:
     prefill: str = ""  # opening of the assistant turn (grlo.eval.templates.prefill), appended after the chat prompt
 
 
-def vllm_sampling_kwargs(s: Sampling) -> dict:
+def vllm_sampling_kwargs(s: Sampling, stop_token_ids: list[int] | None = None) -> dict:
     """Our settings -> vllm.SamplingParams(**kwargs). Greedy is temperature 0 in both back-ends."""
     return {
         "n": s.n,
@@ -67,7 +80,109 @@ def vllm_sampling_kwargs(s: Sampling) -> dict:
         "seed": s.seed,
         "presence_penalty": s.presence_penalty,
         "stop": list(s.stop) or None,
+        "stop_token_ids": list(stop_token_ids or []) or None,
     }
+
+
+def stop_token_ids(tokenizer, tokens: tuple[str, ...]) -> list[int]:
+    """Ids of the stop tokens; each must be one token of this tokenizer's vocabulary."""
+    vocab = tokenizer.get_vocab()
+    missing = [t for t in tokens if t not in vocab]
+    if missing:
+        raise GrloError(f"stop token {missing[0]!r} is not a token of this tokenizer (its chat template ends a turn with "
+                        f"{template_turn_end(tokenizer)!r}); fix the model source's turn_end",
+                        path=str(registry.REGISTRY_DIR / "models.yaml"), field="turn_end")
+    return [vocab[t] for t in tokens]
+
+
+_MARK = "GRLO-TURN-END-PROBE"
+
+
+def template_turn_end(tokenizer) -> str | None:
+    """The special token the chat template writes right after an assistant message (None: no chat template, or the
+    template closes a turn with plain text)."""
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    try:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": "q"}, {"role": "assistant", "content": _MARK}],
+                                             tokenize=False)
+    except Exception:  # noqa: BLE001 - templates that refuse this shape have no detectable turn end
+        return None
+    if _MARK not in text:
+        return None
+    tail = text.split(_MARK, 1)[1]
+    specials = set(tokenizer.all_special_tokens) | {t.content for t in tokenizer.added_tokens_decoder.values() if t.special}
+    for tok_id in tokenizer(tail, add_special_tokens=False)["input_ids"]:
+        tok = tokenizer.convert_ids_to_tokens(tok_id)
+        if tok in specials:
+            return tok
+        if tok.strip() and tok not in ("Ċ", "ĊĊ", "Ġ"):  # text before any special token: no token ends the turn
+            return None
+    return None
+
+
+def check_turn_end(tokenizer, tokens: tuple[str, ...]) -> None:
+    """The configured stop tokens must include the chat template's end of turn (else text past the turn is scored)."""
+    end = template_turn_end(tokenizer)
+    if end is not None and end not in tokens:
+        raise GrloError(f"the chat template ends an assistant turn with {end!r} but the stop tokens are {list(tokens)}: "
+                        f"add it to the model source's turn_end", path=str(registry.REGISTRY_DIR / "models.yaml"),
+                        field="turn_end")
+
+
+def prompt_token_ids(tokenizer, requests: list[Request]) -> list[list[int]]:
+    """Render each chat and tokenize it without adding special tokens: the template already wrote its BOS
+    (Llama-3 `<|begin_of_text|>`), so exactly one BOS whatever the tokenizer."""
+    return [tokenizer(render_chat(tokenizer, r.messages, r.chat_kwargs, r.prefill), add_special_tokens=False)["input_ids"]
+            for r in requests]
+
+
+def vllm_finish_reason(output, stop_ids: set[int]) -> str:
+    """A vLLM CompletionOutput's finish in our vocabulary. vLLM says "stop" for both an EOS (stop_reason None) and a
+    stop token / string (stop_reason = the id or the string); an end token that is both eos and a stop token counts
+    as "stop", as in the transformers back-end. Every other reason ("length", "abort", "error") is kept as reported."""
+    if output.finish_reason != "stop":
+        return str(output.finish_reason)
+    last = output.token_ids[-1] if len(output.token_ids) else None
+    if output.stop_reason is None and last not in stop_ids:
+        return "eos"
+    return "stop"
+
+
+def model_context_length(model_dir: str) -> int | None:
+    """max_position_embeddings of the model's config.json (also inside a multimodal `text_config`)."""
+    path = Path(model_dir) / "config.json"
+    if not path.is_file():
+        return None
+    cfg = read_json(path)
+    for node in (cfg, cfg.get("text_config") or {}):
+        if isinstance(node.get("max_position_embeddings"), int):
+            return int(node["max_position_embeddings"])
+    return None
+
+
+def effective_max_model_len(configured: int | None, model_dir: str) -> int | None:
+    """vLLM refuses a max_model_len above the model's own context length (32,768 for the Qwen3 base models):
+    take the model's length, capped by the configured one."""
+    own = model_context_length(model_dir)
+    if own is None:
+        return configured
+    if configured is not None and configured > own:
+        log.info("generation.vllm.max_model_len %d > %s's max_position_embeddings %d: using %d", configured, model_dir, own, own)
+    return own if configured is None else min(configured, own)
+
+
+def request_max_tokens(prompt_lens: list[int], max_tokens: int, max_len: int | None) -> list[int]:
+    """Per-request new-token budget: max_tokens, cut to the context left after the prompt."""
+    if max_len is None:
+        return [max_tokens] * len(prompt_lens)
+    out = []
+    for i, n in enumerate(prompt_lens):
+        if n >= max_len:
+            raise GrloError(f"prompt {i} has {n} tokens, not below the model's context length {max_len}",
+                            field="generation.vllm.max_model_len")
+        out.append(min(max_tokens, max_len - n))
+    return out
 
 
 def truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
@@ -113,6 +228,8 @@ class TransformersBackend:
         self.model = model or AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
         self.model.eval()
         self.batch_size = batch_size
+        self.logits_processors: list = []  # extra transformers LogitsProcessors (tests script a generation with one)
+        self.max_model_len = None
 
     def _eos_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id
@@ -126,22 +243,25 @@ class TransformersBackend:
         from tqdm import tqdm
         from transformers import LogitsProcessorList
 
-        texts = [render_chat(self.tokenizer, r.messages, r.chat_kwargs, r.prefill) for r in requests]
-        eos = self._eos_ids()
+        check_turn_end(self.tokenizer, s.stop_tokens)
+        prompts = prompt_token_ids(self.tokenizer, requests)
+        eos, stops = self._eos_ids(), stop_token_ids(self.tokenizer, s.stop_tokens)
+        ends = eos + [t for t in stops if t not in eos]
         out: list[list[Completion]] = []
-        starts = range(0, len(texts), self.batch_size)
+        starts = range(0, len(prompts), self.batch_size)
         for b, start in enumerate(tqdm(starts, desc="generate", unit="batch", disable=not progress)):
-            chunk = texts[start : start + self.batch_size]
-            enc = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
+            chunk = prompts[start : start + self.batch_size]
+            enc = self.tokenizer.pad({"input_ids": chunk}, return_tensors="pt", padding=True)
             plen = enc["input_ids"].shape[1]
-            kwargs = dict(max_new_tokens=s.max_tokens, num_return_sequences=s.n, eos_token_id=eos,
+            kwargs = dict(max_new_tokens=s.max_tokens, num_return_sequences=s.n, eos_token_id=ends,
                           pad_token_id=self.tokenizer.pad_token_id, do_sample=not s.greedy)
             if not s.greedy:
                 kwargs.update(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k if s.top_k > 0 else None)
             else:
                 kwargs.update(temperature=None, top_p=None, top_k=None)
-            if s.presence_penalty:
-                kwargs["logits_processor"] = LogitsProcessorList([PresencePenalty(s.presence_penalty, plen)])
+            procs = ([PresencePenalty(s.presence_penalty, plen)] if s.presence_penalty else []) + self.logits_processors
+            if procs:
+                kwargs["logits_processor"] = LogitsProcessorList(procs)
             torch.manual_seed(s.seed + b)  # per batch: results do not depend on which batches ran before
             with torch.no_grad():
                 seqs = self.model.generate(**enc, **kwargs)
@@ -152,10 +272,10 @@ class TransformersBackend:
                     ids = gen[i * s.n + j].tolist()
                     n_tok, reason = len(ids), "length"
                     for t, tok in enumerate(ids):
-                        if tok in eos:
-                            n_tok, reason = t + 1, "stop"
+                        if tok in ends:
+                            n_tok, reason = t + 1, "stop" if tok in stops else "eos"
                             break
-                    # strip trailing padding after eos
+                    # strip trailing padding after the end token
                     text = self.tokenizer.decode(ids[:n_tok], skip_special_tokens=True)
                     text, hit = truncate_at_stop(text, s.stop)
                     comps.append(Completion(text, n_tok, "stop" if hit else reason))
@@ -173,16 +293,21 @@ class VLLMBackend:
         except ImportError as e:
             raise GrloError(f"vLLM is not installed ({e}); install the gpu extra or set generation.backend: transformers",
                             field="generation.backend") from None
+        self.max_model_len = effective_max_model_len(max_model_len, model_dir)
         self.llm = LLM(model=model_dir, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
-                       gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len, seed=seed)
+                       gpu_memory_utilization=gpu_memory_utilization, max_model_len=self.max_model_len, seed=seed)
         self.tokenizer = self.llm.get_tokenizer()
 
     def generate(self, requests: list[Request], s: Sampling, progress: bool = True) -> list[list[Completion]]:
         from vllm import SamplingParams
 
-        prompts = [render_chat(self.tokenizer, r.messages, r.chat_kwargs, r.prefill) for r in requests]
-        outs = self.llm.generate(prompts, SamplingParams(**vllm_sampling_kwargs(s)), use_tqdm=progress)
-        return [[Completion(o.text, len(o.token_ids), "length" if o.finish_reason == "length" else "stop") for o in r.outputs]
+        check_turn_end(self.tokenizer, s.stop_tokens)
+        stops = stop_token_ids(self.tokenizer, s.stop_tokens)
+        ids = prompt_token_ids(self.tokenizer, requests)
+        budgets = request_max_tokens([len(x) for x in ids], s.max_tokens, self.max_model_len)
+        params = [SamplingParams(**{**vllm_sampling_kwargs(s, stops), "max_tokens": m}) for m in budgets]
+        outs = self.llm.generate([{"prompt_token_ids": x} for x in ids], params, use_tqdm=progress)
+        return [[Completion(o.text, len(o.token_ids), vllm_finish_reason(o, set(stops))) for o in r.outputs]
                 for r in outs]
 
 
@@ -194,22 +319,49 @@ def make_backend(gen_cfg: dict, model_dir: str, seed: int, threads: int | None =
     return TransformersBackend(model_dir, gen_cfg.get("dtype", "float32"), gen_cfg.get("batch_size", 16), threads)
 
 
+def turn_end_tokens(cfg: dict, model_id: str) -> tuple[str, ...]:
+    """The stop tokens that end an assistant turn for this evaluated model: registry `turn_end` of its source in the
+    config's mode (a string or a list; absent = none: the model's eos only)."""
+    from grlo.workflow import resolve_eval_model
+
+    m = resolve_eval_model(cfg, model_id)
+    src = registry.source(registry.model(m["source"]), cfg["mode"], m["source"])
+    end = src.get("turn_end") or ()
+    return (end,) if isinstance(end, str) else tuple(end)
+
+
+def family_sampling(cfg: dict, model_id: str, bench: str) -> dict:
+    """The model family's sampling for one benchmark: a released model's mode (Qwen's settings), else the backbone
+    entry's `sampling` (every variant trained from it: base, grlo, rlvr, grlo-rlvr), each with `sampling_by_benchmark`."""
+    from grlo.workflow import resolve_eval_model
+
+    m = resolve_eval_model(cfg, model_id)
+    if m["sampling"]:
+        mode = {k: v for k, v in m["sampling"].items() if k != "by_benchmark"}
+        by = m["sampling"].get("by_benchmark") or {}
+    else:
+        entry = registry.model(m["source"])
+        mode, by = dict(entry.get("sampling") or {}), entry.get("sampling_by_benchmark") or {}
+    mode.update(by.get(bench) or {})
+    return mode
+
+
 def eval_settings(cfg: dict, model_id: str, bench: str) -> tuple[Sampling, dict, int | None]:
-    """Sampling, chat kwargs and row limit for one (model, benchmark): benchmark defaults < the model mode's
-    sampling (e.g. Qwen's thinking settings) < config evaluation.overrides."""
+    """Sampling (stop tokens included), chat kwargs and row limit for one (model, benchmark): benchmark defaults <
+    the model family's sampling (Qwen's per-mode settings; the backbone's for trained variants) < config
+    evaluation.overrides. The stop tokens are the model's turn end (registry `turn_end`)."""
     from grlo.workflow import resolve_eval_model
 
     entry = registry.benchmark(bench)
     m = resolve_eval_model(cfg, model_id)
-    mode = {k: v for k, v in m["sampling"].items() if k != "by_benchmark"}
-    mode.update((m["sampling"].get("by_benchmark") or {}).get(bench, {}))
+    mode = family_sampling(cfg, model_id, bench)
     merged = {**entry.get("sampling", {}), **mode, **(C.get(cfg, f"evaluation.overrides.{bench}") or {})}
     limit = merged.pop("limit", None)
     k = merged.pop("k", 1)
     s = Sampling(temperature=float(merged.get("temperature", 0.0)), top_p=float(merged.get("top_p", 1.0)),
                  top_k=int(merged.get("top_k", -1)), max_tokens=int(merged.get("max_tokens", 256)), n=int(k),
                  seed=int(cfg.get("seed", 0)), presence_penalty=float(merged.get("presence_penalty", 0.0)),
-                 stop=tuple(merged.get("stop", ())))
+                 stop=tuple(merged.get("stop", ())), stop_tokens=turn_end_tokens(cfg, model_id))
     return s, m["chat"], limit
 
 
@@ -247,7 +399,9 @@ def _write_bench(args, cfg, backend, manifest, t_load, t_gen, group, bench, s, c
                       for r, cs in zip(rows, outs)))
     write_json(out.with_suffix(".meta.json"), {
         "model": args.model, "model_dir": args.model_dir, "benchmark": bench, "n_problems": len(rows),
-        "backend": backend, "sampling": dataclasses.asdict(s), "chat_template_kwargs": chat,
+        "backend": backend.name, "sampling": dataclasses.asdict(s),
+        "stop_token_ids": stop_token_ids(backend.tokenizer, s.stop_tokens), "max_model_len": backend.max_model_len,
+        "finish_reason_counts": dict(Counter(c.finish_reason for cs in outs for c in cs)), "chat_template_kwargs": chat,
         "assistant_prefill": _prefill(bench),
         "generation_config": cfg["generation"], "model_manifest": manifest, "versions": library_versions(),
         "load_s": round(t_load, 2), "generate_s": round(t_gen, 2), "batched_with": group,
@@ -262,6 +416,7 @@ def run(args: argparse.Namespace) -> int:
     for bench in args.benchmarks:
         s, chat, limit = eval_settings(cfg, args.model, bench)
         plans.append((bench, s, chat, _load_rows(Path(args.data_dir) / f"{bench}.jsonl", limit)))
+    check_model_dir(args.model_dir, "model", tokenizer=True)  # one line, not transformers' "Repo id must be ..."
     if args.device_record:
         from grlo.accounting import record_device
 
@@ -286,5 +441,5 @@ def run(args: argparse.Namespace) -> int:
         start = 0
         for bench, _, _, rows in members:
             bench_outs, start = outs[start : start + len(rows)], start + len(rows)
-            _write_bench(args, cfg, backend.name, manifest, t_load, t_gen, [m[0] for m in members], bench, s, chat, rows, bench_outs)
+            _write_bench(args, cfg, backend, manifest, t_load, t_gen, [m[0] for m in members], bench, s, chat, rows, bench_outs)
     return 0

@@ -22,17 +22,18 @@ def tiny_policy(tmp_path_factory):
     return str(d)
 
 
+END = ("<|im_end|>",)  # the tiny policy's chat template ends a turn with it
 REQS = [Request([{"role": "user", "content": "Explain the water cycle."}]),
         Request([{"role": "user", "content": "Write a plan."}]),
         Request([{"role": "user", "content": "Compare two methods for a small project with a long and detailed answer."}])]
 
 
 def test_greedy_generation_is_identical_across_runs_and_batch_sizes(tiny_policy):
-    s = Sampling(temperature=0.0, max_tokens=12)
+    s = Sampling(temperature=0.0, max_tokens=12, stop_tokens=END)
     a = TransformersBackend(tiny_policy, batch_size=3).generate(REQS, s, progress=False)
     b = TransformersBackend(tiny_policy, batch_size=3).generate(REQS, s, progress=False)
     assert [[c.text for c in cs] for cs in a] == [[c.text for c in cs] for cs in b]
-    assert all(c.num_tokens <= 12 and c.finish_reason in ("stop", "length") for cs in a for c in cs)
+    assert all(c.num_tokens <= 12 and c.finish_reason in ("stop", "eos", "length") for cs in a for c in cs)
     # left padding must not change greedy outputs: one prompt per batch gives the same texts
     c = TransformersBackend(tiny_policy, batch_size=1).generate(REQS, s, progress=False)
     assert [[x.text for x in cs] for cs in a] == [[x.text for x in cs] for cs in c]
@@ -40,12 +41,12 @@ def test_greedy_generation_is_identical_across_runs_and_batch_sizes(tiny_policy)
 
 def test_sampling_is_seeded_and_returns_n(tiny_policy):
     be = TransformersBackend(tiny_policy, batch_size=2)
-    s = Sampling(temperature=1.0, top_p=0.9, top_k=50, max_tokens=10, n=3, seed=7)
+    s = Sampling(temperature=1.0, top_p=0.9, top_k=50, max_tokens=10, n=3, seed=7, stop_tokens=END)
     a = be.generate(REQS, s, progress=False)
     b = be.generate(REQS, s, progress=False)
     assert all(len(cs) == 3 for cs in a)
     assert [[c.text for c in cs] for cs in a] == [[c.text for c in cs] for cs in b]
-    other = be.generate(REQS, Sampling(temperature=1.0, max_tokens=10, n=3, seed=8), progress=False)
+    other = be.generate(REQS, Sampling(temperature=1.0, max_tokens=10, n=3, seed=8, stop_tokens=END), progress=False)
     assert [[c.text for c in cs] for cs in a] != [[c.text for c in cs] for cs in other]
 
 
@@ -69,9 +70,88 @@ def test_vllm_mapping():
     kw = vllm_sampling_kwargs(Sampling(temperature=0.7, top_p=0.8, top_k=20, max_tokens=100, n=4, seed=3,
                                        presence_penalty=1.5, stop=("</answer>",)))
     assert kw == {"n": 4, "temperature": 0.7, "top_p": 0.8, "top_k": 20, "max_tokens": 100, "seed": 3,
-                  "presence_penalty": 1.5, "stop": ["</answer>"]}
+                  "presence_penalty": 1.5, "stop": ["</answer>"], "stop_token_ids": None}
     assert vllm_sampling_kwargs(Sampling(top_k=0))["top_k"] == -1  # "off" is -1 in vLLM
     assert vllm_sampling_kwargs(Sampling())["stop"] is None
+    assert vllm_sampling_kwargs(Sampling(), [151645])["stop_token_ids"] == [151645]
+
+
+def _out(reason, token_ids, stop_reason=None):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(finish_reason=reason, token_ids=token_ids, stop_reason=stop_reason, text="")
+
+
+def test_vllm_finish_reasons_are_kept_as_reported():
+    from grlo.generation import vllm_finish_reason
+
+    stops = {7}
+    assert vllm_finish_reason(_out("stop", [1, 2, 7], stop_reason=7), stops) == "stop"   # the turn end
+    assert vllm_finish_reason(_out("stop", [1, 2, 9]), stops) == "eos"                  # EOS: stop_reason None
+    assert vllm_finish_reason(_out("stop", [1, 7]), stops) == "stop"                    # eos that is also the turn end
+    assert vllm_finish_reason(_out("stop", [1, 2], stop_reason="</a>"), stops) == "stop"  # a stop string
+    assert vllm_finish_reason(_out("length", [1, 2]), stops) == "length"
+    assert vllm_finish_reason(_out("abort", [1]), stops) == "abort"                     # not "stop"
+    assert vllm_finish_reason(_out("error", []), stops) == "error"
+
+
+def _llama3_tokenizer():
+    """A Llama-3-style tokenizer: the chat template writes <|begin_of_text|> and the tokenizer's post-processor adds
+    one too when asked for special tokens (as Meta's does)."""
+    from tokenizers import processors
+
+    from grlo.models.tiny import build_tokenizer
+
+    tok = build_tokenizer(3, 320, "reward")
+    bos = tok.convert_tokens_to_ids("<|begin_of_text|>")
+    tok._tokenizer.post_processor = processors.TemplateProcessing(single="<|begin_of_text|> $A", special_tokens=[("<|begin_of_text|>", bos)])
+    return tok, bos
+
+
+def test_rendered_chat_prompt_has_one_bos():
+    from grlo.generation import prompt_token_ids, render_chat
+
+    tok, bos = _llama3_tokenizer()
+    text = render_chat(tok, REQS[0].messages, {})
+    assert text.startswith("<|begin_of_text|>")
+    assert tok(text)["input_ids"][:2] == [bos, bos]  # the trap: add_special_tokens=True doubles it
+    ids = prompt_token_ids(tok, REQS)
+    assert all(x[0] == bos and x.count(bos) == 1 for x in ids)
+
+
+def test_max_model_len_is_capped_by_the_models_own_config(tmp_path):
+    from grlo.generation import effective_max_model_len, request_max_tokens
+
+    (tmp_path / "config.json").write_text(json.dumps({"max_position_embeddings": 32768}))  # Qwen3 base models
+    assert effective_max_model_len(40960, str(tmp_path)) == 32768
+    assert effective_max_model_len(None, str(tmp_path)) == 32768
+    assert effective_max_model_len(4096, str(tmp_path)) == 4096
+    nested = tmp_path / "mm"
+    nested.mkdir()
+    (nested / "config.json").write_text(json.dumps({"text_config": {"max_position_embeddings": 8192}}))
+    assert effective_max_model_len(40960, str(nested)) == 8192
+    assert effective_max_model_len(40960, str(tmp_path / "absent")) == 40960
+    assert request_max_tokens([100, 32000], 8192, 32768) == [8192, 768]
+    with pytest.raises(GrloError, match="context length"):
+        request_max_tokens([32768], 10, 32768)
+
+
+def test_paper_settings_stop_at_the_turn_end_and_fit_the_context():
+    from grlo import config as C
+    from grlo.generation import eval_settings
+
+    cfg = C.load([ROOT / "config/config.yaml"])
+    s, _, _ = eval_settings(cfg, "qwen3-4b-base--base", "math500")
+    assert s.stop_tokens == ("<|im_end|>",) and not s.greedy
+    for model in ("qwen3-4b-base--base", "qwen3-4b-base--grlo", "qwen3-4b-base--rlvr", "qwen3-4b-base--grlo-rlvr"):
+        for bench in cfg["evaluation"]["benchmarks"]:
+            s, _, _ = eval_settings(cfg, model, bench)
+            assert s.max_tokens >= 8192 and not s.greedy, (model, bench)  # RLVR trained to 8,192
+            assert s.max_tokens < 32768  # fits the Qwen3 base models' 32,768 context with the prompt
+    s, chat, _ = eval_settings(cfg, "qwen3-4b--nonthinking", "aime24")
+    assert (s.temperature, s.top_p, s.top_k, s.presence_penalty, s.max_tokens) == (0.7, 0.8, 20, 1.5, 38912)
+    assert chat == {"enable_thinking": False}
+    assert eval_settings(cfg, "qwen3-4b--thinking", "math500")[0].max_tokens == 32768
 
 
 def test_invalid_sampling_is_rejected():
