@@ -20,10 +20,11 @@ import random
 from pathlib import Path
 
 from grlo import config as config_mod
+from grlo import lock
 from grlo.data import FIXTURES
 from grlo.errors import GrloError
 from grlo.eval import spec as spec_mod, templates
-from grlo.io import sha256_file, verify_sha256, write_json, write_jsonl
+from grlo.io import sha256_file, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -66,47 +67,73 @@ def read_records(path: Path) -> list[dict]:
     raise GrloError("unsupported file type (jsonl, json, csv, parquet; .gz allowed)", path=str(path))
 
 
-def _hub_download(src: dict, name: str) -> tuple[list[Path], dict]:
-    """Download the files of a hub dataset at its pinned revision (resolved and recorded when null)."""
-    try:
-        from huggingface_hub import HfApi, hf_hub_download
-        from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-    except ImportError as e:  # pragma: no cover - huggingface_hub ships with transformers
-        raise GrloError(f"huggingface_hub is required in paper mode ({e})") from None
+def _hub_download(cfg: dict, name: str, src: dict) -> tuple[list[Path], dict]:
+    """Download the files of a hub dataset at its pinned revision (registry, else lock file; resolved once and
+    recorded when neither pins it and the lock is not frozen)."""
+    from huggingface_hub import HfApi, hf_hub_download
+
+    from grlo.data.download import hub_error
+
     repo = src["repo"]
-    revision = src.get("revision")
     files = src.get("files") or [src["file"]]
+    rev = lock.revision(cfg, "benchmarks", name, src)
+    current = None
     try:
-        if revision is None:
-            revision = HfApi().dataset_info(repo).sha
-            log.warning("%s: registry revision is null; using the current commit %s (recorded in meta.json)", name, revision)
-        paths = [Path(hf_hub_download(repo, f, repo_type="dataset", revision=revision)) for f in files]
-    except GatedRepoError:
-        raise GrloError(
-            f"{repo} is gated on the Hugging Face hub: open https://huggingface.co/datasets/{repo}, accept its terms "
-            "with your account, then run `huggingface-cli login` (or set HF_TOKEN) and rerun", field=name) from None
-    except RepositoryNotFoundError:
-        raise GrloError(f"hub dataset {repo} not found (or gated and no token: set HF_TOKEN)", field=name) from None
-    return paths, {"repo": repo, "revision": revision, "files": files}
+        if rev is None:
+            rev = HfApi().dataset_info(repo).sha
+            log.warning("%s: unpinned; using the current commit %s (recorded in the lock file and meta.json)", name, rev)
+        paths = []
+        for current in files:
+            paths.append(Path(hf_hub_download(repo, current, repo_type="dataset", revision=rev)))
+    except Exception as e:  # noqa: BLE001 - every hub failure becomes one line naming source, file and fix
+        err = hub_error(e, repo, current, f"{name}.source.paper", repo_type="dataset")
+        if err is None:
+            raise
+        raise err from None
+    return paths, {"repo": repo, "revision": rev, "files": files}
 
 
-def _url_download(src: dict, name: str, dest_dir: Path) -> tuple[list[Path], dict]:
-    import urllib.request
+def _url_download(name: str, src: dict, dest_dir: Path, sha256: str | None) -> tuple[list[Path], dict]:
+    from grlo.data.download import fetch_url
 
     url = src["url"]
     dest = dest_dir / url.rsplit("/", 1)[-1]
     if not dest.exists():
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix(dest.suffix + ".part")
-        try:
-            urllib.request.urlretrieve(url, tmp)
-        except OSError as e:
-            raise GrloError(f"cannot download {url}: {e}", field=name) from None
-        tmp.replace(dest)
+        fetch_url(url, dest, sha256, key=f"{name}.source.paper.sha256")
     return [dest], {"url": url}
 
 
-def fetch_raw(spec: dict, cache_dir: Path | None = None) -> tuple[list[dict], dict]:
+def fetch_raw_files(cfg: dict, name: str, src: dict, cache_dir: Path) -> tuple[list[Path], dict]:
+    """Download a hub_dataset / url source, verify every file against its pin (registry sha256, else the lock file)
+    and record what was not pinned yet in the lock file."""
+    names = [src["url"].rsplit("/", 1)[-1]] if src.get("kind") == "url" else (src.get("files") or [src["file"]])
+    pinned = src.get("sha256")
+    pinned = pinned if isinstance(pinned, list) else [pinned] * len(names)
+    expected = [lock.expected_sha256(cfg, "benchmarks", name, src, f, p) for f, p in zip(names, pinned)]
+    if src.get("kind") == "url":
+        paths, prov = _url_download(name, src, cache_dir, expected[0])
+    else:
+        paths, prov = _hub_download(cfg, name, src)
+    from grlo.data.download import verify_source_sha256
+
+    where = src.get("url") or f"dataset {src.get('repo')}@{prov.get('revision')}"
+    shas = []
+    for p, f, exp, reg in zip(paths, names, expected, pinned):
+        key = f"{spec_mod.REGISTRY_PATH.name}: {name}.source.paper.sha256" if reg else f"lock file: benchmarks.{name}.files.{f}"
+        try:
+            shas.append(verify_source_sha256(p, exp, where if src.get("kind") == "url" else f"{where} file {f}", key))
+        except GrloError:
+            if src.get("kind") == "url":
+                p.unlink(missing_ok=True)  # a corrupt cached download must not poison the next run
+            raise
+    lock.record(cfg, "benchmarks", name, src, prov.get("revision"), dict(zip(names, shas)))
+    prov.update({"kind": src.get("kind"), "sha256": shas if len(shas) > 1 else shas[0],
+                 "sha256_pinned": all(bool(e) for e in expected),
+                 "pinned_by": "registry" if all(pinned) else "lock file"})
+    return paths, prov
+
+
+def fetch_raw(spec: dict, cache_dir: Path | None = None, cfg: dict | None = None) -> tuple[list[dict], dict]:
     """Raw rows and provenance for the spec's source (mode already resolved by benchmark_spec)."""
     src, name = spec["source"], spec["name"]
     kind = src.get("kind")
@@ -118,22 +145,16 @@ def fetch_raw(spec: dict, cache_dir: Path | None = None) -> tuple[list[dict], di
                                     "sha256": sha256_file(path)}
     if kind == "package":
         return _package_rows(src, name)
-    if kind == "hub_dataset":
-        paths, prov = _hub_download(src, name)
-    elif kind == "url":
-        paths, prov = _url_download(src, name, cache_dir or Path(".cache/benchmarks"))
-    else:
+    if kind not in ("hub_dataset", "url"):
         raise GrloError(f"unknown source kind {kind!r}", path=str(spec_mod.REGISTRY_PATH), field=f"{name}.source")
-    shas = []
-    expected = src.get("sha256")
-    expected = expected if isinstance(expected, list) else [expected] * len(paths)
-    for p, exp in zip(paths, expected):
-        shas.append(verify_sha256(p, exp, what=f"{name}.source.sha256"))
+    paths, prov = fetch_raw_files(cfg or {"mode": spec.get("mode", "paper")}, name, src,
+                                  cache_dir or Path(".cache/benchmarks"))
     rows = []
     for p in paths:
         rows.extend(read_records(p))
-    prov.update({"kind": kind, "sha256": shas if len(shas) > 1 else shas[0],
-                 "sha256_pinned": bool(src.get("sha256"))})
+    if src.get("count") is not None and len(rows) != int(src["count"]):
+        raise GrloError(f"{len(rows)} rows where the registry expects {src['count']} ({src.get('url') or src.get('repo')}): "
+                        "the source changed; check it and update the registry", field=f"{name}.source.paper.count")
     return rows, prov
 
 
@@ -268,11 +289,28 @@ def load_normalised(spec: dict, cache_dir: Path | None = None) -> list[dict]:
     return normalise(raw, spec)
 
 
+def prepared_path(cfg: dict, bench: str) -> Path:
+    """The normalised benchmark file the workflow's download_benchmark rule writes ({outdir}/data/benchmarks/NAME.jsonl;
+    its NAME.meta.json names the source revision and sha256). Scoring reads it and never downloads."""
+    from grlo.workflow import prefix
+
+    return Path(f"{prefix(cfg)}data/benchmarks/{bench}.jsonl")
+
+
+def require_prepared(cfg: dict, bench: str) -> Path:
+    """prepared_path, or a one-line error naming the command that makes it."""
+    p = prepared_path(cfg, bench)
+    if not p.is_file():
+        raise GrloError(f"benchmark file not prepared: run `grlo download-benchmark --config ... --benchmark {bench} "
+                        f"--output {p}` (or `snakemake {p}`)", path=str(p))
+    return p
+
+
 def run(args) -> int:
     cfg = config_mod.load(args.config) if args.config else {"mode": "paper"}
     spec = spec_mod.benchmark_spec(args.benchmark, cfg)
     out = Path(args.output)
-    raw, prov = fetch_raw(spec, cache_dir=out.parent / ".cache")
+    raw, prov = fetch_raw(spec, cache_dir=out.parent / ".cache", cfg=cfg)
     rows = normalise(raw, spec)
     if not rows:
         raise GrloError("benchmark has no rows after normalisation", field=args.benchmark)

