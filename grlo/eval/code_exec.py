@@ -269,10 +269,7 @@ def check_evalplus(pool: sandbox.WorkerPool, dataset: str, problem: dict, progra
         tl, deadline = evalplus_time_limits(expected[f"{name}_time"])
         limits[name] = tl
         sets.append({"inputs": problem[f"{name}_input"], "time_limits": tl, "deadline_s": deadline})
-    if not program.strip():
-        results = [{"records": [{"load_error": "empty program"}], "killed": None}] * len(names)
-    else:
-        results = pool.run_calls(program, problem["entry_point"], sets) or [None] * len(names)
+    results = pool.run_calls(program, problem["entry_point"], sets) or [None] * len(names)
     return {name: evalplus_set_verdict(dataset, problem["entry_point"], problem[f"{name}_input"], expected[name],
                                        problem["atol"], res)
             for name, res in zip(names, results)}
