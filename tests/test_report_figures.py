@@ -29,10 +29,27 @@ def test_series_picks_first_logged_name_and_skips_non_finite():
     assert figures.series(rows, figures.PANELS["value loss"]) == (None, [], [])
 
 
+def test_reward_components_and_new_panels_use_the_trainers_names():
+    ppo = [{"step": 1, "reward/score_mean": 0.5, "reward/rm_mean": 0.7, "reward/truncated_mean": -0.2,
+            "actor/pg_clipfrac": 0.1, "response_length/clip_ratio": 0.25, "actor/grad_norm": 1.5,
+            "critic/grad_norm": 3.0}]
+    assert figures.reward_components(ppo) == {"rm": "reward/rm_mean", "truncated": "reward/truncated_mean"}
+    assert figures.series(ppo, figures.PANELS["clip fraction"])[0] == "actor/pg_clipfrac"
+    assert figures.series(ppo, figures.PANELS["truncation rate"])[0] == "response_length/clip_ratio"
+    trl = [{"step": 1, "rewards/general_reasoner/mean": 0.3, "clip_ratio/region_mean": 0.05,
+            "completions/clipped_ratio": 0.5, "grad_norm": 0.9}]
+    assert figures.reward_components(trl) == {"general_reasoner": "rewards/general_reasoner/mean"}
+    assert figures.series(trl, figures.PANELS["clip fraction"])[0] == "clip_ratio/region_mean"
+    assert figures.series(trl, figures.PANELS["truncation rate"])[0] == "completions/clipped_ratio"
+    assert figures.series(trl, figures.MULTI_PANELS["gradient norm"]["actor"])[0] == "grad_norm"
+
+
 def test_cli_writes_pngs_and_index(tmp_path):
     ppo = write_metrics(tmp_path / "checkpoints" / "qwen3-4b-base" / "grlo" / "metrics.jsonl", [
         {"step": s, "reward/score_mean": 0.1 * s, "response_length/mean": 30 + s, "critic/vf_loss": 1.0 / s,
-         "actor/ppo_kl": 0.001 * s, "actor/entropy": 2.0 - 0.1 * s} for s in range(1, 5)])
+         "actor/ppo_kl": 0.001 * s, "actor/entropy": 2.0 - 0.1 * s, "actor/pg_clipfrac": 0.01 * s,
+         "response_length/clip_ratio": 0.1, "actor/grad_norm": 1.0, "critic/grad_norm": 2.0,
+         "reward/rm_mean": 0.2 * s, "reward/repetition_mean": -0.01} for s in range(1, 5)])
     grpo = write_metrics(tmp_path / "checkpoints" / "qwen3-4b-base" / "rlvr" / "metrics.jsonl", [
         {"step": s, "reward_mean": 0.2, "completion_length_mean": 20, "kl": 0.0, "entropy": 1.0} for s in (1, 2)])
     score = tmp_path / "scores" / "qwen3-4b-base--grlo" / "math500.json"
@@ -49,6 +66,11 @@ def test_cli_writes_pngs_and_index(tmp_path):
     runs = {r["run"]: r["series"] for r in index["training"]}
     assert runs["qwen3-4b-base/grlo"]["value loss"] == "critic/vf_loss"
     assert runs["qwen3-4b-base/rlvr"]["value loss"] is None  # GRPO has no critic: "not logged", never invented
+    assert runs["qwen3-4b-base/grlo"]["gradient norm"] == ["actor/grad_norm", "critic/grad_norm"]
+    assert runs["qwen3-4b-base/grlo"]["reward components"] == ["reward/rm_mean", "reward/repetition_mean"]
+    assert runs["qwen3-4b-base/grlo"]["clip fraction"] == "actor/pg_clipfrac"
+    for panel in ("clip fraction", "truncation rate", "gradient norm", "reward components"):
+        assert runs["qwen3-4b-base/rlvr"][panel] is None  # absent from these rows: the panel says "not logged"
     assert index["header"][0].startswith("mode: smoke")
 
 

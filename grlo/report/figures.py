@@ -1,7 +1,9 @@
 """`grlo figures`: matplotlib PNGs (Agg backend) for the report.
 
-  training_{backbone}_{stage}.png  one per metrics.jsonl: reward, response length, value loss, KL, entropy vs step
-                                   (a panel whose quantity the run did not log says so; GRPO has no value loss)
+  training_{backbone}_{stage}.png  one per metrics.jsonl: reward, response length, value loss, KL, entropy, clip
+                                   fraction, truncation rate, gradient norms (actor, critic) and reward components
+                                   vs step (a panel whose quantity the run did not log says so; GRPO has no value
+                                   loss or critic)
   accuracy.png                     score per benchmark per model (grouped bars, stderr as error bars)
   cost_vs_accuracy.png             overall average vs training GPU-hours (measured; the public RLVR checkpoint at its
                                    reported, inferred cost), with the paper's two points from the abstract; a
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 from pathlib import Path
 
 from grlo import config as _config
@@ -28,7 +31,18 @@ PANELS = {
     "value loss": ["critic/vf_loss", "value_loss"],
     "KL": ["actor/ppo_kl", "kl", "actor/kl"],
     "entropy": ["actor/entropy", "entropy"],
+    # PPO: fraction of response tokens whose ratio was clipped; TRL GRPO: clip_ratio/region_mean (either bound)
+    "clip fraction": ["actor/pg_clipfrac", "clip_ratio/region_mean"],
+    # responses cut at the max length: PPO response_length/clip_ratio, TRL completions/clipped_ratio
+    "truncation rate": ["response_length/clip_ratio", "completions/clipped_ratio"],
 }
+# panels with several lines: line label -> metric names (first present wins)
+MULTI_PANELS = {
+    "gradient norm": {"actor": ["actor/grad_norm", "grad_norm"], "critic": ["critic/grad_norm"]},
+}
+# reward components: the PPO style_mix parts (reward/{part}_mean besides the total reward/score_mean) and TRL's
+# per-function rewards (rewards/{function}/mean)
+COMPONENT = re.compile(r"^reward/(?!score_mean$)(?P<a>.+)_mean$|^rewards/(?P<b>.+)/mean$")
 
 
 def _plt():
@@ -69,23 +83,68 @@ def run_name(metrics_path: Path) -> tuple[str, str]:
     return metrics_path.parent.parent.name, metrics_path.parent.name
 
 
+def reward_components(rows: list[dict]) -> dict[str, str]:
+    """{label: metric name} of every reward component the run logged, in first-seen order."""
+    out: dict[str, str] = {}
+    for r in rows:
+        for k in r:
+            m = COMPONENT.match(k)
+            if m and isinstance(r[k], (int, float)):
+                out.setdefault(m.group("a") or m.group("b"), k)
+    return out
+
+
+def _not_logged(ax) -> None:
+    ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, color="grey")
+
+
+def _lines(ax, rows: list[dict], lines: dict[str, list[str]]) -> list[str]:
+    used = []
+    for label, names in lines.items():
+        name, x, y = series(rows, names)
+        if name:
+            ax.plot(x, y, marker="o" if len(x) < 30 else None, ms=3, label=label)
+            used.append(name)
+    if used:
+        ax.legend(fontsize=7)
+    else:
+        _not_logged(ax)
+    return used
+
+
 def training_figure(metrics_path: Path, out: Path, title_suffix: str = "") -> dict:
     plt = _plt()
     rows = read_metrics(metrics_path)
     backbone, stage = run_name(metrics_path)
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.2))
-    used = {}
+    n = len(PANELS) + len(MULTI_PANELS) + 1
+    cols = 5
+    fig, grid = plt.subplots(math.ceil(n / cols), cols, figsize=(4 * cols, 3.2 * math.ceil(n / cols)), squeeze=False)
+    axes = list(grid.flat)
+    used: dict = {}
     for ax, (panel, names) in zip(axes, PANELS.items()):
         name, x, y = series(rows, names)
         used[panel] = name
         ax.set_title(panel)
         ax.set_xlabel("step")
         if name is None:
-            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, color="grey")
+            _not_logged(ax)
             continue
         ax.plot(x, y, marker="o" if len(x) < 30 else None, ms=3)
         ax.set_ylabel(name, fontsize=8)
-    fig.suptitle(f"{backbone} / {stage}: {len(rows)} logged steps{title_suffix}", y=1.04)
+    rest = axes[len(PANELS):]
+    for ax, (panel, lines) in zip(rest, MULTI_PANELS.items()):
+        ax.set_title(panel)
+        ax.set_xlabel("step")
+        used[panel] = _lines(ax, rows, lines) or None
+    ax = rest[len(MULTI_PANELS)]
+    ax.set_title("reward components")
+    ax.set_xlabel("step")
+    comps = reward_components(rows)
+    used["reward components"] = _lines(ax, rows, {k: [v] for k, v in comps.items()}) or None
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.suptitle(f"{backbone} / {stage}: {len(rows)} logged steps{title_suffix}", y=1.02)
+    fig.tight_layout()
     _save(fig, out)
     return {"run": f"{backbone}/{stage}", "metrics": str(metrics_path), "png": str(out), "series": used}
 
