@@ -185,9 +185,10 @@ class Paths:
 
 
 def plugin_path() -> str:
-    from grlo.train.verl import plugin
+    """The plugin file's path, found without importing it (it imports verl, which the host need not have)."""
+    import importlib.util
 
-    return os.path.abspath(plugin.__file__)
+    return os.path.abspath(importlib.util.find_spec("grlo.train.verl.plugin").origin)
 
 
 @dataclass
@@ -265,6 +266,11 @@ def check_supported(g: dict, source: str = "config") -> None:
     if not g.get("norm_adv", True):
         raise GrloError("verl's GAE always whitens advantages: set grlo.norm_adv: true or grlo.engine: native",
                         path=source, field="grlo.norm_adv")
+    norm = g.get("loss_agg_normalization", "micro-batch-mean")
+    if norm != "micro-batch-mean":
+        raise GrloError(f"loss_agg_normalization {norm!r}: verl 0.6.1's legacy workers (train.sh) average per-micro-batch "
+                        "token means; set grlo.loss_agg_normalization: micro-batch-mean or grlo.engine: native",
+                        path=source, field="grlo.loss_agg_normalization")
     init = get(g, "critic.init", "policy_init")
     if init != "policy_init":
         raise GrloError(f"critic.init {init!r}: verl's critic starts from the actor's checkpoint (train.sh); set "
