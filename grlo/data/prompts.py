@@ -8,7 +8,7 @@ from grlo import config as C
 from grlo.data import resolve_source_path
 from grlo.data.download import copy_verified, fetch_url
 from grlo.errors import GrloError
-from grlo.io import write_json
+from grlo.io import verify_sha256, write_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,6 +21,8 @@ def run(args: argparse.Namespace) -> int:
     pc = cfg["prompts"]
     if pc.get("path"):
         src = resolve_source_path(pc["path"])
+        if src.is_file():  # a mismatch names the user's file and the key, not the temporary copy
+            verify_sha256(src, pc.get("sha256"), what="prompts.sha256")
         actual = copy_verified(src, args.output, pc.get("sha256"))
         origin = str(pc["path"])
     elif pc.get("url"):
