@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lock": ("grlo.lock", "pin hub sources the registries leave unpinned (revision + sha256) in the lock file"),
     "generate": ("grlo.generation", "generate completions for one model on one benchmark"),
     "score": ("grlo.eval.score", "score a generations file with a benchmark's protocol"),
+    "reference-answers": ("grlo.eval.reference", "known-answer row: reference solutions written as generations"),
+    "compare": ("grlo.report.compare", "per-benchmark differences of two runs with a paired bootstrap interval"),
     "train-grlo": ("grlo.train.train_grlo", "GRLO: PPO with a GAE critic and a reward model (engine: verl or native)"),
     "train-rlvr": ("grlo.train.rlvr", "RLVR baseline / GRLO->RLVR stage with TRL's GRPOTrainer"),
     "download-rlvr-data": ("grlo.data.rlvr_data", "download/normalise the RLVR training set (WebInstruct-verified)"),

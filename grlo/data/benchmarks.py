@@ -93,13 +93,14 @@ def _hub_download(cfg: dict, name: str, src: dict) -> tuple[list[Path], dict]:
     return paths, {"repo": repo, "revision": rev, "files": files}
 
 
-def _url_download(name: str, src: dict, dest_dir: Path, sha256: str | None) -> tuple[list[Path], dict]:
+def _url_download(src: dict, dest_dir: Path, sha256: str | None, key: str) -> tuple[list[Path], dict]:
     from grlo.data.download import fetch_url
 
     url = src["url"]
     dest = dest_dir / url.rsplit("/", 1)[-1]
     if not dest.exists():
-        fetch_url(url, dest, sha256, key=f"{name}.source.paper.sha256")
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        fetch_url(url, dest, sha256, key=key)
     return [dest], {"url": url}
 
 
@@ -110,16 +111,17 @@ def fetch_raw_files(cfg: dict, name: str, src: dict, cache_dir: Path) -> tuple[l
     pinned = src.get("sha256")
     pinned = pinned if isinstance(pinned, list) else [pinned] * len(names)
     expected = [lock.expected_sha256(cfg, "benchmarks", name, src, f, p) for f, p in zip(names, pinned)]
+    keys = [f"{spec_mod.REGISTRY_PATH.name}: {name}.source.paper.sha256" if reg else f"lock file: benchmarks.{name}.files.{f}"
+            for f, reg in zip(names, pinned)]
     if src.get("kind") == "url":
-        paths, prov = _url_download(name, src, cache_dir, expected[0])
+        paths, prov = _url_download(src, cache_dir, expected[0], keys[0])
     else:
         paths, prov = _hub_download(cfg, name, src)
     from grlo.data.download import verify_source_sha256
 
     where = src.get("url") or f"dataset {src.get('repo')}@{prov.get('revision')}"
     shas = []
-    for p, f, exp, reg in zip(paths, names, expected, pinned):
-        key = f"{spec_mod.REGISTRY_PATH.name}: {name}.source.paper.sha256" if reg else f"lock file: benchmarks.{name}.files.{f}"
+    for p, f, exp, key in zip(paths, names, expected, keys):
         try:
             shas.append(verify_source_sha256(p, exp, where if src.get("kind") == "url" else f"{where} file {f}", key))
         except GrloError:
