@@ -118,6 +118,7 @@ def validate(cfg: dict, source: str = "config") -> None:
     """Schema, then the checks the schema cannot express (registry names, batch vs pinned prompt count): every
     problem known before a download is one GrloError naming the source, the key and the fix."""
     validate_schema(cfg, source)
+    __import__("grlo.models.custom").models.custom.register(cfg, source)  # evaluation.custom_models
     check_registry_names(cfg, source)
     check_batch_vs_pinned_prompts(cfg, source)
 

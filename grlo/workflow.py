@@ -35,12 +35,16 @@ def container_image(cfg: dict) -> str:
 
 
 def eval_models(cfg: dict, which: str = "all") -> list[str]:
-    """Model ids evaluated by the run. which: all | primary | released | extra."""
+    """Model ids evaluated by the run. which: all | primary | released | extra | custom (evaluation.custom_models)."""
+    from grlo.models.custom import model_ids
+
     ev = cfg["evaluation"]
     primary = [f"{cfg['backbones']['primary']}--{v}" for v in ev.get("variants", VARIANTS)]
     released = list(ev.get("released", []))
     extra = [f"{b}--{v}" for b in cfg["backbones"].get("extra", []) for v in ev.get("extra_variants", ["base", "grlo"])]
-    return {"all": primary + released + extra, "primary": primary, "released": released, "extra": extra}[which]
+    custom = model_ids(cfg)
+    return {"all": primary + released + extra + custom, "primary": primary, "released": released, "extra": extra,
+            "custom": custom}[which]
 
 
 def split_model_id(model_id: str) -> tuple[str, str]:
@@ -56,7 +60,15 @@ def resolve_eval_model(cfg: dict, model_id: str) -> dict:
     entry = registry.model(src)
     sampling: dict = {}
     chat = dict(entry.get("chat") or {})
-    if entry.get("role") == "released":
+    if entry.get("role") == "custom":  # evaluation.custom_models (grlo.models.custom)
+        if variant != "custom":
+            raise GrloError(f"custom model {src!r} is evaluated as {src}--custom, not {model_id!r}", field="model")
+        from grlo.models.custom import weights_path
+
+        sampling = dict(entry.get("sampling") or {})
+        sampling["by_benchmark"] = entry.get("sampling_by_benchmark") or {}
+        path, stage = weights_path(entry, src), None
+    elif entry.get("role") == "released":
         modes = entry.get("modes") or {}
         if variant not in modes:
             raise GrloError(f"{src} has no mode {variant!r} (modes: {', '.join(modes)})", field="evaluation.released")
@@ -136,16 +148,26 @@ def table_models(cfg: dict, table: str) -> list[str]:
     primary = eval_models(cfg, "primary")
     pick = lambda *vs: [f"{p}--{v}" for v in vs if f"{p}--{v}" in primary]  # noqa: E731
     return {
-        "table1": primary + eval_models(cfg, "released"),
+        "table1": primary + eval_models(cfg, "released") + eval_models(cfg, "custom"),
         "table2": [],
-        "table3": pick("grlo") + eval_models(cfg, "released"),
+        "table3": pick("grlo") + eval_models(cfg, "released") + eval_models(cfg, "custom"),
         "table4": pick("base", "grlo", "rlvr", "grlo-rlvr"),
         "table5": pick("base", "grlo") + eval_models(cfg, "extra"),
     }[table]
 
 
+def reference_benchmarks(cfg: dict) -> list[str]:
+    """Benchmarks of the known-answer row (evaluation.known_answer_row; grlo.eval.reference), [] when it is off."""
+    from grlo.eval.reference import benchmarks_with_reference
+
+    return benchmarks_with_reference(cfg) if C.get(cfg, "evaluation.known_answer_row") else []
+
+
 def table_scores(cfg: dict, table: str) -> list[str]:
-    return score_files(cfg, table_models(cfg, table))
+    from grlo.eval.reference import REFERENCE_MODEL
+
+    extra = score_files(cfg, [REFERENCE_MODEL], reference_benchmarks(cfg)) if table == "table1" else []
+    return score_files(cfg, table_models(cfg, table)) + extra
 
 
 def _cost_inputs(cfg: dict) -> dict:

@@ -18,8 +18,21 @@ def _load(name: str) -> dict:
     return yaml.safe_load((_DIR / f"{name}.yaml").read_text(encoding="utf-8")) or {}
 
 
+# Models added by the config (evaluation.custom_models, grlo.models.custom), registered at config validation.
+_CUSTOM: dict = {}
+
+
+def set_custom_models(entries: dict) -> None:
+    clash = sorted(set(entries) & set(_load("models")))
+    if clash:
+        raise GrloError(f"custom model {clash[0]!r} has the name of a registry model: rename it",
+                        field="evaluation.custom_models")
+    _CUSTOM.clear()
+    _CUSTOM.update(entries)
+
+
 def models() -> dict:
-    return _load("models")
+    return {**_load("models"), **_CUSTOM} if _CUSTOM else _load("models")
 
 
 def benchmarks() -> dict:

@@ -141,8 +141,34 @@ def bench_info(name: str, scores: dict) -> dict:
         return {"label": name, "domain": None}
 
 
-def model_label(model_id: str) -> str:
-    """'qwen3-4b-base--grlo' -> 'Qwen3-4B-Base + GRLO'; 'qwen3-4b--thinking' -> 'Qwen3-4B (thinking)'."""
+def stand_in(source: str, mode: str) -> str | None:
+    """The model that actually runs for registry model `source` in `mode` when it is another one (smoke mode runs
+    SmolLM2-135M-Instruct for every backbone): its name, from the source's `label`, hub repo or weight file."""
+    if mode == "paper":
+        return None
+    try:
+        from grlo import registry
+
+        entry = registry.model(source)
+        src = registry.source(entry, mode, source)
+    except GrloError:
+        return None
+    if entry.get("role") == "custom":
+        return None
+    name = (src.get("label") or (src.get("repo") or "").rsplit("/", 1)[-1]
+            or Path(src.get("file") or "").name.split(".")[0] or None)
+    return name if name and name != entry.get("label", source) else None
+
+
+def model_label(model_id: str, mode: str = "paper") -> str:
+    """'qwen3-4b-base--grlo' -> 'Qwen3-4B-Base + GRLO'; 'qwen3-4b--thinking' -> 'Qwen3-4B (thinking)'.
+
+    Outside paper mode the model that actually ran is named first: 'SmolLM2-135M-Instruct for Qwen3-4B-Base + GRLO'.
+    """
+    from grlo.eval.reference import REFERENCE_LABEL, REFERENCE_MODEL
+
+    if model_id == REFERENCE_MODEL:
+        return REFERENCE_LABEL
     source, _, variant = model_id.partition("--")
     try:
         from grlo import registry
@@ -150,7 +176,10 @@ def model_label(model_id: str) -> str:
         label = registry.model(source).get("label", source)
     except GrloError:
         label = source
-    if variant in ("base", ""):
+    ran = stand_in(source, mode)
+    if ran:
+        label = f"{ran} for {label}"
+    if variant in ("base", "", "custom"):
         return label
     if variant in ("grlo", "rlvr", "grlo-rlvr"):
         return f"{label} + {variant.upper().replace('GRLO-RLVR', 'GRLO -> RLVR')}"

@@ -19,6 +19,8 @@ from grlo import config as _config
 from grlo.errors import GrloError
 from grlo.report import common
 from grlo.report.common import DOMAIN_ORDER, averages, bench_info, model_label
+from grlo.eval.reference import REFERENCE_MODEL
+from grlo.models.custom import model_ids as custom_model_ids
 from grlo.report.paper_refs import PaperRefs
 
 NAMES = ("table1", "table2", "table3", "table4", "table5")
@@ -43,8 +45,8 @@ def _avg_columns(benchmarks: list[str], scores: dict) -> list[str]:
     return [f"avg_{d}" for d in DOMAIN_ORDER if d in doms]
 
 
-def _model_row(model: str, benchmarks: list[str], scores: dict) -> dict:
-    row: dict = {"model": model, "label": model_label(model)}
+def _model_row(model: str, benchmarks: list[str], scores: dict, mode: str = "paper") -> dict:
+    row: dict = {"model": model, "label": model_label(model, mode)}
     for b in benchmarks:
         s = scores.get((model, b))
         row[b] = None if s is None else s.get("value")
@@ -89,10 +91,13 @@ def table1(cfg: dict, scores: dict, refs: PaperRefs) -> dict:
     benches = _bench_list(cfg)
     models = [f"{primary}--{v}" for v in _config.get(cfg, "evaluation.variants", [])]
     models += list(_config.get(cfg, "evaluation.released", []) or [])
+    models += custom_model_ids(cfg)
+    if _config.get(cfg, "evaluation.known_answer_row"):
+        models.append(REFERENCE_MODEL)
     paper_avg = {r.model: r for r in refs.by_source["abstract"].values() if r.benchmark == "all" and r.value is not None}
     rows = []
     for m in models:
-        row = _model_row(m, benches, scores)
+        row = _model_row(m, benches, scores, cfg.get("mode", "paper"))
         ref = paper_avg.get(m)
         row["paper_overall"] = ref.value if ref else None
         row["paper_source"] = f"{ref.source} ({ref.certainty}) {ref.url}" if ref else ""
@@ -201,25 +206,30 @@ def table3(cfg: dict, scores: dict, refs: PaperRefs) -> dict:
     benches = _bench_list(cfg)
     grlo = f"{primary}--grlo"
     released = list(_config.get(cfg, "evaluation.released", []) or [])
-    series = {m: _model_row(m, benches, scores) for m in [grlo, *released]}
+    custom = custom_model_ids(cfg)
+    series = {m: _model_row(m, benches, scores) for m in [grlo, *released, *custom]}
     keys = [*benches, *_avg_columns(benches, scores), "overall"]
+    # column suffix per compared model: the released model's mode (qwen3-4b--thinking -> thinking), a custom
+    # model's name (my-sft--custom -> my-sft)
+    tag = {m: m.partition("--")[2] for m in released} | {m: m.partition("--")[0] for m in custom}
     rows = []
     for k in keys:
         row = {"benchmark": k, "label": bench_info(k, scores)["label"] if k in benches else k,
                "grlo": series[grlo].get(k)}
-        for m in released:
-            mode = m.partition("--")[2]
+        for m in [*released, *custom]:
+            t = tag[m]
             row[m] = series[m].get(k)
-            row[f"diff_vs_{mode}"] = _diff(row["grlo"], row[m])
-            row[f"diff_vs_{mode}_stderr"] = (_diff_stderr(grlo, m, k, benches, scores)
-                                             if row[f"diff_vs_{mode}"] is not None else None)
-            ref = refs.for_model_benchmark(m, k) if k in benches else None
-            row[f"qwen3_report_{mode}"] = ref.value if ref else None
+            row[f"diff_vs_{t}"] = _diff(row["grlo"], row[m])
+            row[f"diff_vs_{t}_stderr"] = (_diff_stderr(grlo, m, k, benches, scores)
+                                          if row[f"diff_vs_{t}"] is not None else None)
+            if m in released:
+                ref = refs.for_model_benchmark(m, k) if k in benches else None
+                row[f"qwen3_report_{t}"] = ref.value if ref else None
         rows.append(row)
     cols = ["benchmark", "label", "grlo"]
-    for m in released:
-        mode = m.partition("--")[2]
-        cols += [m, f"diff_vs_{mode}", f"diff_vs_{mode}_stderr", f"qwen3_report_{mode}"]
+    for m in [*released, *custom]:
+        t = tag[m]
+        cols += [m, f"diff_vs_{t}", f"diff_vs_{t}_stderr"] + ([f"qwen3_report_{t}"] if m in released else [])
     notes = ["diff = GRLO - released model, both measured by this package with the same protocol; "
              "diff_vs_*_stderr = sqrt(se_a^2 + se_b^2) (independent samples; `grlo compare` gives a paired interval)",
              "empty = not run (no score file)",
@@ -227,7 +237,10 @@ def table3(cfg: dict, scores: dict, refs: PaperRefs) -> dict:
              "Qwen's protocol (32K tokens, its sampling); NOT the same protocol as our columns, shown for orientation",
              "abstract claim: GRLO is 'even competitive' with Qwen's released post-trained models"]
     return {"columns": cols, "rows": rows, "notes": notes, "md_columns": cols[1:],
-            "md_headers": {"grlo": model_label(grlo), **{m: model_label(m) for m in released}}, "title": "Table 3: GRLO vs Qwen's released models"}
+            "md_headers": {"grlo": model_label(grlo, cfg.get("mode", "paper")),
+                           **{m: model_label(m, cfg.get("mode", "paper")) for m in [*released, *custom]}},
+            "md_empty": {c: NOT_RUN for c in ["grlo", *released, *custom]},
+            "title": "Table 3: GRLO vs Qwen's released models" + (" and custom models" if custom else "")}
 
 
 # ------------------------------------------------------------------------------------------------------------- table 4
@@ -266,7 +279,7 @@ def table5(cfg: dict, scores: dict, refs: PaperRefs) -> dict:
     for bb in extra:
         base_row = None
         for v in variants:
-            row = _model_row(f"{bb}--{v}", benches, scores)
+            row = _model_row(f"{bb}--{v}", benches, scores, cfg.get("mode", "paper"))
             row["backbone"] = bb
             if v == "base":
                 base_row = row
