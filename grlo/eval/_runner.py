@@ -350,25 +350,35 @@ def _run_set(job, tset, scratch, max_bytes, own_pidns):
         os.close(r)
         _child(job, tset, scratch, w)
     os.close(w)
+    # The job ends when the child exits (its pidfd turns readable) or when the pipe closes, whichever comes first:
+    # a grandchild holding the pipe open cannot keep it going.
+    pidfd = os.pidfd_open(pid)
+    os.set_blocking(r, False)
     deadline = t0 + tset["deadline_s"]
-    chunks, size, why = [], 0, None
+    chunks, size, why, exited = [], 0, None, False
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
             why = "deadline"
             break
-        ready, _, _ = select.select([r], [], [], left)
+        ready, _, _ = select.select([r, pidfd], [], [], left)
         if not ready:
             why = "deadline"
             break
-        data = os.read(r, 1 << 16)
-        if not data:
+        exited = exited or pidfd in ready
+        try:
+            data = os.read(r, 1 << 16)
+        except BlockingIOError:
+            data = None
+        if data:
+            size += len(data)
+            if size > max_bytes:
+                why = "output too large"
+                break
+            chunks.append(data)
+        elif data == b"" or exited:
             break
-        size += len(data)
-        if size > max_bytes:
-            why = "output too large"
-            break
-        chunks.append(data)
+    os.close(pidfd)
     os.close(r)
     try:
         os.killpg(pid, signal.SIGKILL)

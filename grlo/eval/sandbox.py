@@ -153,8 +153,15 @@ def _command(workdir: str, mode: str, isolate: bool, *args: str) -> tuple[list[s
     py = [sys.executable, "-I", workdir + "/_runner.py", mode, *args]
     iso = isolation_mode() if isolate else "process_group"
     if iso == "process_group":
+        if os.geteuid() == 0 and shutil.which("setpriv"):
+            # drop to nobody while exec'ing python (which may live where only root can look, e.g. under /root)
+            return [*_SETPRIV_NOBODY, *py], iso
         return py, iso
     return [*_ns_command(iso == "namespaces-nobody"), *py], iso
+
+
+_SETPRIV_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--bounding-set=-all",
+                   "--inh-caps=-all", "--no-new-privs"]
 
 
 class _Proc:
@@ -185,8 +192,8 @@ class _Proc:
         self.deadline = self.t0 + limits.timeout_s
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errfile,
                                   cwd=self.workdir, env=env, close_fds=True,
-                                  preexec_fn=_preexec(limits, nproc_cap,
-                                                      run_uid if self.isolation == "process_group" else None))
+                                  preexec_fn=_preexec(limits, nproc_cap, run_uid if (
+                                      self.isolation == "process_group" and cmd[0] != "setpriv") else None))
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.p.stdout, selectors.EVENT_READ)
         self.buf = b""
@@ -221,6 +228,8 @@ class _Proc:
         return rec if isinstance(rec, dict) else None
 
     def close(self) -> tuple[int | None, str, float]:
+        if getattr(self, "closed", None):
+            return self.closed
         try:
             os.killpg(self.p.pid, signal.SIGKILL)  # the whole group; with namespaces also the PID ns init
         except ProcessLookupError:
@@ -239,7 +248,8 @@ class _Proc:
         err = self.errfile.read(8192).decode("utf-8", "replace")
         self.errfile.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
-        return self.p.returncode, err, time.monotonic() - self.t0
+        self.closed = self.p.returncode, err, time.monotonic() - self.t0
+        return self.closed
 
 
 def run_stdio(code: str, inputs: list[str], limits: Limits | None = None) -> RunResult:
@@ -342,8 +352,11 @@ class Worker:
         self.nproc_cap = _user_process_count(NOBODY if os.geteuid() == 0 else None) + limits.nproc
         hello = self.proc.readline(time.monotonic() + 30)
         if not (hello and hello.get("ready")):
+            from grlo.errors import GrloError
+
             _, err, _ = self.proc.close()
-            raise WorkerDied(f"sandbox worker did not start: {err.strip()[-300:]}")
+            last = (err.strip().splitlines() or ["no output"])[-1][:300]
+            raise GrloError(f"the sandbox worker did not start ({self.isolation}): {last}", field="sandbox")
 
     def run_calls(self, code: str, entry_point: str, sets: list[dict]) -> list[dict]:
         """`sets`: [{"inputs": [args tuple/list per call], "time_limits": [s per call], "deadline_s": s}]. Returns per
@@ -421,6 +434,7 @@ class WorkerPool:
         except WorkerDied:
             if w is not None:
                 w.close()
+                self.started.remove(w)
             w = None
             return None
         finally:

@@ -1,0 +1,162 @@
+"""The long-lived sandboxed workers (forkserver) that run HumanEval+/MBPP+ programs: isolation, clean state between
+jobs, limits, and what crosses the boundary."""
+
+import os
+import socket
+import threading
+import uuid
+
+import pytest
+
+from grlo.errors import GrloError
+from grlo.eval import _runner, sandbox
+
+SECRETS = {"HF_TOKEN": "hf_fake_h3_secret", "OPENAI_API_KEY": "sk-fake-h3-secret", "HTTPS_PROXY": "http://proxy:3128",
+           "http_proxy": "http://proxy:3128", "HOME": "/root-of-the-caller"}
+
+needs_ns = pytest.mark.skipif(not sandbox.namespaces_available(), reason="no namespaces here: weaker isolation only")
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with sandbox.WorkerPool(1, sandbox.CallLimits(mem_mb=1024)) as p:
+        yield p
+
+
+def call(pool, code, inputs=((),), limit=2.0, deadline=5.0, entry="f"):
+    res = pool.run_calls(code, entry, [{"inputs": [list(i) for i in inputs], "time_limits": [limit] * len(inputs),
+                                        "deadline_s": deadline}])
+    return None if res is None else res[0]
+
+
+def outs(res):
+    return [r.get("out", r.get("error")) for r in res["records"] if "i" in r]
+
+
+def test_plain_values_round_trip(pool):
+    res = call(pool, "def f(x):\n    return x\n", [([1, (2, 3.5)],), ({"a": {1, 2}, 3: b"x"},), (float("inf"),),
+                                                     (frozenset([1]),), (complex(1, -2),), (None,), (True,)])
+    assert outs(res) == [[1, (2, 3.5)], {"a": {1, 2}, 3: b"x"}, float("inf"), frozenset([1]), complex(1, -2), None, True]
+    assert type(outs(res)[0][1]) is tuple and res["records"][-1] == {"done": True} and not res["killed"]
+
+
+def test_environment_has_no_secrets_proxies_or_home(pool, monkeypatch):
+    for k, v in SECRETS.items():
+        monkeypatch.setenv(k, v)
+    with sandbox.WorkerPool(1) as fresh:  # started after the secrets were set in this process
+        env = outs(call(fresh, "import os\ndef f():\n    return dict(os.environ)\n"))[0]
+    assert not set(SECRETS) & set(env), env
+    assert not any(v in str(env) for v in SECRETS.values())
+    assert not any("proxy" in k.lower() or "token" in k.lower() or "key" in k.lower() for k in env)
+
+
+@needs_ns
+def test_local_listener_is_unreachable(pool):
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(1.5)
+    port = srv.getsockname()[1]
+    got = []
+    t = threading.Thread(target=lambda: got.append(_accept(srv)))
+    t.start()
+    code = ("import socket\ndef f():\n    try:\n        s = socket.create_connection(('127.0.0.1', %d), timeout=1)\n"
+            "        s.sendall(b'leak')\n        return 'connected'\n    except OSError as e:\n"
+            "        return 'refused'\n" % port)
+    try:
+        assert outs(call(pool, code)) == ["refused"]
+    finally:
+        t.join()
+        srv.close()
+    assert got == [None]  # the listener saw no connection
+
+
+def _accept(srv):
+    try:
+        conn, _ = srv.accept()
+        conn.close()
+        return "accepted"
+    except OSError:
+        return None
+
+
+@needs_ns
+def test_writes_only_in_its_scratch_directory_which_does_not_survive(pool):
+    target = f"/tmp/grlo_h3_{uuid.uuid4().hex}"
+    code = ("import os\ndef f(path):\n    try:\n        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)\n"
+            "        os.write(fd, b'x')\n        return 'written'\n    except OSError as e:\n        return 'denied'\n")
+    assert outs(call(pool, code, [(target,), ("local_file",), (os.path.expanduser("~/grlo_h3_x"),)])) == \
+        ["denied", "written", "denied"]
+    assert not os.path.exists(target)
+    # the next job starts in a fresh scratch directory: nothing of the last one is left beside it
+    left = outs(call(pool, "import os\ndef f():\n    return [os.listdir('.'), sorted(os.listdir('..'))]\n"))[0]
+    assert left[0] == [] and all(not n.startswith("job") or n == os.path.basename(n) for n in left[1])
+    assert len([n for n in left[1] if n.startswith("job")]) == 1
+
+
+@needs_ns
+def test_processes_left_behind_are_killed_before_the_next_job(pool):
+    code = ("import posix, time\ndef f():\n    if posix.fork() == 0:\n        posix.setsid()\n"
+            "        if posix.fork() == 0:\n            time.sleep(60)\n        posix._exit(0)\n    return 1\n")
+    assert outs(call(pool, code)) == [1]
+    n = outs(call(pool, "import os\ndef f():\n    return sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"))
+    assert len(n[0]) == 3, n  # the namespace's init, the forkserver and this job
+
+
+def test_per_call_time_limit_and_deadline(pool):
+    res = call(pool, "import time\ndef f(t):\n    time.sleep(t)\n    return t\n", [(0.01,), (3,), (0.02,)], limit=0.5)
+    assert outs(res) == [0.01, "_Timeout", 0.02] and not res["killed"]
+    res = call(pool, "while True:\n    pass\n", limit=1, deadline=1.5)
+    assert res["killed"] == "deadline" and res["records"] == []
+    assert outs(call(pool, "def f():\n    return 'alive'\n")) == ["alive"]  # the worker survives
+
+
+def test_memory_limit(pool):
+    res = call(pool, "def f():\n    x = bytearray(3 << 30)\n    return len(x)\n")
+    assert outs(res) == ["MemoryError"]
+
+
+def test_killing_its_worker_only_fails_its_own_job(pool):
+    res = call(pool, "import posix, os, signal\ndef f():\n    posix.kill(os.getppid(), signal.SIGKILL)\n    return 1\n")
+    assert res is None or not any("out" in r for r in res["records"])
+    assert outs(call(pool, "def f():\n    return 2\n")) == [2]  # a fresh worker took its place
+
+
+def test_only_plain_data_crosses_the_boundary(pool):
+    code = ("import numpy as np, collections\nclass Eq:\n    def __eq__(self, o):\n        return True\n"
+            "class I(int):\n    def __eq__(self, o):\n        return True\n"
+            "def f(k):\n    return [Eq(), I(7), np.float64(0.5), collections.Counter('aa'), f][k]\n")
+    res = call(pool, code, [(0,), (1,), (2,), (3,), (4,)])
+    eq, i7, npf, counter, fn = outs(res)
+    assert eq.startswith("unencodable") and fn.startswith("unencodable")
+    assert i7 == 7 and i7 != 8 and type(i7) is not int and isinstance(i7, int)  # value kept, __eq__ dropped
+    assert npf == 0.5 and type(npf).__name__ == "float64" and counter == {"a": 2}
+
+
+def test_encode_refuses_cycles_and_decode_rejects_unknown_tags():
+    x = []
+    x.append(x)
+    with pytest.raises((_runner.Unencodable, RecursionError)):
+        _runner.encode(x)
+    with pytest.raises(ValueError):
+        _runner.decode({"zz": 1})
+
+
+def test_weaker_isolation_stops_with_one_line_unless_allowed(monkeypatch):
+    monkeypatch.setattr(sandbox, "isolation_mode", lambda: "process_group")
+    with pytest.raises(GrloError) as e:
+        sandbox.require_isolation(False)
+    msg = str(e.value)
+    assert "\n" not in msg and "sandbox.allow_weaker: true" in msg and "namespaces" in msg
+    assert sandbox.require_isolation(True) == "process_group"
+
+
+def test_process_group_worker_runs_and_scrubs_environment(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_fake_h3_secret")
+    with sandbox.WorkerPool(1, isolate=False) as weak:
+        assert weak.isolation == "process_group"
+        res = call(weak, "import os\ndef f(x):\n    return [x * 2, 'HF_TOKEN' in os.environ, os.getuid()]\n", [(21,)])
+    doubled, sees_token, uid = outs(res)[0]
+    assert doubled == 42 and not sees_token
+    if os.geteuid() == 0:
+        assert uid == sandbox.NOBODY
