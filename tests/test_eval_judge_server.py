@@ -3,6 +3,7 @@
 import socket
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -27,17 +28,52 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_server_started_ready_and_stopped(tmp_path):
-    port = _free_port()
+def test_server_started_on_a_free_port_ready_and_stopped(tmp_path):
     script = tmp_path / "fake.py"
     script.write_text(FAKE)
-    judge = {"model": "judge-x", "serve": {"command": [sys.executable, str(script), str(port), "judge-x"],
-                                           "port": port, "startup_timeout_s": 30}}
-    with judge_endpoint(judge, str(tmp_path / "judge.log")) as url:
-        assert url == f"http://127.0.0.1:{port}/v1"
-        assert b"judge-x" in urllib.request.urlopen(url + "/models", timeout=5).read()
+    judge = {"model": "judge-x", "serve": {"command": [sys.executable, str(script), "{port}", "judge-x"],
+                                           "startup_timeout_s": 30}}
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 8011))  # the old fixed default port is taken: a free one is used
+    busy.listen()
+    try:
+        with judge_endpoint(judge, str(tmp_path / "judge.log")) as url:
+            port = int(url.rsplit(":", 1)[1].split("/")[0])
+            assert port != 8011 and url == f"http://127.0.0.1:{port}/v1"
+            assert b"judge-x" in urllib.request.urlopen(url + "/models", timeout=5).read()
+            # a second scoring job on the same node gets another port
+            with judge_endpoint(judge) as url2:
+                assert url2 != url
+    finally:
+        busy.close()
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2)
+
+
+def test_a_fixed_port_in_use_is_a_one_line_error():
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        judge = {"model": "j", "serve": {"model_path": "/m", "port": busy.getsockname()[1]}}
+        with pytest.raises(GrloError, match="already in use.*remove evaluation.judge.serve.port"):
+            with judge_endpoint(judge):
+                pass
+    finally:
+        busy.close()
+
+
+def test_the_scoring_rule_asks_for_the_judges_gpus():
+    from grlo.eval.judge_server import judge_gpus
+
+    served = {"evaluation": {"judge": {"kind": "openai", "serve": {"model_path": "/m", "tensor_parallel_size": 2}}}}
+    assert judge_gpus(served, "alpacaeval2") == 2
+    assert judge_gpus(served, "math500") == 0
+    assert judge_gpus({"evaluation": {"judge": {"kind": "openai", "base_url": "http://h/v1"}}}, "alpacaeval2") == 0
+    assert judge_gpus({"evaluation": {"judge": {"kind": "reward_model"}}}, "alpacaeval2") == 0
+    text = (Path(__file__).resolve().parent.parent / "workflow/rules/eval.smk").read_text()
+    score_rule = text.split("rule score:")[1]
+    assert "judge_gpus(config, w.bench)" in score_rule
 
 
 def test_server_that_dies_is_an_error(tmp_path):
@@ -50,7 +86,7 @@ def test_server_that_dies_is_an_error(tmp_path):
 def test_no_serve_passes_the_configured_url_and_vllm_command():
     with judge_endpoint({"model": "m", "base_url": "http://h:1/v1"}) as url:
         assert url == "http://h:1/v1"
-    cmd = serve_command({"model": "judge", "serve": {"model_path": "/m", "port": 9000, "tensor_parallel_size": 2}})
+    cmd = serve_command({"model": "judge", "serve": {"model_path": "/m", "tensor_parallel_size": 2}}, 9000)
     assert cmd[:3] == ["vllm", "serve", "/m"] and "--served-model-name" in cmd and cmd[cmd.index("--port") + 1] == "9000"
     assert cmd[cmd.index("--tensor-parallel-size") + 1] == "2"
 
@@ -84,7 +120,10 @@ def test_alpaca_eval_annotator_against_a_local_openai_compatible_judge(tmp_path,
     port = _free_port()
     script, seen = tmp_path / "chat.py", tmp_path / "models.txt"
     script.write_text(CHAT)
-    monkeypatch.setenv("OPENAI_API_KEY", "local")
+    # No key: a local endpoint must work without OPENAI_API_KEY (the OpenAI client would say "Missing credentials")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEYS", raising=False)
+    monkeypatch.delenv("OPENAI_API_BASE", raising=False)
     monkeypatch.chdir(tmp_path)
     import subprocess, time
 
@@ -101,3 +140,18 @@ def test_alpaca_eval_annotator_against_a_local_openai_compatible_judge(tmp_path,
     assert set(seen.read_text().split()) == {"my-local-judge"}
     # P(m) = 0.3 means the judge prefers the second output; alpaca-eval may swap the order to debias.
     assert all(p == pytest.approx(1.7) or p == pytest.approx(1.3) for p in prefs) and len(prefs) == 3
+
+
+def test_the_openai_judge_without_a_key_fails_early_in_one_line(monkeypatch):
+    from grlo.eval.scorers import alpacaeval
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEYS", raising=False)
+    with pytest.raises(GrloError, match="set OPENAI_API_KEY") as e:
+        alpacaeval.score({}, [{"problem": "q", "reference": "r"}], [["a"]],
+                         {"config": {"evaluation": {"judge": {"kind": "openai"}}}})
+    assert "\n" not in str(e.value)
+    assert alpacaeval.judge_api_key({"base_url": "http://127.0.0.1:1/v1"}) == alpacaeval.LOCAL_PLACEHOLDER_KEY
+    assert alpacaeval.judge_api_key({"serve": {"model_path": "/m"}}) == alpacaeval.LOCAL_PLACEHOLDER_KEY
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-real")
+    assert alpacaeval.judge_api_key({}) == "sk-real"

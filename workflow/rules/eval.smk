@@ -1,3 +1,6 @@
+from grlo.eval.judge_server import judge_gpus
+
+
 # One generation job per model: the model (or vLLM engine) loads once for all benchmarks.
 rule generate:
     input:
@@ -52,6 +55,8 @@ rule score:
         ENV
     container:
         IMAGE
+    resources:
+        gpu=lambda w: judge_gpus(config, w.bench),  # a judge served by the scoring job (evaluation.judge.serve)
     params:
         config=CFG,
     shell:

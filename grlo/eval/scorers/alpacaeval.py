@@ -57,14 +57,28 @@ def judge_settings(cfg: dict) -> dict:
     return {**DEFAULT_JUDGE, **((cfg or {}).get("evaluation", {}).get("judge") or {})}
 
 
+LOCAL_PLACEHOLDER_KEY = "EMPTY"  # vLLM's OpenAI server checks no key unless started with --api-key
+
+
+def judge_api_key(judge: dict) -> str:
+    """The key for the judge's OpenAI client: OPENAI_API_KEY (or the first of OPENAI_API_KEYS); for a local /
+    self-hosted endpoint (judge.base_url or judge.serve) without one, an explicit placeholder, because the OpenAI
+    client refuses to start without a key ("Missing credentials"). The real OpenAI judge without a key is a
+    one-line error, raised before anything runs."""
+    key = os.environ.get("OPENAI_API_KEY") or (os.environ.get("OPENAI_API_KEYS") or "").split(",")[0].strip()
+    if key:
+        return key
+    base = judge.get("base_url") or ""
+    if judge.get("serve") or (base and "api.openai.com" not in base):
+        return LOCAL_PLACEHOLDER_KEY
+    raise GrloError("AlpacaEval judge on the OpenAI API: set OPENAI_API_KEY, or point evaluation.judge.base_url at an "
+                    "OpenAI-compatible server (or set evaluation.judge.serve to start one)", field="evaluation.judge")
+
+
 def _judge_openai(judge: dict, refs: list[dict], outs: list[dict]) -> list[float]:
     import yaml
 
-    if judge.get("base_url"):
-        os.environ["OPENAI_API_BASE"] = judge["base_url"]
-    if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEYS") or judge.get("base_url")):
-        raise GrloError("AlpacaEval judge: set OPENAI_API_KEY, or evaluation.judge.base_url to a local "
-                        "OpenAI-compatible server (e.g. `vllm serve <judge>`)", field="evaluation.judge")
+    key = judge_api_key(judge)
     _ensure_pkg_resources()
     import alpaca_eval
     from alpaca_eval.annotators import PairwiseAnnotator
@@ -73,11 +87,15 @@ def _judge_openai(judge: dict, refs: list[dict], outs: list[dict]) -> list[float
     conf = yaml.safe_load(base.read_text())
     name = judge["annotator"]
     conf[name]["completions_kwargs"]["model_name"] = judge["model"]
+    # An explicit client (key + endpoint), not alpaca-eval's import-time defaults read from the environment; a
+    # client_config_path that does not exist makes alpaca-eval build the client from exactly these.
+    conf[name]["completions_kwargs"].update(openai_api_keys=[key], openai_api_base=judge.get("base_url") or None)
     # The prompt template path is relative to alpaca-eval's configs dir: make it absolute for our copy.
     conf[name]["prompt_template"] = str(base.parent.parent / conf[name]["prompt_template"])
     with tempfile.TemporaryDirectory(prefix="grlo-judge-") as tmp:
         path = Path(tmp) / name / "configs.yaml"
         path.parent.mkdir(parents=True)
+        conf[name]["completions_kwargs"]["client_config_path"] = str(Path(tmp) / "no-client-configs.yaml")
         path.write_text(yaml.safe_dump(conf))
         annotator = PairwiseAnnotator(annotators_config=str(path), caching_path=None)
         ann = annotator.annotate_head2head(outputs_1=refs, outputs_2=outs, is_ordered=True)
@@ -151,6 +169,8 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
         judge_desc = {"kind": "custom"}
     elif judge["kind"] == "openai":
         from grlo.eval.judge_server import judge_endpoint
+
+        judge_api_key(judge)  # a missing key for the OpenAI API fails here, before a server starts
 
         with judge_endpoint(judge, options.get("judge_log")) as base_url:
             prefs = _judge_openai({**judge, "base_url": base_url}, refs, outs)
