@@ -38,11 +38,18 @@ smoke: venv
 	$(OFFLINE) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/smoke.yaml --report smoke/report.html
 	@echo "smoke run finished: tables in smoke/results/, HTML report smoke/report.html (logs in smoke/logs/, per-sample outputs in smoke/scores/)"
 
-test: venv verl-venv
+# Headless Chromium (Debian package) for the report tests that open report.html as a reviewer would; skipped when present.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium \
+	  || ($(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium)
+
+test: venv verl-venv $(CHROMIUM)
 	$(OFFLINE) $(VERL_VENV)/bin/python -m pytest -q tests/verl
 	$(OFFLINE) $(PY) -m pytest -q --durations=15
 
-test-all: venv verl-venv
+test-all: venv verl-venv $(CHROMIUM)
 	$(OFFLINE) $(VERL_VENV)/bin/python -m pytest -q -m "" tests/verl
 	$(OFFLINE) $(PY) -m pytest -q -m ""
 

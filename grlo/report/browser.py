@@ -144,7 +144,7 @@ PAGE_JS = r"""
   function writeHash() {
     const h = new URLSearchParams({a: $("model-a").value, b: $("model-b").value,
       flips: $("only-flips").checked ? "1" : "0", q: $("search").value});
-    history.replaceState(null, "", "#" + h.toString());
+    try { history.replaceState(null, "", "#" + h.toString()); } catch (err) { /* data: URL (report.html item) */ }
   }
   function isFlip(p, a, b) {
     const ea = p.by_model[a], eb = p.by_model[b];

@@ -43,6 +43,7 @@ CSS = """
 .grlo table { border-collapse: collapse; margin: 0.4em 0 0.8em; }
 .grlo th, .grlo td { border: 1px solid #d1d5db; padding: 3px 7px; text-align: left; vertical-align: top; }
 .grlo th { background: #f3f4f6; font-weight: 600; }
+.grlo tbody td:first-child { white-space: nowrap; }
 .grlo td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .grlo td.empty { color: #9ca3af; text-align: center; }
 .grlo .verdict { font-weight: 600; white-space: nowrap; }
@@ -50,6 +51,10 @@ CSS = """
 .grlo .prov { color: #4b5563; font-size: 0.85em; margin: 0.2em 0; padding-left: 0.8em; border-left: 3px solid #d1d5db; }
 .grlo .prov div { margin: 0; } .grlo ul.notes { color: #374151; font-size: 0.9em; }
 .grlo#overview { width: min(72rem, 92vw); }
+/* Embedded in the report's landing text: Snakemake centres its content pane vertically, which hides the top of a
+   page taller than the window; start at the top instead. Matches nothing when the page is shown on its own. */
+div.overflow-auto:has(#overview) { align-items: flex-start; justify-content: flex-start; }
+.prose:has(#overview) { max-width: none; }
 .grlo .smoke { background: #fdefc3; color: #7a5200; padding: 4px 8px; border-radius: 4px; font-weight: 600; }
 .grlo pre, .grlo code { background: #f3f4f6; font-size: 0.9em; } .grlo pre { padding: 6px; overflow-x: auto; }
 """
@@ -168,9 +173,8 @@ def claims_body(path: str | Path, full: bool) -> str:
     parts = ["<h1>Claims of the abstract: verdicts</h1>", verdict_counts(rows),
              html_table(cols, rows, verdict_column="verdict", css_id="claims")]
     if not full:
-        parts.append('<ul class="notes">' + "".join(
-            f"<li><b>{esc(r['claim'])}</b>: {esc(r.get('rule', ''))}</li>" for r in rows if r.get("rule")) + "</ul>")
-    parts.append(provenance(header))
+        parts.append('<p class="notes">The rule behind each verdict and every column: the claims page.</p>')
+    parts.append(provenance(header, with_notes=full))
     return "\n".join(parts)
 
 
@@ -265,7 +269,7 @@ def protocol_body(path: str | Path) -> str:
     from markdown_it import MarkdownIt
 
     text = read_input(path, "protocol card")
-    return MarkdownIt("commonmark").enable("table").render(text)
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)  # raw HTML shown as text
 
 
 # ------------------------------------------------------------------------------------------------------------- CLI

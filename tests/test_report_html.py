@@ -1,0 +1,249 @@
+"""HTML pages of the report (grlo render-html) and the report as a reviewer sees it in a browser.
+
+Unit tests use small synthetic results files; `test_report_landing_*` builds a Snakemake report of a two-rule
+workflow around our landing text (workflow/report/workflow.rst); `test_smoke_report_as_reviewer` opens the smoke
+run's report.html and browser page in headless Chromium.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from _chromium import dump_dom
+from grlo.cli import main
+from grlo.config import REPO_ROOT
+from grlo.report import browser, common, html
+from grlo.report.claims import NOT_REPRODUCED, NOT_RUN, REPRODUCED, SMOKE
+
+HEADER = ["mode: paper", "config_hash: 0123456789ab", "date: 2026-01-01T00:00:00Z", "code: grlo 0.1.0 @ test",
+          "note: a note <with> markup"]
+CLAIM_COLS = ["claim", "quantity", "paper", "paper_value", "ours", "tolerance", "rule", "verdict", "evidence",
+              "paper_source"]
+
+
+def write_claims(path: Path, header=HEADER) -> Path:
+    rows = [
+        {"claim": "avg_grlo", "paper": "63.1", "paper_value": 63.1, "ours": 61.25, "tolerance": "±3 points",
+         "rule": "overall average", "verdict": REPRODUCED, "evidence": "results/table1.csv"},
+        {"claim": "avg_base", "paper": "24.1", "paper_value": 24.1, "ours": 40.0, "tolerance": "±3 points",
+         "rule": "overall average", "verdict": NOT_REPRODUCED, "evidence": "results/table1.csv"},
+        {"claim": "grlo_gpu_hours", "paper": "22.7 GPU hours", "paper_value": 22.7, "ours": None,
+         "tolerance": "±50%", "rule": "measured <GPU-hours>", "verdict": NOT_RUN, "evidence": "not given"},
+        {"claim": "grlo_prompts", "paper": "5K", "paper_value": 5000, "ours": 12, "tolerance": "±0%",
+         "rule": "prompts", "verdict": SMOKE, "evidence": "data/prompts/stats.json"},
+    ]
+    common.write_csv_md(path, header, CLAIM_COLS, rows)
+    return path
+
+
+def write_table1(path: Path) -> Path:
+    rows = [{"model": "qwen3-4b-base--base", "label": "Qwen3-4B-Base", "math500": 41.23456, "gpqa_diamond": None,
+             "overall": None, "paper_overall": 24.1, "paper_source": "GRLO abstract (known)"},
+            {"model": "qwen3-4b-base--grlo", "label": "Qwen3-4B-Base + GRLO", "math500": 70.0, "gpqa_diamond": 30.0,
+             "overall": 50.0, "paper_overall": 63.1, "paper_source": "GRLO abstract (known)"}]
+    common.write_csv_md(path, HEADER, ["model", "label", "math500", "gpqa_diamond", "overall", "paper_overall",
+                                       "paper_source"], rows)
+    return path
+
+
+def cells_of(page: str, table_id: str) -> list[list[str]]:
+    body = page.split(f'<table id="{table_id}">', 1)[1].split("</table>", 1)[0]
+    return [[re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row)]
+            for row in re.findall(r"<tr>(.*?)</tr>", body)]
+
+
+def test_claims_page_colours_every_verdict_and_marks_not_run(tmp_path):
+    pages = html.pages(claims=str(write_claims(tmp_path / "claims.csv")))
+    page = pages["claims.html"]
+    for verdict, (bg, fg) in html.VERDICT_COLOURS.items():
+        assert f'data-verdict="{verdict}" style="background:{bg};color:{fg}">{verdict}</td>' in page
+    rows = {r[0]: r for r in cells_of(page, "claims")[1:]}
+    cols = cells_of(page, "claims")[0]
+    assert rows["avg_grlo"][cols.index("ours")] == "61.25"
+    assert rows["grlo_gpu_hours"][cols.index("ours")] == html.EMPTY  # not run: a dash, never 0
+    assert "measured &lt;GPU-hours&gt;" in page and "<GPU-hours>" not in page  # data is escaped
+    assert "config_hash: 0123456789ab" in page and "a note &lt;with&gt; markup" in page
+    assert "reproduced: 1" in page and "not run: 1" in page  # the verdict counts on top
+
+
+def test_overview_holds_claims_and_table1_and_smoke_banner(tmp_path):
+    smoke_header = ["mode: smoke (smoke run: tiny models and data; numbers are NOT comparable to the paper)"]
+    claims = write_claims(tmp_path / "claims.csv", smoke_header + HEADER[1:])
+    pages = html.pages(claims=str(claims), tables=[str(write_table1(tmp_path / "table1.csv"))])
+    assert set(pages) == {"overview.html", "claims.html", "table1.html"}
+    ov = pages["overview.html"]
+    assert ov.index('id="claims"') < ov.index('id="table1"')  # verdicts first
+    assert 'class="smoke"' in ov
+    t1 = cells_of(ov, "table1")
+    assert t1[0][:3] == ["label", "model", "math500"]  # readable label first
+    assert t1[1][:4] == ["Qwen3-4B-Base", "qwen3-4b-base--base", "41.2", html.EMPTY]  # 1 decimal, empty = dash
+    assert "paper_source" not in t1[0] and "GRLO abstract (known)" in ov
+
+
+def test_forecast_against_measured_reference_values():
+    forecast = [{"stage": "grlo", "model": "m", "gpu_hours": "10"}, {"stage": "eval", "model": "m--base",
+                                                                       "gpu_hours": "2"},
+                {"stage": "rlvr", "model": "m", "gpu_hours": "5"}, {"stage": "total", "model": "", "gpu_hours": "17"}]
+    measured = [{"stage": "grlo", "model": "m", "gpu_hours": "12.5"},
+                {"stage": "generate", "model": "m--base", "gpu_hours": "1.0"},
+                {"stage": "score", "model": "m--base", "gpu_hours": "0.5"}]
+    rows = {(r["stage"], r["model"]): r for r in html.forecast_vs_measured(forecast, measured)}
+    assert rows[("grlo", "m")]["measured_over_forecast"] == "1.25"
+    assert rows[("eval", "m--base")]["measured_gpu_hours"] == "1.5"
+    assert rows[("eval", "m--base")]["measured_over_forecast"] == "0.75"
+    assert rows[("rlvr", "m")]["measured_gpu_hours"] == "" and rows[("rlvr", "m")]["status"] == "not run"
+    assert rows[("total", "")]["forecast_gpu_hours"] == "17" and rows[("total", "")]["measured_gpu_hours"] == "14"
+    # a job without a GPU record makes its group unknown, not smaller
+    rows = {(r["stage"], r["model"]): r for r in html.forecast_vs_measured(
+        forecast, measured + [{"stage": "grlo", "model": "m", "gpu_hours": ""}])}
+    assert rows[("grlo", "m")]["measured_gpu_hours"] == ""
+    # without measurements nothing is measured
+    assert all(r["status"] == "not run" for r in html.forecast_vs_measured(forecast, None))
+
+
+def test_protocol_card_markdown_renders(tmp_path):
+    card = tmp_path / "protocol.md"
+    card.write_text("# Protocol\n\n| benchmark | k |\n|---|---|\n| math500 | 1 |\n\n<script>x</script>\n",
+                    encoding="utf-8")
+    page = html.pages(protocol=str(card))["protocol.html"]
+    assert "<h1>Protocol</h1>" in page and "<td>math500</td>" in page
+    assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page  # raw HTML is text
+
+
+def test_cli_writes_pages_and_bad_input_writes_nothing(tmp_path, capsys):
+    claims, t1 = write_claims(tmp_path / "claims.csv"), write_table1(tmp_path / "table1.csv")
+    out = tmp_path / "report"
+    assert main(["render-html", "--claims", str(claims), "--tables", str(t1), "--output-dir", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["claims.html", "overview.html", "table1.html"]
+    bad = tmp_path / "bad"
+    assert main(["render-html", "--claims", str(claims), "--tables", str(tmp_path / "nope" / "table1.csv"),
+                 "--output-dir", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "table1.csv" in err[0] and "not found" in err[0]
+    assert not bad.exists()  # nothing half-written
+    assert main(["render-html", "--tables", str(claims), "--output-dir", str(bad)]) == 2
+    assert "--tables" in capsys.readouterr().err
+    (tmp_path / "x.csv").write_text("claim,other\na,b\n", encoding="utf-8")
+    assert main(["render-html", "--claims", str(tmp_path / "x.csv"), "--output-dir", str(bad)]) == 2
+    assert "'verdict'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ the report, in a browser
+MINI_SNAKEFILE = """
+config = {{"mode": "paper", "backbones": {{"primary": "qwen3-4b-base"}}, "evaluation": {{"benchmarks": ["math500"]}}}}
+report: {workflow_rst!r}
+
+rule all:
+    input: "out/report/overview.html", "out/browser/math500.html"
+
+rule pages:
+    input: claims="in/claims.csv", t1="in/table1.csv"
+    output:
+        overview=report("out/report/overview.html", category="1 Verdicts", subcategory="Pages"),
+        claims=report("out/report/claims.html", category="1 Verdicts", subcategory="Pages"),
+        t1=report("out/report/table1.html", category="2 Tables", subcategory="Pages"),
+    shell: "{grlo} render-html --claims {{input.claims}} --tables {{input.t1}} --output-dir out/report"
+
+rule browse:
+    input: a="in/scores/m1--base/math500.samples.jsonl", b="in/scores/m2--grlo/math500.samples.jsonl"
+    output: report("out/browser/math500.html", category="6 Problems", labels={{"benchmark": "math500"}})
+    shell: "{grlo} browse --benchmark math500 --samples {{input.a}} {{input.b}} --output {{output}}"
+"""
+
+
+def landing_text(dom: str) -> str:
+    """Visible text of the report app (the rendered React tree), without the embedded data scripts."""
+    app = dom.split('id="app"', 1)[1]
+    app = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", app, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", app))
+
+
+def test_report_landing_shows_verdicts_and_table1_in_html_and_zip(tmp_path):
+    from test_report_browser import write_samples
+
+    wd = tmp_path / "wf"
+    (wd / "in").mkdir(parents=True)
+    write_claims(wd / "in" / "claims.csv")
+    write_table1(wd / "in" / "table1.csv")
+    write_samples(wd / "in" / "scores")
+    grlo = str(Path(sys.executable).with_name("grlo"))
+    (wd / "Snakefile").write_text(MINI_SNAKEFILE.format(
+        workflow_rst=str(REPO_ROOT / "workflow" / "report" / "workflow.rst"), grlo=grlo), encoding="utf-8")
+    smk = [str(Path(sys.executable).with_name("snakemake")), "-d", str(wd), "-s", str(wd / "Snakefile")]
+    for extra in (["--cores", "1"], ["--report", "report.html"], ["--report", "report.zip"]):
+        p = subprocess.run(smk + extra, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr[-3000:]
+    text = landing_text(dump_dom(wd / "report.html"))
+    # first screen: the verdicts (coloured) and table 1, before the workflow's description
+    for verdict in (REPRODUCED, NOT_REPRODUCED, NOT_RUN, SMOKE):
+        assert verdict in text
+    assert "Table 1: main results" in text and "Qwen3-4B-Base + GRLO" in text and "41.2" in text
+    assert text.index("Claims of the abstract") < text.index("GRLO reproduction (arXiv")
+    # the zip: one bundle with the same landing page and every HTML item as a file
+    with zipfile.ZipFile(wd / "report.zip") as z:
+        names = z.namelist()
+        z.extractall(tmp_path / "unzipped")
+    assert any(n.endswith("/overview.html") for n in names) and any(n.endswith("/math500.html") for n in names)
+    unzipped = next((tmp_path / "unzipped").rglob("report.html"))
+    assert "Claims of the abstract" in landing_text(dump_dom(unzipped))
+    page = next((tmp_path / "unzipped").rglob("math500.html"))
+    dom = dump_dom(page.as_uri() + "#a=m1--base&b=m2--grlo&flips=1")
+    assert re.findall(r'<tr class="flip" data-id="([^"]+)"', dom) == ["p1", "p2"]
+
+
+# ------------------------------------------------------------------------------------ the smoke run, as a reviewer
+def report_items(dom: str) -> dict:
+    """{path: entry} of the report's embedded results (`var results = {...}`)."""
+    m = re.search(r"var results = (\{.*?\});\s*</script>", dom, flags=re.S)
+    assert m, "no results data in the report"
+    return json.loads(m.group(1))
+
+
+def test_smoke_report_as_reviewer(smoke_outdir, tmp_path):
+    out = Path(smoke_outdir)
+    dom = dump_dom(out / "report.html")
+    text = landing_text(dom)
+    _, claims = common.read_results_csv(out / "results" / "claims.csv")
+    assert claims
+    for r in claims:  # every claim with its verdict on the first screen
+        assert r["claim"] in text and r["verdict"] in text
+    assert 'class="verdict"' in dom and 'id="table1"' in dom and "Table 1: main results" in text
+    _, t1 = common.read_results_csv(out / "results" / "table1.csv")
+    for r in t1:
+        assert r["label"] in text
+    # the browser pages are report items; find a problem whose answer flips between two models and see it listed
+    items = report_items(dom)
+    pages = {Path(p).name: e for p, e in items.items() if "/browser/" in p}
+    assert pages, "no per-problem browser page in the report"
+    found = None
+    for name in sorted(pages):
+        bench = name.removesuffix(".html")
+        samples = sorted((out / "scores").glob(f"*/{bench}.samples.jsonl"))
+        view = browser.build(bench, [str(s) for s in samples])
+        for a in view["models"]:
+            for b in view["models"]:
+                if a < b and browser.flips(view, a, b):
+                    found = (name, a, b, browser.flips(view, a, b))
+                    break
+            if found:
+                break
+        if found:
+            break
+    assert found, "no answer flips between two models in any smoke benchmark"
+    name, a, b, ids = found
+    uri = pages[name]["data_uri"]
+    assert uri.startswith("data:text/html")
+    page = tmp_path / name
+    page.write_bytes(base64.b64decode(uri.split("base64,", 1)[1]))  # the item exactly as embedded in the report
+    dom = dump_dom(page.as_uri() + f"#a={a}&b={b}&flips=1")
+    assert re.findall(r'<tr class="flip" data-id="([^"]+)"', dom) == ids
+    assert "flip between A and B" in dom
