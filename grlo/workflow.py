@@ -187,6 +187,8 @@ def table_extra_args(cfg: dict, table: str) -> str:
         return ""
     d = _cost_inputs(cfg)
     args = f"--benchmarks-dir {prefix(cfg)}benchmarks --prompt-stats {d['prompt_stats']}"
+    # the GRLO run's manifest (written with metrics.jsonl, an input): its batch adaptation and verl deviations
+    args += f" --grlo-manifest {prefix(cfg)}checkpoints/{cfg['backbones']['primary']}/grlo/final/manifest.json"
     return args + (f" --rlvr-stats {d['rlvr_stats']}" if "rlvr_stats" in d else "")
 
 

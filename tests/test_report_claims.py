@@ -144,3 +144,22 @@ def test_cli_smoke_mode_says_not_comparable(tmp_path):
     assert rc == 0 and v["compute_ratio"]["verdict"] == SMOKE and v["compute_ratio"]["ours"] == ""
     assert v["grlo_gpu_hours"]["verdict"] == SMOKE and float(v["grlo_gpu_hours"]["ours"]) == 0.0
     assert "smoke run — not comparable" in out.with_suffix(".md").read_text()
+
+
+def test_smoke_backbone_line_names_the_stand_in_and_deviations_are_reported(tmp_path):
+    s = tmp_path / "s.json"
+    s.write_text(json.dumps({"model": "qwen3-4b-base--grlo", "benchmark": "math500", "value": 1.0, "domain": "math"}))
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"batch_sizes": {"adapted": {"train_batch_size": [512, 40]}},
+                                    "deviations": {"trainer.save_freq": "smoke: no intermediate checkpoint"}}))
+    out = tmp_path / "claims.csv"
+    assert main(["claims", "--config", CFG, str(REPO_ROOT / "config" / "smoke.yaml"), "--scores", str(s),
+                 "--grlo-manifest", str(manifest), "--output", str(out)]) == 0
+    header, rows = read_results_csv(out)
+    v = {r["claim"]: r for r in rows}
+    assert v["backbone"]["ours"] == "SmolLM2-135M-Instruct (smoke stand-in for Qwen3-4B-Base)"
+    assert "train_batch_size 512 -> 40" in v["grlo_gpu_hours"]["rule"]
+    assert any("deviation of the GRLO run: verl trainer.save_freq" in h for h in header)
+    # paper mode: the backbone is the model itself
+    assert main(["claims", "--config", CFG, "--scores", str(s), "--output", str(out)]) == 0
+    assert {r["claim"]: r for r in read_results_csv(out)[1]}["backbone"]["ours"] == "Qwen3-4B-Base"

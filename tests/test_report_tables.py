@@ -184,7 +184,7 @@ def test_cli_table1_writes_header_csv_md_and_cells(scores_dir, tmp_path):
     df = pd.read_csv(out, comment="#")
     assert list(df["model"])[:2] == ["qwen3-4b-base--base", "qwen3-4b-base--grlo"]
     md = out.with_suffix(".md").read_text()
-    assert "> mode: smoke" in md and "| Qwen3-4B-Base + GRLO |" in md
+    assert "> mode: smoke" in md and "| SmolLM2-135M-Instruct for Qwen3-4B-Base + GRLO |" in md
     _, cells = read_results_csv(tmp_path / "results" / "table1.cells.csv")
     assert {"n", "k", "stderr", "value"} <= set(cells[0])
 
@@ -198,3 +198,37 @@ def test_duplicate_or_broken_score_files_are_errors(tmp_path):
         load_scores([p])
     assert main(["table", "--name", "table1", "--config", *CFG_FILES, "--scores", str(p),
                  "--output", str(tmp_path / "t.csv")]) == 2
+
+
+def test_smoke_rows_name_the_stand_in_and_not_run_is_not_zero(scores_dir, tmp_path):
+    from grlo.report.common import model_label
+
+    assert model_label("qwen3-4b-base--grlo", "smoke") == "SmolLM2-135M-Instruct for Qwen3-4B-Base + GRLO"
+    assert model_label("qwen3-4b--thinking", "smoke") == "SmolLM2-135M-Instruct for Qwen3-4B (thinking)"
+    assert model_label("qwen3-4b-base--grlo") == "Qwen3-4B-Base + GRLO"
+    cfg = make_cfg(mode="smoke")
+    scores = load_scores(directory=scores_dir)
+    t = tables.build("table1", cfg, scores, PaperRefs())
+    assert rows_by(t, "model")["qwen3-4b-base--base"]["label"] == "SmolLM2-135M-Instruct for Qwen3-4B-Base"
+    out = tmp_path / "table1.csv"
+    tables.write(t, out, ["mode: smoke"])
+    md = out.with_suffix(".md").read_text()
+    thinking = next(line for line in md.splitlines() if "(thinking)" in line)
+    assert thinking.count("not run") == len(DOMAINS)  # empty cells say so in the Markdown
+    aime_base = next(line for line in md.splitlines() if line.startswith("| SmolLM2-135M-Instruct for Qwen3-4B-Base |"))
+    assert "| 0 |" in aime_base  # a real 0 stays 0
+    cells = out.with_name("table1.cells.csv").read_text()
+    assert "truncated_share" in cells and "no_answer_share" in cells
+
+
+def test_table2_reports_an_adapted_batch_as_deviation(tmp_path):
+    from grlo.report.common import training_deviations
+
+    m = tmp_path / "manifest.json"
+    m.write_text(json.dumps({"batch_sizes": {"adapted": {"train_batch_size": [512, 40],
+                                                         "ppo_mini_batch_size": [128, 10]}}}))
+    dev = training_deviations(m)
+    assert dev == ["batch adapted to the prompt count: train_batch_size 512 -> 40, ppo_mini_batch_size 128 -> 10"]
+    assert training_deviations(tmp_path / "missing.json") == [] and training_deviations(None) == []
+    t = tables.build("table2", make_cfg(), {}, PaperRefs(), jobs=[], prompts=40, deviations=dev)
+    assert t["rows"][0]["deviations"] == dev[0] and any("512 -> 40" in n for n in t["notes"])

@@ -221,6 +221,23 @@ def load_config(paths: Sequence[str]) -> dict:
     return _config.load(paths)
 
 
+def training_deviations(manifest: str | os.PathLike | None) -> list[str]:
+    """What a training run changed from its configuration, from its final/manifest.json: the batch sizes adapted to
+    the prompt count (grlo.train.batching, `batch_sizes.adapted`) and the verl launcher's declared deviations
+    (`deviations` {key: reason}). [] when no manifest is given or it does not exist yet."""
+    if not manifest or not Path(manifest).is_file():
+        return []
+    m = read_json(manifest)
+    out = []
+    adapted = (m.get("batch_sizes") or {}).get("adapted") or {}
+    if adapted:
+        out.append("batch adapted to the prompt count: " + ", ".join(
+            f"{k} {v[0]} -> {v[1]}" if isinstance(v, (list, tuple)) and len(v) == 2 else f"{k} {v}"
+            for k, v in adapted.items()))
+    out += [f"verl {k}: {why}" for k, why in (m.get("deviations") or {}).items()]
+    return out
+
+
 def read_count(path: str | os.PathLike | None) -> int | None:
     """`count` from a stats JSON (data/prompts/stats.json, data/rlvr/stats.json); None when no path is given."""
     if not path:

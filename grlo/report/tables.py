@@ -143,7 +143,8 @@ def _cell(model: str, bench: str, scores: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------------- table 2
-def table2(cfg: dict, scores: dict, refs: PaperRefs, jobs: list, prompts: int | None, rlvr_prompts: int | None) -> dict:
+def table2(cfg: dict, scores: dict, refs: PaperRefs, jobs: list, prompts: int | None, rlvr_prompts: int | None,
+           deviations: list[str] | None = None) -> dict:
     from grlo.accounting import stage_gpu_hours
 
     primary = _primary(cfg)
@@ -159,7 +160,7 @@ def table2(cfg: dict, scores: dict, refs: PaperRefs, jobs: list, prompts: int | 
                 "certainty": "measured" if g else "not run",
                 "source": "benchmarks/ TSV x device.json" if g else ""}
 
-    grlo = {"run": "GRLO (ours)", "stage": "grlo", **measured("grlo", prompts),
+    grlo = {"run": "GRLO (ours)", "stage": "grlo", **measured("grlo", prompts), "deviations": "; ".join(deviations or []),
             "paper_prompts": ab["grlo_prompts"].value, "paper_gpu_hours": ab["grlo_gpu_hours"].value,
             "paper_data_ratio": ab["data_ratio"].value, "paper_compute_ratio": ab["compute_ratio"].value}
     if rlvr_mode == "train":
@@ -180,8 +181,9 @@ def table2(cfg: dict, scores: dict, refs: PaperRefs, jobs: list, prompts: int | 
         r["compute_ratio_vs_rlvr"] = _ratio(rlvr["gpu_hours"], r["gpu_hours"])
     cols = ["run", "stage", "prompts", "gpu_hours", "gpu_model", "gpus", "cpu_hours", "wall_hours",
             "data_ratio_vs_rlvr", "compute_ratio_vs_rlvr", "paper_prompts", "paper_gpu_hours", "paper_data_ratio",
-            "paper_compute_ratio", "certainty", "source"]
-    notes = ["GPU-hours = wall seconds x GPUs used / 3600, from each job's Snakemake benchmark TSV and the device "
+            "paper_compute_ratio", "certainty", "source", "deviations"]
+    notes = [f"deviation of the GRLO run: {d}" for d in deviations or []]
+    notes += ["GPU-hours = wall seconds x GPUs used / 3600, from each job's Snakemake benchmark TSV and the device "
              "record written by the job (NVML); CPU-only runs have 0 GPU-hours and report CPU-hours",
              "ratios = RLVR baseline / this run (how many times less data or compute)",
              f"paper values: {ab['grlo_gpu_hours'].cite()}",
@@ -299,11 +301,12 @@ def table5(cfg: dict, scores: dict, refs: PaperRefs) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------------------- CLI
-def build(name: str, cfg: dict, scores: dict, refs: PaperRefs, *, jobs=None, prompts=None, rlvr_prompts=None) -> dict:
+def build(name: str, cfg: dict, scores: dict, refs: PaperRefs, *, jobs=None, prompts=None, rlvr_prompts=None,
+          deviations=None) -> dict:
     if name == "table1":
         return table1(cfg, scores, refs)
     if name == "table2":
-        return table2(cfg, scores, refs, jobs or [], prompts, rlvr_prompts)
+        return table2(cfg, scores, refs, jobs or [], prompts, rlvr_prompts, deviations)
     if name in ("table3", "table4", "table5"):
         return {"table3": table3, "table4": table4, "table5": table5}[name](cfg, scores, refs)
     raise GrloError(f"unknown table {name!r} (one of {', '.join(NAMES)})", field="--name")
@@ -338,6 +341,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt-stats", help="table2: data/prompts/stats.json (count = GRLO prompts used)")
     p.add_argument("--rlvr-stats", help="table2: data/rlvr/stats.json (count = RLVR prompts used, train mode)")
     p.add_argument("--paper-refs", help="directory of reference CSVs (default: results/paper/ of this repo)")
+    p.add_argument("--grlo-manifest", help="table2: the GRLO run's final/manifest.json (deviations are reported)")
     p.add_argument("--output", required=True, help="results/tableN.csv (a .md is written beside it)")
 
 
@@ -351,7 +355,8 @@ def run(args: argparse.Namespace) -> int:
 
         jobs = collect_jobs(args.benchmarks_dir) if args.benchmarks_dir else []
     table = build(args.name, cfg, scores, refs, jobs=jobs, prompts=common.read_count(args.prompt_stats),
-                  rlvr_prompts=common.read_count(args.rlvr_stats))
+                  rlvr_prompts=common.read_count(args.rlvr_stats),
+                  deviations=common.training_deviations(args.grlo_manifest))
     written = write(table, args.output, common.header_lines(cfg))
     print(f"{args.name}: {len(table['rows'])} rows -> " + ", ".join(map(str, written)))
     return 0
