@@ -4,7 +4,8 @@ unchanged.
 Inputs, one pair per launch attempt (a resumed run is a new attempt), under <output-dir>/verl/logs/:
   attempt-N.metrics.jsonl  verl's file logger (`trainer.logger` has "file"; VERL_FILE_LOGGER_PATH): {"step", "data"}
   attempt-N.reward.jsonl   our style_mix manager: one row per call, split train|val, per-component means
-A later attempt replaces the steps it repeats (verl resumes from its last checkpoint). The i-th training call of the
+A later attempt replaces the training steps it repeats (verl resumes from its last checkpoint); the validation it
+runs first at the resumed step adds to that step's row. The i-th training call of the
 reward manager in an attempt belongs to the i-th training step of that attempt, the i-th validation call to its i-th
 validation row (verl validates before training and every test_freq steps, logging both in step order).
 
@@ -107,7 +108,11 @@ def convert_logs(log_dir: str | Path, batches_per_epoch: int | None = None) -> l
         verl_rows = [r for _, r in iter_jsonl(str(mpath))]
         reward_rows = [r for _, r in iter_jsonl(str(rpath))] if rpath.exists() else []
         for step, row in merge_attempt(verl_rows, reward_rows, batches_per_epoch).items():
-            rows[step] = row  # a later attempt replaces the steps it repeats
+            old = rows.get(step, {})
+            if "epoch" in row:  # a repeated training step replaces the earlier attempt's (its validation stays)
+                rows[step] = {**{k: v for k, v in old.items() if k.startswith("val")}, **row}
+            else:  # a validation-only row (a resumed run validates first) adds to the step's row
+                rows[step] = {**old, **row}
     return [rows[s] for s in sorted(rows)]
 
 

@@ -1,0 +1,128 @@
+"""The verl engine's host side (no verl needed): metrics conversion across resumed attempts, the nnodes > 1 Ray launch
+in the dry run, the merge step's checks, and the engine switch (native dry run = the native launch)."""
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from grlo import cli
+from grlo.errors import GrloError
+from grlo.report.figures import COMPONENT, MULTI_PANELS, PANELS, series
+from grlo.train.verl import finalize as F
+from grlo.train.verl import launch as L
+from grlo.train.verl import metrics as M
+
+ROOT = Path(__file__).resolve().parent.parent
+PAPER = str(ROOT / "config" / "config.yaml")
+
+
+def verl_step(step: int, epoch: int, score: float) -> dict:
+    return {"step": step, "data": {"training/global_step": step, "training/epoch": epoch, "critic/score/mean": score,
+                                   "critic/vf_loss": 0.5, "actor/pg_loss": -0.1, "actor/ppo_kl": 0.01,
+                                   "actor/entropy": 1.2, "response_length/mean": 100.0 + step,
+                                   "actor/pg_clipfrac": 0.02, "response_length/clip_ratio": 0.1,
+                                   "actor/grad_norm": 0.7, "critic/grad_norm": 3.0,
+                                   "timing_s/step": 10.0, "timing_s/old_log_prob": 1.0, "timing_s/values": 2.0,
+                                   "perf/total_num_tokens": 5000, "critic/advantages/mean": 0.0,
+                                   "perf/max_memory_allocated_gb": 40.0}}
+
+
+def val_row(step: int) -> dict:
+    return {"step": step, "data": {"val-core/grlo/reward/mean@1": 0.3 + step}}
+
+
+def reward_row(split: str, score: float) -> dict:
+    return {"split": split, "reward/score_mean": score, "reward/rm_mean": score + 1, "reward/truncated_mean": 0.1,
+            "reward/repetition_mean": 0.0, "reward/length_mean": 0.2}
+
+
+def write(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_metrics_of_two_attempts_merge_into_our_schema(tmp_path):
+    logs = tmp_path / "verl" / "logs"
+    assert M.next_attempt(logs) == 1
+    # attempt 1: validation before training, steps 1-3, then a crash (last checkpoint: step 2)
+    m1, r1 = M.attempt_paths(logs, 1)
+    write(m1, [val_row(0), verl_step(1, 0, 1.0), verl_step(2, 0, 2.0), verl_step(3, 1, 3.0)])
+    write(r1, [reward_row("val", 0.3), reward_row("train", 1.0), reward_row("train", 2.0), reward_row("train", 3.0)])
+    assert M.next_attempt(logs) == 2
+    # attempt 2 resumes at step 3: validates again at step 2 (val_before_train), redoes step 3, runs step 4
+    m2, r2 = M.attempt_paths(logs, 2)
+    write(m2, [val_row(2), verl_step(3, 1, 3.5), verl_step(4, 1, 4.0)])
+    write(r2, [reward_row("val", 2.3), reward_row("train", 3.5), reward_row("train", 4.0)])
+
+    out = tmp_path / "metrics.jsonl"
+    assert M.write_metrics(logs, out, batches_per_epoch=2) == 5
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 1, 2, 3, 4]
+    by = {r["step"]: r for r in rows}
+    assert by[3]["reward/score_mean"] == 3.5 and by[3]["reward/rm_mean"] == 4.5  # the repeated step: attempt 2's
+    assert by[1]["epoch"] == 0 and by[3]["epoch"] == 1 and by[4]["batch_in_epoch"] == 1
+    assert by[1]["time/values_logprobs"] == 3.0 and by[1]["time/step"] == 10.0 and by[1]["perf/tokens_per_s"] == 500
+    assert by[1]["gpu/max_memory_allocated_gb"] == 40.0 and by[1]["critic/advantages/mean"] == 0.0
+    assert by[0]["val/reward/score_mean"] == 0.3 and by[2]["val/reward/score_mean"] == 2.3
+    assert by[2]["val-core/grlo/reward/mean@1"] == 2.3 and by[2]["reward/score_mean"] == 2.0  # attempt 1's train step 2
+    # the figures read every panel from the converted rows
+    for panel, names in [*PANELS.items(), *((f"{p}/{k}", n) for p, d in MULTI_PANELS.items() for k, n in d.items())]:
+        name, steps, _ = series(rows, names)
+        assert name and steps[-1] == 4, panel
+    assert {m["a"] for r in rows for k in r if (m := COMPONENT.match(k)) and m["a"]} >= {"rm", "truncated",
+                                                                                       "repetition", "length"}
+
+
+def dry_run(*extra: str, tmp_path: Path) -> str:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = cli.main(["train-grlo", "--config", PAPER, *extra, "--backbone", "qwen3-4b-base", "--dry-run",
+                       "--output-dir", str(tmp_path / "out"), "--prompts", str(tmp_path / "none.jsonl")])
+    assert rc == 0
+    return buf.getvalue()
+
+
+def test_multinode_dry_run_renders_the_ray_launch(tmp_path):
+    overlay = tmp_path / "two.yaml"
+    overlay.write_text("grlo: {nnodes: 2}\n")
+    text = dry_run(str(overlay), tmp_path=tmp_path)
+    assert "trainer.nnodes=2" in text and "trainer.n_gpus_per_node=4" in text
+    assert "ray start --head --node-ip-address=$HEAD_NODE --port=6379 --num-gpus=4" in text.replace("'", "")
+    workers = next(line for line in text.splitlines() if line.startswith("# workers"))
+    assert "srun --nodes=1 --ntasks=1 --ntasks-per-node=1" in workers and "--address=$HEAD_NODE:6379" in workers
+    assert "apptainer exec --nv docker://ghcr.io/grlo-repro/grlo-verl" in workers
+    assert "RAY_ADDRESS=$HEAD_NODE:6379" in text
+    # 8 GPUs x lcm(16, 32) = 256 per mini-batch: 1,000 prompts hold no 4 x 256; the shared rule falls back to one
+    # optimizer step per batch of 768
+    assert "data.train_batch_size=768" in text and "actor_rollout_ref.actor.ppo_mini_batch_size=768" in text
+
+
+def test_ray_plan_and_single_node_refusal():
+    p = L.plan(3, 8, 6380, "node1", None)
+    assert p.workers[:4] == ["srun", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1"] and "--exclude=node1" in p.workers
+    assert p.wait[-2:] == ["24", "600"] and p.env == {"RAY_ADDRESS": "node1:6380"}
+    with pytest.raises(GrloError, match="nnodes"):
+        L.plan(1, 8, 6379, "h", None)
+
+
+def test_native_engine_dry_run_is_the_native_launch(tmp_path):
+    overlay = tmp_path / "native.yaml"
+    overlay.write_text("grlo: {engine: native}\n")
+    text = dry_run(str(overlay), tmp_path=tmp_path)
+    assert text.startswith("torchrun") and "--nproc_per_node=4" in text and "verl" not in text
+
+
+def test_finalize_checks_the_last_checkpoint(tmp_path):
+    ck = tmp_path / "ck"
+    with pytest.raises(GrloError, match="no checkpoint"):
+        F.finalize(ck, tmp_path / "out", "policy", {}, total_steps=15)
+    ck.mkdir()
+    (ck / F.TRACKER).write_text("10")
+    with pytest.raises(GrloError, match="step 10 of 15"):
+        F.finalize(ck, tmp_path / "out", "policy", {}, total_steps=15)
+    assert F.merge_command(F.actor_dir(ck, 15), "/t", python="py") == [
+        "py", "-m", "verl.model_merger", "merge", "--backend", "fsdp", "--local_dir", str(ck / "global_step_15" / "actor"),
+        "--target_dir", "/t"]
