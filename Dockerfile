@@ -25,15 +25,17 @@ ENV DEBIAN_FRONTEND=noninteractive \
     TORCH_EXTENSIONS_DIR=/cache/torch_extensions \
     VLLM_CACHE_ROOT=/cache/vllm \
     XDG_CACHE_HOME=/cache/xdg \
-    TOKENIZERS_PARALLELISM=false
+    TOKENIZERS_PARALLELISM=false \
+    WANDB_DIR=/cache/wandb
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv python3-dev git ca-certificates build-essential \
  && rm -rf /var/lib/apt/lists/* \
  && python3 -m venv /opt/venv
 
-# Exact pins: the same as pyproject.toml ([project.dependencies] + the [gpu] extra), minus snakemake and
-# snakemake-executor-plugin-slurm (host only). tests/test_containers.py checks that the two lists agree.
+# Exact pins: the same as pyproject.toml ([project.dependencies] + the [gpu] and [loggers] extras); Snakemake and its
+# SLURM plugin ([workflow] extra) stay on the host. tests/test_containers.py checks that the lists agree.
+# [loggers]: TensorBoard and W&B for every training rule, off by default (grlo.logger, rlvr.train.report_to).
 RUN pip install \
       "torch==2.13.0" \
       "vllm==0.31.0" \
@@ -53,7 +55,9 @@ RUN pip install \
       "jsonschema==4.26.0" \
       "immutabledict==4.3.1" \
       "langdetect==1.0.9" \
-      pyyaml tqdm matplotlib tokenizers safetensors huggingface-hub nvidia-ml-py
+      "tensorboard==2.21.0" \
+      "wandb==0.31.0" \
+      pyyaml tqdm matplotlib tokenizers safetensors huggingface-hub markdown-it-py nvidia-ml-py
 # Informational: lm-eval[math] pins antlr4 4.11 where math-verify's extra asks for 4.13 (both work; stack.md).
 RUN pip check || echo "pip check: conflicts listed above (known and harmless: see docs/gpu.md)"
 

@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch is pinned in pyproject.toml (2.13.0); pass PIP_ARGS to point pip at a CPU wheel index if needed.
-	$(PY) -m pip install -q $(PIP_ARGS) -e '.[dev]'
+	$(PY) -m pip install -q $(PIP_ARGS) -e '.[dev,workflow]'
 	touch $@
 
 venv: $(VENV)/.installed

@@ -528,12 +528,17 @@ def check_judge(c: Ctx) -> list[Check]:
 def check_prompts(c: Ctx) -> list[Check]:
     if "train_grlo" not in needed_rules(c.cfg):
         return []
-    from grlo.train.batching import resolve_batch_sizes
-
     n, src = prompt_count(c.cfg, c.outdir)
     g = c.cfg.get("grlo") or {}
     if n is None:
         return [Check(WARN, "prompt count", f"{src}: cannot check grlo.train_batch_size yet")]
+    try:
+        from grlo.train.batching import resolve_batch_sizes  # the trainer's own rules (imports torch)
+    except ImportError:  # the host env (envs/snakemake.yaml) has no torch: the first rule only
+        bs = int(g.get("train_batch_size", 1))
+        status = OK if n >= bs else WARN if g.get("adapt_batch_size") else FAIL
+        return [Check(status, f"{n} prompts vs grlo.train_batch_size {bs}", f"{src}; mini-batch divisibility is "
+                      "checked where torch is installed (the GPU env or the image)")]
     procs = int(g.get("n_gpus_per_node", 1)) * int(g.get("nnodes", 1) or 1)
     quiet = logging.getLogger("grlo.train.ppo")  # resolve_batch_sizes logs an adaptation: reported below instead
     level, quiet.level = quiet.level, logging.ERROR

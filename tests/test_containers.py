@@ -1,6 +1,7 @@
-"""Containers and clusters: image pins == pyproject pins; `--use-singularity` passes the image, --nv and the cache
-bind (a stub `apptainer` on PATH records its arguments and runs the command on the host); the SLURM profile renders
-per-rule GPU resources in a dry run."""
+"""Containers and clusters: image pins == pyproject pins (Snakemake only in the host's [workflow] extra);
+`--sdm apptainer` passes the image, --nv and the cache bind with no profile (a stub `apptainer` on PATH records its
+arguments and runs the command on the host); the SLURM profile renders per-rule GPU resources in a dry run, groups
+the score jobs and leaves the light rules local; training loggers are off by default and in the image."""
 
 import os
 import re
@@ -37,8 +38,20 @@ def pins(specs) -> dict:
 
 
 def pyproject():
+    """(dependencies, the [gpu] extra + the [loggers] extra): what the rules' environments hold."""
     data = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-    return data["project"]["dependencies"], data["project"]["optional-dependencies"]["gpu"]
+    extras = data["project"]["optional-dependencies"]
+    return data["project"]["dependencies"], extras["gpu"] + extras["loggers"]
+
+
+def test_host_and_gpu_stacks_never_share_an_install():
+    """`pip install -e '.[gpu]'` must not bring Snakemake's SLURM plugin (numpy >= 2.4.5) beside vLLM (numpy < 2.4)."""
+    data = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    deps, extras = data["project"]["dependencies"], data["project"]["optional-dependencies"]
+    for specs in (deps, extras["gpu"], extras["loggers"]):
+        assert not {k[0] for k in pins(specs)} & HOST_ONLY
+    assert {k[0] for k in pins(extras["workflow"])} == HOST_ONLY
+    assert "'.[dev,workflow]'" in (REPO_ROOT / "Makefile").read_text()  # make smoke / make test drive Snakemake
 
 
 def dockerfile_specs() -> list[str]:
@@ -57,6 +70,7 @@ def test_dockerfile_pins_equal_pyproject():
     assert not {k for k in got if k[0] in HOST_ONLY}, "Snakemake belongs on the host, not in the GPU image"
     extra = {k for k in got if k not in want}
     assert extra <= {("nvidia-ml-py", "")}, extra  # NVML bindings for grlo.accounting.record_device
+    assert ("tensorboard", "") in got and ("wandb", "") in got  # loggers of every training rule, in the image
     text = (REPO_ROOT / "Dockerfile").read_text()
     assert re.search(r"^ARG CUDA_IMAGE=nvidia/cuda:\S+-devel-", text, re.M), "CUDA devel base (DeepSpeed JIT)"
     assert re.search(r"^USER grlo$", text, re.M) and "HF_HOME=/cache/huggingface" in text
@@ -77,7 +91,9 @@ def test_conda_env_pins_equal_pyproject(env, gpu):
     assert not {k for k in got if k[0] in HOST_ONLY}
     host = yaml.safe_load((REPO_ROOT / "envs" / "snakemake.yaml").read_text())
     host_pins = pins(next(d["pip"] for d in host["dependencies"] if isinstance(d, dict)))
-    assert {k[0]: v for k, v in host_pins.items()} == {k[0]: v for k, v in pins(deps).items() if k[0] in HOST_ONLY}
+    workflow = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["workflow"]
+    assert {k[0]: v for k, v in host_pins.items() if k[0] in HOST_ONLY} == {k[0]: v for k, v in pins(workflow).items()}
+    assert not {k[0] for k in host_pins} & {"torch", "vllm", "numpy"}  # the host env never holds the GPU stack
 
 
 STUB = """#!/bin/bash
@@ -114,40 +130,75 @@ def config_image(files) -> str:
 
 
 SMOKE = [str(REPO_ROOT / "config" / "config.yaml"), str(REPO_ROOT / "config" / "smoke.yaml")]
-PROFILE = ["--workflow-profile", str(REPO_ROOT / "workflow" / "profiles" / "default")]
 
 
 def test_use_singularity_dry_run_shows_the_image(tmp_path, stub):
+    """--use-singularity: the older spelling of --sdm apptainer, still accepted."""
     work = tmp_path / "run"
     work.mkdir()
-    r = snakemake(["-n", "--cores", "all", "--use-singularity", "--configfile", *SMOKE, *PROFILE], work, stub)
+    r = snakemake(["-n", "--cores", "all", "--use-singularity", "--configfile", *SMOKE], work, stub)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     out = r.stdout + r.stderr
     assert f"Singularity image {config_image(SMOKE)} will be pulled" in out
 
 
-def test_use_singularity_passes_nv_and_cache_bind_to_apptainer(tmp_path, stub):
-    """Runs one cheap rule (forecast) through the stub: the exec line must carry --nv, the /cache bind and the image."""
+def test_sdm_apptainer_passes_nv_and_cache_bind_without_a_profile(tmp_path, stub):
+    """Runs one cheap rule (forecast) through the stub: the exec line must carry --nv, the /cache bind (config
+    container.cache, created if missing) and the image; no workflow profile is loaded."""
     work = tmp_path / "run"
     work.mkdir()
-    r = snakemake(["smoke/results/forecast.csv", "--cores", "1", "--use-singularity", "--configfile", *SMOKE, *PROFILE],
-                  work, stub)
+    cache = tmp_path / "cache-dir"
+    r = snakemake(["smoke/results/forecast.csv", "--cores", "1", "--sdm", "apptainer", "--workflow-profile", "none",
+                   "--configfile", *SMOKE, "--config", f"container={{cache: {cache}}}"], work, stub)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     log = (stub / "apptainer.log").read_text().splitlines()
     pulls = [line for line in log if line.startswith("pull ")]
     assert pulls and pulls[0].endswith(config_image(SMOKE))
     execs = [line for line in log if line.startswith("exec ")]
-    assert execs and "--nv" in execs[0].split() and re.search(r"--bind \S+:/cache", execs[0])
+    assert execs and "--nv" in execs[0].split() and f"--bind {cache}:/cache" in execs[0]
+    assert cache.is_dir()
     assert "grlo forecast" in execs[0]
     assert (work / "smoke" / "results" / "forecast.csv").read_text().startswith("# mode: smoke")
+
+
+def test_a_cache_bind_on_the_command_line_wins(tmp_path, stub):
+    work = tmp_path / "run"
+    work.mkdir()
+    r = snakemake(["smoke/results/forecast.csv", "--cores", "1", "--sdm", "apptainer", "--apptainer-args",
+                   f"--bind {tmp_path}:/cache", "--configfile", *SMOKE], work, stub)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    exec_line = next(line for line in (stub / "apptainer.log").read_text().splitlines() if line.startswith("exec "))
+    assert exec_line.count(":/cache") == 1 and f"--bind {tmp_path}:/cache" in exec_line and "--nv" in exec_line
+
+
+def test_localrules_are_the_light_rules():
+    text = (REPO_ROOT / "Snakefile").read_text()
+    local = set(re.findall(r"^    (\w+),$", text.split("localrules:", 1)[1].split("\n\n", 1)[0], re.M))
+    rules = set(re.findall(r"^rule (\w+):", "\n".join(p.read_text() for p in (REPO_ROOT / "workflow/rules").glob("*.smk")),
+                           re.M)) | {"all", "table1"}
+    assert local <= rules, local - rules
+    assert {"download_prompts", "download_benchmark", "fetch_model", "table", "claims", "forecast", "figures"} <= local
+    assert not local & {"train_grlo", "train_rlvr", "generate", "score", "lmeval_fewshot", "prepare_prompts"}
+
+
+def test_training_loggers_are_off_by_default_and_selectable():
+    from grlo.train.rlvr import grpo_kwargs
+
+    paper = __import__("grlo.config", fromlist=["load"]).load([str(REPO_ROOT / "config" / "config.yaml")])
+    assert paper["grlo"]["logger"] == [] and paper["rlvr"]["train"]["report_to"] == []
+    kw, _, _ = grpo_kwargs(paper, "rlvr", "/tmp/x", on_gpu=False, world_size=1)
+    assert kw["report_to"] == []
+    paper["rlvr"]["train"]["report_to"] = ["tensorboard"]
+    kw, _, _ = grpo_kwargs(paper, "rlvr", "/tmp/x", on_gpu=False, world_size=1)
+    assert kw["report_to"] == ["tensorboard"]
 
 
 def test_slurm_profile_dry_run_renders_gpu_resources(tmp_path, stub):
     work = tmp_path / "run"
     work.mkdir()
     paper = [str(REPO_ROOT / "config" / "config.yaml")]
-    r = snakemake(["results/table2.csv", "-n", "--profile", str(REPO_ROOT / "workflow" / "profiles" / "slurm"),
-                   "--workflow-profile", "none", "--use-singularity", "--configfile", *paper], work, stub)
+    r = snakemake(["results/table3.csv", "-n", "--profile", str(REPO_ROOT / "workflow" / "profiles" / "slurm"),
+                   "--workflow-profile", "none", "--sdm", "apptainer", "--configfile", *paper], work, stub)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     out = r.stdout
     block = out[out.index("rule train_grlo:"):]
@@ -160,8 +211,8 @@ def test_slurm_profile_dry_run_renders_gpu_resources(tmp_path, stub):
     assert f"gpu={gpus}" in res and f"gpu_model={want['gpu_model']}" in res
     assert f"mem_mb={want['mem_mb']}" in res and f"runtime={want['runtime']}" in res
     assert f"cpus_per_task={want['cpus_per_task']}" in res
-    # table 2 in paper mode needs no evaluation job
-    assert "rule generate:" not in out and "rule score:" not in out
+    # the short score jobs go to SLURM in groups (group-components in the profile), not one sbatch each
+    assert "Group job score" in out and prof["group-components"]["score"] > 1
 
 
 def test_slurm_profile_resources_reach_sbatch(tmp_path):

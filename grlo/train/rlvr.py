@@ -162,7 +162,7 @@ def grpo_kwargs(cfg: dict, stage: str, output_dir: str | os.PathLike, *, on_gpu:
         save_steps=int(t.get("save_steps", 20)),
         save_total_limit=t.get("save_total_limit"),
         gradient_checkpointing=bool(t.get("gradient_checkpointing", on_gpu)),
-        report_to=[],
+        report_to=list(t.get("report_to") or []),  # rlvr.train.report_to: tensorboard / wandb (off by default)
         disable_tqdm=True,
         dataloader_num_workers=0,
         use_vllm=use_vllm,
