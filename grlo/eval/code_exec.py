@@ -182,12 +182,14 @@ def evalplus_time_limits(ref_time: list[float], min_time_limit: float | None = N
     return limits, min(per_task, sum(limits)) + 1 + 1 + 1
 
 
-def evalplus_output_ok(dataset: str, entry_point: str, inp, out, exp, atol: float) -> tuple[bool, float]:
+def evalplus_output_ok(dataset: str, entry_point: str, inp, out, exp, atol: float) -> tuple[bool | None, float]:
     """One call's verdict under evalplus 0.3.1's unsafe_execute rules (special oracles, 1e-6 tolerance enforced for
     float outputs, np.allclose with rtol=1e-07 and a type check otherwise); returns (ok, atol for the next input:
-    EvalPlus keeps the enforced tolerance for the rest of the test set). `out` is the program's value rebuilt here
-    from plain data, so its __eq__ is the built-in one. Assumption: the special oracles see the original inputs, not
-    ones the program may have mutated."""
+    EvalPlus keeps the enforced tolerance for the rest of the test set). ok is None for a find_zero output that
+    passes its oracle: EvalPlus 0.3.1 `continue`s there before it records the input, so the set cannot count as
+    passed (HumanEval/32 never passes under 0.3.1; reproduced, not fixed, so verdicts stay EvalPlus's). `out` is the
+    program's value rebuilt here from plain data, so its __eq__ is the built-in one. Assumption: the special oracles
+    see the original inputs, not ones the program may have mutated."""
     import numpy as np
     from evalplus.eval import is_floats
     from evalplus.eval._special_oracle import (MBPP_OUTPUT_NOT_NONE_TASKS, MBPP_OUTPUT_SET_EQ_TASKS,
@@ -209,7 +211,7 @@ def evalplus_output_ok(dataset: str, entry_point: str, inp, out, exp, atol: floa
             elif entry_point in MBPP_OUTPUT_NOT_NONE_TASKS:
                 exact = (out == exp) if isinstance(out, bool) else (exp == (out is not None))
         if dataset == "humaneval" and entry_point == "find_zero":
-            return bool(abs(_poly(*inp, out)) <= atol), atol
+            return (None if abs(_poly(*inp, out)) <= atol else False), atol
     except Exception:  # noqa: BLE001 - a wrong-typed output can make any comparison raise
         return False, atol
     if atol == 0 and is_floats(exp):
@@ -238,20 +240,22 @@ def evalplus_set_verdict(dataset: str, entry_point: str, inputs: list, expected:
     records = result["records"]
     if records and "load_error" in records[0]:
         return FAIL, []
-    details: list[bool] = []
-    done = False
+    recorded = [False] * len(inputs)  # EvalPlus's shared `details` array and its `progress` counter
+    progress, seen, done = 0, 0, False
     for rec in records:
         if rec.get("done"):
             done = True
             break
-        if rec.get("i") != len(details) or len(details) >= len(inputs):
+        if rec.get("i") != seen or seen >= len(inputs):
             break  # out of order or extra: not what the runner writes
-        i = len(details)
+        i, seen = seen, seen + 1
+        ok = False
         if "out" in rec:
             ok, atol = evalplus_output_ok(dataset, entry_point, inputs[i], rec["out"], expected[i], atol)
-        else:
-            ok = False
-        details.append(ok)
+        if ok is not None:
+            recorded[i] = ok
+            progress += 1
+    details = recorded[:progress]
     if not done or result.get("killed"):
         return TIMEOUT, details
     if len(details) != len(inputs) or not all(details):
