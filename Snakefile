@@ -25,6 +25,7 @@ include: "workflow/rules/reference.smk"
 include: "workflow/rules/lmeval.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/protocol.smk"
 
 
 # On SLURM these run on the submitting host, not as one sbatch job each: downloads (compute nodes often have no

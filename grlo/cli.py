@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gpu-hours": ("grlo.accounting", "aggregate measured GPU-hours from benchmark TSVs"),
     "forecast": ("grlo.report.forecast", "forecast GPU-hours per stage before a run"),
     "figures": ("grlo.report.figures", "training curves and accuracy figures"),
+    "protocol-card": ("grlo.report.protocol", "results/protocol.md: the evaluation protocol from registries + config"),
     "doctor": ("grlo.doctor", "pre-flight checklist: GPUs, container, disk, hub, tokens, judge key, sandbox"),
     "status": ("grlo.status", "progress of a run: jobs done and left, training step, ETA"),
     "render-html": ("grlo.report.html", "results tables, claims, cost and protocol as HTML pages for the report"),

@@ -207,7 +207,7 @@ def all_targets(cfg: dict) -> list[str]:
     tables = [f"{o}results/table{i}.csv" for i in range(1, 6)]
     lmeval = [f"{o}results/lmeval/{cfg['backbones']['primary']}.json"]
     pages = [f"{o}results/report/overview.html"] + [f"{o}results/browser/{b}.html" for b in benchmarks(cfg)]
-    return tables + lmeval + [f"{o}results/{x}" for x in ("claims.csv", "gpu_hours.csv", "forecast.csv", "figures")] + pages
+    return tables + lmeval + [f"{o}results/{x}" for x in ("claims.csv", "gpu_hours.csv", "forecast.csv", "figures", "protocol.md")] + pages
 
 
 def judge_inputs(cfg: dict, bench: str) -> list[str]:

@@ -1,0 +1,205 @@
+"""`grlo protocol-card`: results/protocol.md, the evaluation protocol as the code will run it.
+
+Generated from the registries (grlo/registry/*.yaml), the lock file and the config, never written by hand: for every
+benchmark its source with the pinned revision and sha256, prompt template (and assistant prefill), extractor,
+scorer, metric and k; for every evaluated model its weights' source and pin, its turn-end stop token and chat
+options; for every (model, benchmark) the sampling settings, stop tokens, k and budget exactly as `grlo generate`
+resolves them (grlo.generation.eval_settings). Every non-obvious choice carries its source, or says it is our
+assumption (registry `sampling_note`). No downloads, no GPU; deterministic (no date), so the committed card changes
+only when the protocol does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+from grlo import config as C
+from grlo import lock, registry
+from grlo.errors import GrloError
+from grlo.io import write_text
+from grlo.report.common import markdown_table
+
+
+# The config sections the protocol depends on (the hash in the card's header).
+PROTOCOL_SECTIONS = ("mode", "seed", "backbones", "generation", "evaluation", "lock", "rlvr")
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().splitlines()[0].strip() if (doc or "").strip() else ""
+
+
+def _pin(cfg: dict, section: str, name: str, src: dict) -> tuple[str, str]:
+    """(revision, sha256) as text, each saying where the pin comes from."""
+    kind = src.get("kind")
+    if kind in ("fixture", "package", "gguf_wheel", "tiny_reward", "local"):
+        detail = {"fixture": lambda: f"fixture grlo/data/fixtures/{src.get('file')} (in this repository)",
+                  "package": lambda: f"PyPI package {src.get('package')} (pinned in pyproject.toml)",
+                  "gguf_wheel": lambda: f"PyPI wheel {src.get('package')}=={src.get('version')}",
+                  "tiny_reward": lambda: f"built from seed {src.get('seed')}",
+                  "local": lambda: f"local directory {src.get('path')}"}[kind]()
+        sha = src.get("file_sha256") or src.get("wheel_sha256") or ""
+        return detail, (f"`{sha}` (registry)" if sha else "n/a")
+    e = lock.entry(cfg, section, name, src) if lock.lock_path(cfg) else None
+    e = e or {}
+    if kind == "url":
+        rev = "release asset (URL)"
+    elif src.get("revision"):
+        rev = f"`{src['revision']}` (registry)"
+    elif e.get("revision"):
+        rev = f"`{e['revision']}` (lock file)"
+    else:
+        rev = "**unpinned**: resolved at first fetch and recorded in the lock file (`grlo lock`)"
+    files = ([src["url"].rsplit("/", 1)[-1]] if kind == "url" else
+             list(src.get("files") or ([src["file"]] if src.get("file") else [])))
+    shas = src.get("sha256")
+    shas = shas if isinstance(shas, list) else [shas] * len(files)
+    locked = e.get("files") or {}
+    parts = []
+    for f, sha in zip(files, shas):
+        if sha:
+            parts.append(f"{f}: `{sha}` (registry)")
+        elif locked.get(f):
+            parts.append(f"{f}: `{locked[f]}` (lock file)")
+        else:
+            parts.append(f"{f}: **unpinned** (recorded at first fetch)")
+    if section == "models":
+        parts = [f"{len(locked)} weight file sha256s (lock file)"] if locked else ["weight sha256s recorded at first fetch (lock file)"]
+    return rev, "; ".join(parts) or "n/a"
+
+
+def _display(path: Path | None) -> str:
+    if path is None:
+        return "none"
+    return str(path.relative_to(C.REPO_ROOT)) if path.is_relative_to(C.REPO_ROOT) else str(path)
+
+
+def _where(src: dict) -> str:
+    kind = src.get("kind")
+    if kind == "url":
+        return src["url"]
+    if kind in ("hub", "hub_dataset"):
+        files = src.get("files") or ([src["file"]] if src.get("file") else [])
+        prefix = "https://huggingface.co/" + ("datasets/" if kind == "hub_dataset" else "")
+        return prefix + src["repo"] + (f" ({', '.join(files)})" if files else "")
+    return kind or "?"
+
+
+def benchmark_rows(cfg: dict) -> list[list[str]]:
+    from grlo.eval import templates
+    from grlo.eval.scorers import KINDS
+
+    mode = cfg["mode"]
+    rows = []
+    for b in C.get(cfg, "evaluation.benchmarks") or []:
+        e = registry.benchmark(b)
+        src = registry.source(e, mode, b)
+        rev, sha = _pin(cfg, "benchmarks", b, src)
+        tmpl = e.get("prompt_template")
+        prefill = templates.prefill(tmpl)
+        scorer = e.get("scorer")
+        doc = _first_line(importlib.import_module(KINDS[scorer]).__doc__) if scorer in KINDS else ""
+        rows.append([f"{b} ({e.get('label')})", _where(src), rev, sha,
+                     f"`{tmpl}`" + (f" + assistant prefill `{prefill.strip()[:60]}`" if prefill else ""),
+                     f"{scorer}: {doc}", e.get("metric", ""), e.get("sampling_note") or "**not stated**"])
+    return rows
+
+
+def model_rows(cfg: dict) -> list[list[str]]:
+    from grlo.workflow import eval_models, resolve_eval_model, split_model_id
+
+    mode, rows, seen = cfg["mode"], [], set()
+    for m in eval_models(cfg):
+        name = split_model_id(m)[0]
+        entry = registry.model(name)
+        src = registry.source(entry, mode, name)
+        rev, sha = _pin(cfg, "models", name, src) if name not in seen else ("as above", "as above")
+        seen.add(name)
+        r = resolve_eval_model(cfg, m)
+        end = src.get("turn_end")
+        rows.append([m, f"{entry.get('label', name)}: {_where(src)}", rev, sha,
+                     f"`{end}`" if end else "none (eos only)", str(r["chat"] or "template default"),
+                     entry.get("sampling_note") or "benchmark defaults (registry `sampling`)"])
+    return rows
+
+
+def settings_rows(cfg: dict) -> list[list]:
+    from grlo.generation import eval_settings
+    from grlo.workflow import eval_models
+
+    rows = []
+    for m in eval_models(cfg):
+        for b in C.get(cfg, "evaluation.benchmarks") or []:
+            s, _, limit = eval_settings(cfg, m, b)
+            rows.append([m, b, s.temperature, s.top_p, s.top_k if s.top_k > 0 else "off", s.presence_penalty,
+                         s.max_tokens, s.n, ", ".join(f"`{t}`" for t in s.stop_tokens) or "eos only",
+                         "all" if limit is None else limit])
+    return rows
+
+
+def render(cfg: dict) -> str:
+    gen = cfg.get("generation") or {}
+    vllm = gen.get("vllm") or {}
+    lines = [
+        "# Evaluation protocol card",
+        "",
+        f"Generated by `grlo protocol-card` from grlo/registry/models.yaml, grlo/registry/benchmarks.yaml, the lock "
+        f"file and the config (mode `{cfg['mode']}`, hash of its protocol sections "
+        f"`{C.config_hash({k: cfg.get(k) for k in PROTOCOL_SECTIONS})}`). Do not edit: rebuild with "
+        "`snakemake results/protocol.md` (or `grlo protocol-card`).",
+        "",
+        "GRLO's own evaluation protocol is not published: every setting below either names its source or is marked "
+        "as our assumption. Order of precedence for sampling: benchmark registry < model family < config "
+        "`evaluation.overrides`.",
+        "",
+        "## Generation",
+        "",
+        f"- back-end `{gen.get('backend')}`, weights dtype `{gen.get('dtype')}`; vLLM tensor parallel "
+        f"{vllm.get('tensor_parallel_size')}, gpu_memory_utilization {vllm.get('gpu_memory_utilization')}, "
+        f"max_model_len {vllm.get('max_model_len')} capped by each model's `max_position_embeddings` (32,768 for the "
+        "Qwen3 base models).",
+        "- Prompts: the benchmark's prompt template is the user message; the model's chat template is applied "
+        "(`enable_thinking` per mode) and tokenized once (the template writes its own BOS).",
+        "- Turn end: generation stops at the model's turn-end token (a stop token id in vLLM and transformers, checked "
+        "against the chat template at load), so text written past the assistant turn is never scored. Every "
+        "completion records why it ended: `stop` (turn end / stop string), `eos`, `length`, or vLLM's other reasons "
+        "as reported (`abort`, `error`).",
+        f"- Seed {cfg.get('seed')}. Library versions, batch settings and the model manifest are recorded in each "
+        "`generations/<model>/<bench>.meta.json`.",
+        f"- Source pins: lock file `{_display(lock.lock_path(cfg))}`, "
+        f"`lock.frozen: {str(lock.frozen(cfg)).lower()}` (true: an unpinned or changed source stops the run).",
+        "",
+        "## Benchmarks",
+        "",
+        markdown_table(["benchmark", "source", "revision", "sha256", "prompt template", "extractor / scorer", "metric",
+                        "k and budget: source"], benchmark_rows(cfg)),
+        "",
+        "## Models",
+        "",
+        markdown_table(["model", "weights", "revision", "sha256", "turn end (stop token)", "chat options",
+                        "sampling: source"], model_rows(cfg)),
+        "",
+        "## Sampling per model and benchmark (as `grlo generate` runs it)",
+        "",
+        markdown_table(["model", "benchmark", "temperature", "top-p", "top-k", "presence penalty", "max new tokens",
+                        "k", "stop tokens", "problems"], settings_rows(cfg)),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", nargs="+", required=True)
+    p.add_argument("--output", required=True, help="results/protocol.md")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = C.load(args.config)
+    try:
+        text = render(cfg)
+    except KeyError as e:
+        raise GrloError(f"registry entry lacks {e}", field="protocol card") from None
+    write_text(args.output, text)
+    print(f"protocol card -> {args.output}")
+    return 0
