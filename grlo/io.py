@@ -30,24 +30,53 @@ def _user_errors(path: Path) -> Iterator[None]:
         raise err from e
 
 
+def _make_parents(path: Path) -> Path | None:
+    """mkdir -p path.parent; return the topmost directory it created (None: all existed)."""
+    top = None
+    for d in reversed(path.parents):
+        if not d.exists():
+            top = d
+            break
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return top
+
+
+def _remove_created(path: Path, top: Path | None) -> None:
+    """After a failure: remove the directories _make_parents created, if still empty (no litter)."""
+    if top is None:
+        return
+    d = path.parent
+    while True:
+        try:
+            d.rmdir()
+        except OSError:
+            return
+        if d == top:
+            return
+        d = d.parent
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it into place only if the block succeeds.
     On any failure (ENOSPC included) the temporary file is removed and nothing is left at `path`."""
     path = Path(path)
     _check_target(path)
-    tmp_path = None
+    tmp_path, top, ok = None, None, False
     try:
         with _user_errors(path):
-            path.parent.mkdir(parents=True, exist_ok=True)
+            top = _make_parents(path)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
             os.close(fd)
             tmp_path = Path(tmp)
             yield tmp_path
             os.replace(tmp_path, path)
+            ok = True
     finally:
         if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
+        if not ok:
+            _remove_created(path, top)
 
 
 @contextlib.contextmanager
@@ -58,18 +87,21 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise GrloError("exists and is not a directory: remove it or choose another path", path=str(path))
-    tmp = None
+    tmp, top, ok = None, None, False
     try:
         with _user_errors(path):
-            path.parent.mkdir(parents=True, exist_ok=True)
+            top = _make_parents(path)
             tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
             yield tmp
             if path.exists():
                 shutil.rmtree(path)
             os.replace(tmp, path)
+            ok = True
     finally:
         if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if not ok:
+            _remove_created(path, top)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

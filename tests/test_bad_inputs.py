@@ -139,6 +139,9 @@ CASES = {
         lambda i, o: ["download-prompts", "--config", PAPER, _overlay(i, {"grlo": {"adapt_batch_size": False}}),
                       "--output", str(o / "raw.jsonl")],
         ["grlo.train_batch_size", "1000 prompts", "adapt_batch_size"]),
+    "downloaded prompt file checksum mismatch": (
+        lambda i, o: _download_prompts(i, o, {"prompts": {"url": PROMPTS.as_uri(), "path": None, "sha256": "0" * 64}}),
+        [PROMPTS.as_uri(), "prompts.sha256", "checksum mismatch"]),
     "prompt file checksum mismatch": (
         lambda i, o: _download_prompts(i, o, {"prompts": {"path": str(PROMPTS), "sha256": "0" * 64}}),
         [str(PROMPTS), "prompts.sha256", "checksum mismatch"]),
@@ -146,7 +149,7 @@ CASES = {
 
 
 def _files(d: Path) -> list[str]:
-    return sorted(str(p.relative_to(d)) for p in d.rglob("*") if not p.is_dir()) if d.exists() else []
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*")) if d.exists() else []
 
 
 def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:

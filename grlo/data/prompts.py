@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         actual = copy_verified(src, args.output, pc.get("sha256"))
         origin = str(pc["path"])
     elif pc.get("url"):
-        actual = fetch_url(pc["url"], args.output, pc.get("sha256"))
+        actual = fetch_url(pc["url"], args.output, pc.get("sha256"), key="prompts.sha256")
         origin = pc["url"]
     else:
         raise GrloError("set prompts.url or prompts.path", path=", ".join(args.config), field="prompts")
