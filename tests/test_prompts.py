@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,12 +11,14 @@ import pytest
 
 from grlo.data import FIXTURES
 from grlo.data.download import copy_verified
-from grlo.data.prompts_prepare import percentiles, prepare, validate_row
+from grlo import config as C
+from grlo.data.prompts_prepare import check_unique_index, percentiles, prepare, validate_row
 from grlo.errors import GrloError
 from grlo.io import iter_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
-OFFICIAL = ROOT.parent / "shared" / "data" / "grlo_train_1k.jsonl"
+# The official release (not committed): GRLO_OFFICIAL_PROMPTS=path, else a paper-mode download in this checkout.
+OFFICIAL = Path(os.environ.get("GRLO_OFFICIAL_PROMPTS") or ROOT / "data" / "prompts" / "raw.jsonl")
 
 
 def _row(content="Explain tides.", role="user"):
@@ -28,7 +31,7 @@ def test_smoke_fixture_has_the_official_format():
     assert len(rows) >= 32
     for i, r in enumerate(rows, 1):
         validate_row(r, "fixture", i)
-    if OFFICIAL.exists():  # same keys as the official release
+    if OFFICIAL.is_file():  # same keys as the official release
         first = json.loads(OFFICIAL.read_text().splitlines()[0])
         assert set(first) == set(rows[0])
 
@@ -100,7 +103,7 @@ def test_download_prompts_cli_checksum_mismatch(tmp_path):
     assert not out.exists() and not out.with_suffix(".jsonl.source.json").exists()
 
 
-@pytest.mark.skipif(not OFFICIAL.exists(), reason="official prompt file not beside the repo")
+@pytest.mark.skipif(not OFFICIAL.is_file(), reason="official prompt file not present (set GRLO_OFFICIAL_PROMPTS)")
 def test_official_release_validates_and_matches_its_published_checksum():
     from grlo.io import sha256_file
     import yaml
@@ -108,6 +111,16 @@ def test_official_release_validates_and_matches_its_published_checksum():
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     assert sha256_file(OFFICIAL) == cfg["prompts"]["sha256"]
     rows = list(iter_jsonl(OFFICIAL))
-    assert len(rows) == 1000
+    assert len(rows) == 1000 == C.pinned_prompt_count(cfg["prompts"]["sha256"])  # the dry run's count is the file's
     for lineno, r in rows:
         validate_row(r, str(OFFICIAL), lineno)
+    check_unique_index(rows, str(OFFICIAL))
+
+
+def test_unique_index_check():
+    rows = [(1, _row()), (2, {**_row(), "extra_info": {"index": "b"}}), (3, {**_row(), "extra_info": {}})]
+    check_unique_index(rows, "p.jsonl")  # distinct or absent indices pass
+    with pytest.raises(GrloError, match=r"p.jsonl: line 4: duplicate extra_info.index 'b' \(first at line 2\)"):
+        check_unique_index(rows + [(4, {**_row(), "extra_info": {"index": "b"}})], "p.jsonl")
+    with pytest.raises(GrloError, match="extra_info.index must be an integer or a string"):
+        validate_row({**_row(), "extra_info": {"index": [1]}}, "p.jsonl", 1)
