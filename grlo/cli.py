@@ -91,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         orig, err = e, from_os_error(e)
         if err is None:
             raise
+    except KeyboardInterrupt:
+        print(f"grlo {name}: interrupted", file=sys.stderr)
+        return 130
     else:
         return int(rc or 0)
     if debug:
