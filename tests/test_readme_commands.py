@@ -1,0 +1,122 @@
+"""The README's GPU commands work as written: the Apptainer command, copied from the README, passes --nv and the
+cache bind to a stand-in `apptainer` without any profile; every `grlo` command line of that section parses; the
+release workflow builds the image(s) and its digest pinning rewrites only the container section of the config."""
+
+import os
+import re
+import runpy
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grlo import config as C
+from grlo import workflow as W
+from grlo.cli import COMMANDS
+from grlo.config import REPO_ROOT
+
+SMOKE = [str(REPO_ROOT / "config" / "config.yaml"), str(REPO_ROOT / "config" / "smoke.yaml")]
+STUB = """#!/bin/bash
+echo "$*" >> "$STUB_LOG"
+case "$1" in --version|version) echo "apptainer version 1.4.0"; exit 0;; esac
+for a in "$@"; do [ "$a" = pull ] && { dest="${@: -2:1}"; : > "$dest"; exit 0; }; done
+exec bash -c "${@: -1}"
+"""
+
+
+def gpu_section() -> str:
+    text = (REPO_ROOT / "README.md").read_text()
+    return text.split("## Reproducing the paper on GPUs", 1)[1].split("\n## ", 1)[0]
+
+
+def gpu_commands() -> list[str]:
+    block = re.search(r"```bash\n(.*?)```", gpu_section(), re.S).group(1)
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_readme_leads_with_sdm_apptainer_and_runs_doctor_first():
+    cmds = gpu_commands()
+    assert cmds[0].startswith("grlo doctor --config config/config.yaml")
+    run = next(c for c in cmds if c.startswith("snakemake "))
+    assert "--sdm apptainer" in run and "--use-singularity" not in run
+    assert "--use-singularity" in gpu_section()  # mentioned as the older spelling
+    assert "--workflow-profile" not in gpu_section()  # nothing to remember: the workflow adds --nv and the bind
+
+
+def test_readme_grlo_commands_parse():
+    import argparse
+    import importlib
+
+    for cmd in gpu_commands():
+        argv = shlex.split(cmd)
+        if argv[0] != "grlo":
+            continue
+        assert argv[1] in COMMANDS, cmd
+        parser = argparse.ArgumentParser()
+        importlib.import_module(COMMANDS[argv[1]][0]).add_arguments(parser)
+        parser.parse_args(argv[2:])
+
+
+@pytest.mark.parametrize("which", ["whole run", "one target"])
+def test_readme_gpu_command_binds_the_cache_and_passes_nv(tmp_path, which):
+    """The README's Apptainer commands, verbatim, on a cheap smoke target with the smoke config (the whole-run
+    command gets the target as its first argument, the one-target command has it replaced)."""
+    cmds = [shlex.split(c) for c in gpu_commands() if c.startswith("snakemake ") and "--sdm apptainer" in c]
+    if which == "whole run":
+        argv = next(a for a in cmds if not any(x.startswith("results/") for x in a))
+        argv = [argv[0], "smoke/results/forecast.csv", *argv[1:]]
+    else:
+        argv = next(a for a in cmds if any(x.startswith("results/") for x in a))
+        argv = [("smoke/results/forecast.csv" if x.startswith("results/") else x) for x in argv]
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "apptainer").write_text(STUB)
+    (stub / "apptainer").chmod(0o755)
+    home, work = tmp_path / "home", tmp_path / "run"
+    home.mkdir()
+    work.mkdir()
+    env = dict(os.environ, HOME=str(home), STUB_LOG=str(stub / "apptainer.log"),
+               PATH=os.pathsep.join([str(stub), str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    full = [str(Path(sys.executable).parent / "snakemake"), *argv[1:], "-s", str(REPO_ROOT / "Snakefile"),
+            "--directory", str(work), "--configfile", *SMOKE]
+    r = subprocess.run(full, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    execs = [line for line in (stub / "apptainer.log").read_text().splitlines() if line.startswith("exec ")]
+    assert execs, (stub / "apptainer.log").read_text()
+    assert "--nv" in execs[0].split()
+    assert f"--bind {home}/.cache/grlo:/cache" in execs[0]  # container.cache default, created by the workflow
+    assert (home / ".cache" / "grlo").is_dir()
+    assert (work / "smoke" / "results" / "forecast.csv").is_file()
+
+
+def test_release_workflow_builds_and_pins_the_image():
+    wf = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "image.yml").read_text())
+    on = wf[True] if True in wf else wf["on"]  # YAML 1.1 reads the key `on` as True
+    assert on["push"]["tags"] == ["v*"]
+    job = wf["jobs"]["build"]
+    main = next(m for m in job["strategy"]["matrix"]["include"] if m["name"] == "grlo")
+    assert main["dockerfile"] == "Dockerfile" and main["config_key"] == "container"
+    steps = {s.get("uses", s.get("name")): s for s in job["steps"]}
+    build = steps["docker/build-push-action@v6"]
+    assert build["with"]["push"] is True and build["with"]["file"] == "${{ matrix.dockerfile }}"
+    assert any("pin_digest.py" in s.get("run", "") for s in job["steps"])
+
+
+def test_pin_digest_rewrites_only_the_container_section():
+    pin = runpy.run_path(str(REPO_ROOT / ".github" / "workflows" / "pin_digest.py"))["pin"]
+    text = (REPO_ROOT / "config" / "config.yaml").read_text()
+    digest = "sha256:" + "0123456789abcdef" * 4
+    new = pin(text, "container", "docker://ghcr.io/someone/grlo:0.2.0", digest)
+    changed = [(a, b) for a, b in zip(text.splitlines(), new.splitlines()) if a != b]
+    assert len(changed) == 2 and len(new.splitlines()) == len(text.splitlines())
+    cfg = yaml.safe_load(new)
+    assert cfg["container"]["digest"] == digest and cfg["container"]["image"].endswith("grlo:0.2.0")
+    C.validate(cfg)
+    assert W.container_image(cfg) == f"docker://ghcr.io/someone/grlo@{digest}"
+    with pytest.raises(SystemExit, match="not a sha256 digest"):
+        pin(text, "container", "docker://x/y:1", "latest")
+    with pytest.raises(SystemExit, match="no top-level section"):
+        pin(text, "nosuch", "docker://x/y:1", digest)
