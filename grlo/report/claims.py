@@ -97,8 +97,8 @@ def build(cfg: dict, scores: dict, refs: PaperRefs, jobs: list, prompts: int | N
     rows.append({"claim": "backbone", "quantity": ab["backbone"].quantity, "paper": ab["backbone"].text,
                  "paper_value": None, "ours": f"{ran} (smoke stand-in for {label})" if ran else label,
                  "tolerance": "exact", "rule": "same model",
-                 "verdict": SMOKE if mode == "smoke" else (REPRODUCED if label == ab["backbone"].text
-                                                            else NOT_REPRODUCED),
+                 "verdict": NOT_RUN if not any(m.startswith(f"{primary}--") for m, _ in scores)  # nothing ran yet
+                 else SMOKE if mode == "smoke" else (REPRODUCED if label == ab["backbone"].text else NOT_REPRODUCED),
                  "evidence": "config backbones.primary", "paper_source": f"{ab['backbone'].source} (known)"})
     scores_ev = evidence.get("table1", "scores/*/*.json")
     add("avg_base", overall(f"{primary}--base"), tol["average_points"], "points",

