@@ -44,6 +44,8 @@ localrules:
     figures,
     report_html,
     browse,
+    claims_preview,
+    committed_results,
 
 
 rule all:

@@ -146,11 +146,8 @@ rule figures:
 
 # --- HTML pages for the report (`snakemake --report report.html|report.zip` shows HTML items inline) -----------
 # overview.html (claims with verdicts + table 1) is also embedded in the report's landing text (workflow.rst).
-# Protocol card hook: when a rule writes results/protocol.md (evaluation protocol card), it gets an HTML page too.
+# The protocol card (results/protocol.md, rule protocol_card in protocol.smk) gets a page too.
 PROTOCOL_CARD = out("results/protocol.md")
-HAS_PROTOCOL = any(
-    str(f) == PROTOCOL_CARD for r in workflow.rules for f in r.output if r.name != "report_html"
-)
 
 
 def _html_page(name, category, caption):
@@ -169,13 +166,13 @@ rule report_html:
         tables=expand(out("results/table{i}.csv"), i=range(1, 6)),
         forecast=out("results/forecast.csv"),
         gpu_hours=out("results/gpu_hours.csv"),
-        protocol=[PROTOCOL_CARD] if HAS_PROTOCOL else [],
+        protocol=PROTOCOL_CARD,
     output:
         overview=_html_page("overview", "1 Verdicts", "overview"),
         claims=_html_page("claims", "1 Verdicts", "claims"),
         tables=[_html_page(f"table{i}", "2 Tables", "tables_html") for i in range(1, 6)],
         cost=_html_page("cost", "5 Cost", "cost"),
-        protocol=[_html_page("protocol", "3 Protocol", "protocol")] if HAS_PROTOCOL else [],
+        protocol=_html_page("protocol", "3 Protocol", "protocol"),
     log:
         log_path("report_html", "all"),
     conda:
@@ -183,11 +180,10 @@ rule report_html:
     container:
         IMAGE
     params:
-        protocol=lambda w, input: f"--protocol {input.protocol}" if input.protocol else "",
         out_dir=lambda w, output: os.path.dirname(output.overview),
     shell:
         "grlo render-html --claims {input.claims} --tables {input.tables} --forecast {input.forecast}"
-        " --gpu-hours {input.gpu_hours} {params.protocol} --output-dir {params.out_dir} > {log} 2>&1"
+        " --gpu-hours {input.gpu_hours} --protocol {input.protocol} --output-dir {params.out_dir} > {log} 2>&1"
 
 
 # Per-problem browser: one page per benchmark, every evaluated model's answers side by side.
@@ -215,3 +211,30 @@ rule browse:
     shell:
         "grlo browse --benchmark {wildcards.bench} --config {params.config} --samples {input.samples}"
         " --data {input.data} --output {output} > {log} 2>&1"
+
+
+# --- Committed results/ (what a reviewer opens before any run), from the paper config, without GPUs -----------------
+# `snakemake --cores 1 committed_results` rewrites them; tests/test_results_committed.py fails when they are stale.
+# The claims with no inputs say "not run" (results/preview/: a paper run writes results/claims.csv beside it).
+rule claims_preview:
+    output:
+        csv=out("results/preview/claims.csv"),
+        md=out("results/preview/claims.md"),
+    log:
+        log_path("claims_preview", "all"),
+    conda:
+        ENV
+    container:
+        IMAGE
+    params:
+        config=CFG,
+        settings=GC.config_hash(config),  # the header carries the whole config's hash
+    shell:
+        "grlo claims --config {params.config} --output {output.csv} > {log} 2>&1"
+
+
+rule committed_results:
+    input:
+        out("results/forecast.csv"),
+        out("results/preview/claims.csv"),
+        PROTOCOL_CARD,
