@@ -110,6 +110,7 @@ def section_hash(cfg: dict, *sections: str) -> str:
 def eval_settings_hash(cfg: dict, model_id: str) -> str:
     """Everything that changes a model's generations: a change reruns that model's generation job."""
     return C.config_hash({"model": resolve_eval_model(cfg, model_id),
+                          "source": registry.model(split_model_id(model_id)[0]),  # family sampling, turn_end
                           "benches": {b: registry.benchmark(b) for b in benchmarks(cfg)},
                           "overrides": C.get(cfg, "evaluation.overrides"), "generation": cfg.get("generation"),
                           "seed": cfg.get("seed")})
