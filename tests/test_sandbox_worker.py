@@ -160,3 +160,31 @@ def test_process_group_worker_runs_and_scrubs_environment(monkeypatch):
     assert doubled == 42 and not sees_token
     if os.geteuid() == 0:
         assert uid == sandbox.NOBODY
+
+
+@needs_ns
+def test_credential_files_of_the_caller_are_hidden(monkeypatch):
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="grlo_h3_"))  # under /tmp: reachable for nobody (pytest's is 0700)
+    hf_home = tmp_path / "hf"
+    hf_home.mkdir()
+    (hf_home / "token").write_text("hf_fake_h3_secret")
+    os.chmod(tmp_path, 0o755)
+    os.chmod(hf_home, 0o755)
+    os.chmod(hf_home / "token", 0o644)  # readable by anyone, also by the sandbox's nobody
+    monkeypatch.setenv("HF_HOME", str(hf_home))
+    code = ("import os\ndef f(p):\n    try:\n        fd = os.open(p, os.O_RDONLY)\n        return os.read(fd, 100)\n"
+            "    except OSError as e:\n        return type(e).__name__\n")
+    with sandbox.WorkerPool(1) as p:
+        got = outs(call(p, code, [(str(hf_home / "token"),), (str(tmp_path / "other"),)]))
+    assert got[0] in ("PermissionError", "FileNotFoundError"), got
+    (tmp_path / "other").write_text("visible")
+    os.chmod(tmp_path / "other", 0o644)
+    with sandbox.WorkerPool(1) as p:  # a control: an ordinary readable file next to it is readable
+        assert outs(call(p, code, [(str(tmp_path / "other"),)])) == [b"visible"]
+    with sandbox.CallSession(code.replace("def f", "def g"), sandbox.Limits(timeout_s=5, mem_mb=512)) as s:
+        assert s.call("g", str(hf_home / "token")) in ("PermissionError", "FileNotFoundError")
+    shutil.rmtree(tmp_path)

@@ -65,13 +65,41 @@ NOBODY = 65534  # the uid/gid a root caller's sandboxes run as
 
 
 _SETUP = (  # inside the new namespaces: keep only the work dir writable, then drop privileges and exec python
-    'mount --bind "$W" "$W" && cd "$W" && '  # re-enter: the old cwd is on the soon read-only mount
+    'mount --bind "$W" "$W" && cd "$W" || exit 1; '  # re-enter: the old cwd is on the soon read-only mount
+    # the caller's credential files and directories (GRLO_HIDE, one per line) are covered by empty ones
+    'printf "%s\\n" "$GRLO_HIDE" | while IFS= read -r p; do [ -z "$p" ] || '
+    '{ if [ -d "$p" ]; then mount -t tmpfs -o size=4k,mode=0 none "$p"; else mount --bind /dev/null "$p"; fi; } '
+    "|| exit 1; done || exit 1; "
     "awk '{print $2}' /proc/self/mounts | while read mp; do "
     '[ "$mp" = "$W" ] || mount -o remount,bind,ro "$mp" 2>/dev/null; done; '
+    "unset GRLO_HIDE W; "
     # not exec'd: sh stays the namespace's init, so the program has a parent to kill (which ends the run) and,
     # unlike an init, it is not immune to its own signals
     'setpriv {drop} --bounding-set=-all --inh-caps=-all --no-new-privs "$@"'
 )
+
+
+def _hidden_paths(workdir: str) -> list[str]:
+    """Where the caller's credentials live (hub token, cloud and SSH keys, netrc ...): covered inside namespaces, so a
+    program cannot read them even where the read-only filesystem would let it. Paths that hold the interpreter or
+    the work dir are left alone."""
+    home = os.path.expanduser("~")
+    env = os.environ
+    cands = [env.get("HF_HOME"), env.get("HF_TOKEN_PATH"), env.get("HUGGINGFACE_HUB_CACHE"),
+             os.path.join(env.get("XDG_CACHE_HOME") or os.path.join(home, ".cache"), "huggingface"),
+             *(os.path.join(home, p) for p in (".ssh", ".aws", ".azure", ".config/gcloud", ".config/gh", ".docker",
+                                               ".kube", ".gnupg", ".netrc", ".git-credentials", ".pypirc",
+                                               ".config/openai"))]
+    needed = [os.path.realpath(p) for p in (sys.executable, sys.prefix, sys.base_prefix, workdir, str(RUNNER))]
+    out = []
+    for c in cands:
+        if not c or "\n" in c or not os.path.lexists(c):
+            continue
+        real = os.path.realpath(c)
+        if any(n == real or n.startswith(real.rstrip("/") + "/") for n in needed) or real in out:
+            continue
+        out.append(real)
+    return out
 
 
 def _ns_command(as_root: bool) -> list[str]:
@@ -187,7 +215,8 @@ class _Proc:
         self.errfile = tempfile.TemporaryFile()
         nproc_cap = _user_process_count(run_uid) + limits.nproc
         env = _env(self.workdir)
-        env["W"] = self.workdir  # read by the namespace setup script
+        env["W"] = self.workdir  # read (and unset) by the namespace setup script
+        env["GRLO_HIDE"] = "\n".join(_hidden_paths(self.workdir))
         self.t0 = time.monotonic()
         self.deadline = self.t0 + limits.timeout_s
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errfile,
