@@ -97,3 +97,11 @@ def test_page_filters_in_browser(tmp_path):
     assert [r[1] for r in rows(dom)] == ["p3"] and "1 of 3 problems shown" in dom
     dom = dump_dom(out.as_uri())  # defaults: first two models, every problem
     assert [r[1] for r in rows(dom)] == ["p1", "p2", "p3"]
+
+
+def test_long_answers_and_completions_are_clipped():
+    program = "x = 1\n" * 200
+    row = {"id": "c", "completions": ["start " + program + " end"], "extracted": [program], "scores": [1.0]}
+    e = browser.model_entry(row, "f")
+    assert e["extracted"][0].endswith("…") and len(e["extracted"][0]) == browser.ANSWER_CHARS + 1
+    assert e["tail"].startswith("…") and e["tail"].endswith(" end") and len(e["tail"]) == browser.TAIL_CHARS + 1

@@ -23,7 +23,8 @@ from grlo.report import common
 from grlo.report.html import CSS, esc
 
 SOLVED_AT = 0.5  # a problem counts as solved by a model when its mean score over the k samples is >= this
-TAIL_CHARS = 1500  # characters of the first completion kept (its end: where the answer is)
+TAIL_CHARS = 800  # characters of the first completion kept (its end: where the answer is); pages stay small
+ANSWER_CHARS = 400  # an extracted answer longer than this (a program) is cut, with an ellipsis
 PROBLEM_CHARS = 2000
 
 
@@ -48,6 +49,10 @@ def _length(row: dict, k: int) -> tuple[list, str]:
     return [len(c) if isinstance(c, str) else None for c in row.get("completions", [])], "chars"
 
 
+def _clip(text: str) -> str:
+    return text if len(text) <= ANSWER_CHARS else text[:ANSWER_CHARS] + "…"
+
+
 def model_entry(row: dict, path: str) -> dict:
     """The browser's view of one sample row of a .samples.jsonl."""
     scores = row.get("scores")
@@ -59,7 +64,7 @@ def model_entry(row: dict, path: str) -> dict:
     lengths, unit = _length(row, k)
     mean = sum(scores) / k if k else None
     entry = {
-        "extracted": [None if x is None else str(x) for x in _as_list(row.get("extracted"), k)],
+        "extracted": [None if x is None else _clip(str(x)) for x in _as_list(row.get("extracted"), k)],
         "scores": scores, "mean": mean, "solved": None if mean is None else mean >= SOLVED_AT,
         "verdicts": [None if v is None else str(v) for v in _as_list(row.get("verdicts"), k)],
         "length": lengths, "length_unit": unit, "cut": _cut(row, k),
@@ -75,7 +80,7 @@ def model_of(path: str | Path) -> str:
     return Path(path).parent.name
 
 
-def build(benchmark: str, samples: Sequence[str], data: str | None = None) -> dict:
+def build(benchmark: str, samples: Sequence[str], data: str | None = None, mode: str = "paper") -> dict:
     problems: dict[str, dict] = {}
     if data:
         for r in read_jsonl(data):
@@ -98,7 +103,7 @@ def build(benchmark: str, samples: Sequence[str], data: str | None = None) -> di
             prob = problems.setdefault(pid, {"id": pid, "problem": "", "answer": None, "by_model": {}})
             prob["by_model"][model] = model_entry(r, str(p))
     return {"benchmark": benchmark, "label": common.bench_info(benchmark, {})["label"], "models": models,
-            "labels": {m: common.model_label(m) for m in models}, "solved_at": SOLVED_AT,
+            "labels": {m: common.model_label(m, mode) for m in models}, "solved_at": SOLVED_AT,
             "problems": list(problems.values())}
 
 
@@ -246,8 +251,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not str(args.output).endswith(".html"):
         raise GrloError("output must end in .html", path=str(args.output), field="--output")
-    view = build(args.benchmark, args.samples, args.data)
-    header = common.header_lines(common.load_config(args.config)) if args.config else []
+    cfg = common.load_config(args.config) if args.config else None
+    view = build(args.benchmark, args.samples, args.data, mode=cfg.get("mode", "paper") if cfg else "paper")
+    header = common.header_lines(cfg) if cfg else []
     write_text(args.output, render(view, header))
     models = view["models"]
     n_flip = len(flips(view, models[0], models[1])) if len(models) > 1 else 0
