@@ -188,3 +188,12 @@ def test_credential_files_of_the_caller_are_hidden(monkeypatch):
     with sandbox.CallSession(code.replace("def f", "def g"), sandbox.Limits(timeout_s=5, mem_mb=512)) as s:
         assert s.call("g", str(hf_home / "token")) in ("PermissionError", "FileNotFoundError")
     shutil.rmtree(tmp_path)
+
+
+def test_large_outputs_come_back_and_a_flood_is_cut():
+    with sandbox.WorkerPool(1, sandbox.CallLimits(mem_mb=1024, output_mb=8)) as p:
+        res = call(p, "def f(n):\n    return list(range(n))\n", [(300_000,), (300_000,)])
+        assert [len(o) for o in outs(res)] == [300_000, 300_000] and not res["killed"]  # ~4 MB
+        res = call(p, "def f():\n    return 'x' * (12 << 20)\n")
+        assert res["killed"] == "output too large" and outs(res) == []
+        assert outs(call(p, "def f():\n    return 3\n")) == [3]

@@ -434,7 +434,7 @@ def forkserver(proto, own_pidns):
             n += 1
             scratch = os.path.join(home, f"job{n}")
             os.mkdir(scratch, 0o700)
-            results.append(_run_set(job, tset, scratch, job["limits"]["fsize_bytes"], own_pidns))
+            results.append(_run_set(job, tset, scratch, job["limits"]["output_bytes"], own_pidns))
             for name in os.listdir(home):  # fresh state for the next job: nothing it wrote survives
                 if name not in keep:
                     p = os.path.join(home, name)

@@ -359,7 +359,8 @@ class WorkerDied(Exception):
 class CallLimits:
     """Limits of one forked job (EvalPlus-style calls): each test set gets its own child and its own deadline."""
     mem_mb: int = 4096
-    fsize_mb: int = 16
+    fsize_mb: int = 16             # RLIMIT_FSIZE: files the program writes
+    output_mb: int = 256           # the returned values of one test set (EvalPlus has no such cap: keep it roomy)
     nproc: int = 64
 
 
@@ -378,6 +379,7 @@ class Worker:
         self.proc = _Proc("forkserver", {}, None, big,
                           args=lambda iso: ["pidns" if iso != "process_group" else "nopidns"])
         self.isolation = self.proc.isolation
+        self.proc.max_line = (2 * limits.output_mb + 16) << 20  # a reply holds the sets' escaped outputs
         self.nproc_cap = _user_process_count(NOBODY if os.geteuid() == 0 else None) + limits.nproc
         hello = self.proc.readline(time.monotonic() + 30)
         if not (hello and hello.get("ready")):
@@ -397,7 +399,7 @@ class Worker:
         lim = self.limits
         job = {"code": code, "entry_point": entry_point,
                "limits": {"mem_bytes": lim.mem_mb << 20, "fsize_bytes": lim.fsize_mb << 20, "nproc": self.nproc_cap,
-                          "cpu_s": int(deadline) + 2},
+                          "cpu_s": int(deadline) + 2, "output_bytes": lim.output_mb << 20},
                "sets": [{"inputs": _runner.encode(list(t["inputs"])), "time_limits": list(t["time_limits"]),
                          "deadline_s": t["deadline_s"]} for t in sets]}
         if not self.proc.send(job):
