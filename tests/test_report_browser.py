@@ -17,7 +17,7 @@ ROWS_M1 = [  # with the generator's token counts and finish reasons
     {"id": "p1", "completions": ["so \\boxed{5}"], "extracted": ["5"], "scores": [1.0], "verdicts": ["correct"],
      "completion_tokens": [12], "finish_reasons": ["stop"]},
     {"id": "p2", "completions": ["and then"], "extracted": [None], "scores": [0.0], "verdicts": ["no answer"],
-     "completion_tokens": [32], "finish_reasons": ["length"]},
+     "completion_tokens": [32], "finish_reasons": ["length"], "no_answer": [True]},
     {"id": "p3", "completions": ["a", "b"], "extracted": ["1", "2"], "scores": [1.0, 0.0], "verdicts": [None, None],
      "completion_tokens": [3, 9], "finish_reasons": ["stop", "length"]},
 ]
@@ -87,7 +87,7 @@ def test_page_filters_in_browser(tmp_path):
     dom = dump_dom(out.as_uri() + "#a=m1--base&b=m2--grlo&flips=1")
     assert [r[1] for r in rows(dom)] == ["p1", "p2"] and all(r[2] == "true" for r in rows(dom))
     assert "2 of 3 problems shown; 2 flip between A and B" in dom
-    assert "cut at the token limit (1/1)" in dom and "cut: not recorded" in dom
+    assert "cut at the token limit (1/1)" in dom and "cut: not recorded" in dom and "no answer found (1/1)" in dom
     assert "&lt;/script&gt;&lt;b&gt;6&lt;/b&gt;" in dom  # completion shown as text, not markup
     dom = dump_dom(out.as_uri() + "#a=m1--base&b=m2--grlo&flips=0&q=boxed")
     assert [r[1] for r in rows(dom)] == []  # search covers id, problem, reference and extracted answers, not text

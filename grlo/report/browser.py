@@ -171,6 +171,8 @@ PAGE_JS = r"""
     let info = "score " + fmt(e.mean) + (e.scores.length > 1 ? " (k=" + e.scores.length + ")" : "") + " · " +
       (len.length ? len.join("/") + " " + e.length_unit : "length unknown");
     td.appendChild(el("div", "small", info));
+    const none = (e.no_answer || []).filter(x => x === true).length;
+    if (none) td.appendChild(el("div", "cut", "no answer found (" + none + "/" + e.no_answer.length + ")"));
     const verdicts = e.verdicts.filter(v => v !== null);
     if (verdicts.length) td.appendChild(el("div", "small", "verdict: " + verdicts.join(" | ")));
     td.appendChild(el("div", cut ? "cut" : "small",
