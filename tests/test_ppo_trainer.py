@@ -109,6 +109,7 @@ def test_resume_reproduces_uninterrupted_run(models, tmp_path, monkeypatch):
 def test_batch_larger_than_prompt_set_is_an_error_unless_adapted(caplog):
     g = tiny_cfg(train_batch_size=1024, actor={"ppo_mini_batch_size": 256},
                  critic={"ppo_mini_batch_size": 256})["grlo"]
+    g["adapt_batch_size"] = False
     with pytest.raises(GrloError, match=r"train_batch_size 1024 is larger than the 1000 usable prompts.*adapt_batch_size"):
         resolve_batch_sizes(g, 1000, 1, "cfg.yaml")
     g["adapt_batch_size"] = True
@@ -197,7 +198,7 @@ def test_cli_smoke_run_writes_final_model(models, tmp_path):
     assert json.loads((out / "final" / "manifest.json").read_text())["steps"] == 3
     assert json.loads((tmp_path / "dev.json").read_text())["gpu_count"] == 0
     # an oversized batch through the CLI is a one-line error (exit 2) naming the key
-    over.write_text("grlo:\n  train_batch_size: 64\n")
+    over.write_text("grlo:\n  train_batch_size: 64\n  adapt_batch_size: false\n")
     rc = main(["train-grlo", "--config", str(ROOT / "config/config.yaml"), str(ROOT / "config/smoke.yaml"), str(over),
                "--backbone", "tiny", "--prompts", prompts, "--policy-init", pol, "--reward-model", rm,
                "--output-dir", str(tmp_path / "bad"), "--no-progress"])

@@ -1,8 +1,15 @@
 """Reward-model scoring across tokenizers.
 
-The policy's response ids are decoded to text by the caller; here each (prompt chat, response text) pair is
+The policy's response ids are decoded to text (`rm_response_text`); each (prompt chat, response text) pair is
 re-templated with the REWARD MODEL's own chat template and tokenizer and scored in batches. This is what the paper's
 setup needs (Skywork-Reward-V2-Llama-3.1-8B reads Llama-3.1 tokens; the Qwen3 policy writes Qwen tokens).
+
+The input is built as verl 0.6.1's legacy reward-model worker builds it (`_switch_chat_template` in
+verl/workers/fsdp_workers.py, the path train.sh selects): the response decoded WITHOUT skip_special_tokens and only
+the policy's EOS string removed; the RM's chat template applied with add_generation_prompt=False; tokenised with
+add_special_tokens=False (the template writes the one BOS); right-truncated to `max_length` (verl: the RM config's
+max_length, else the rollout width max_prompt_length + max_response_length = 4096 in train.sh). The score is the RM
+logit at the last real token.
 """
 
 from __future__ import annotations
@@ -13,14 +20,22 @@ import torch
 
 from grlo.errors import GrloError
 from grlo.models.local import check_model_dir
+from grlo.train.distributed import empty_cuda_cache
 
 log = logging.getLogger("grlo.rewards.reward_model")
+
+
+def rm_response_text(policy_tokenizer, response_ids: list[int]) -> str:
+    """The response as verl's legacy RM path reads it: special tokens kept, only the EOS string removed."""
+    text = policy_tokenizer.decode(response_ids, skip_special_tokens=False)
+    eos = policy_tokenizer.eos_token
+    return text.replace(eos, "") if eos else text
 
 
 def rm_text(tokenizer, chat: list[dict], response: str) -> str:
     """The conversation as the RM reads it: the prompt turns + the response as the assistant turn."""
     convo = [{"role": m["role"], "content": m["content"]} for m in chat] + [{"role": "assistant", "content": response}]
-    return tokenizer.apply_chat_template(convo, tokenize=False)
+    return tokenizer.apply_chat_template(convo, add_generation_prompt=False, tokenize=False)
 
 
 class RewardScorer:
@@ -46,17 +61,15 @@ class RewardScorer:
         self.offload = offload and self.device.type != "cpu"  # train.sh: reward_model param_offload=True
         self.model.to("cpu" if self.offload else self.device)
         self.batch_size, self.max_length = batch_size, max_length
-        # the template already writes BOS (Llama-3 style); adding special tokens again would double it
-        self.add_special = not (self.tokenizer.bos_token and "bos_token" in (self.tokenizer.chat_template or ""))
 
     def encode(self, chats: list[list[dict]], responses: list[str]) -> list[list[int]]:
         texts = [rm_text(self.tokenizer, c, r) for c, r in zip(chats, responses)]
-        enc = self.tokenizer(texts, add_special_tokens=self.add_special)["input_ids"]
+        enc = self.tokenizer(texts, add_special_tokens=False)["input_ids"]  # verl: the template writes the BOS
         if self.max_length:
             over = sum(len(e) > self.max_length for e in enc)
             if over:
-                log.warning("%d RM inputs longer than %d tokens: kept the first %d", over, self.max_length,
-                            self.max_length)
+                log.warning("%d RM inputs longer than %d tokens: kept the first %d (verl: right truncation)", over,
+                            self.max_length, self.max_length)
             enc = [e[: self.max_length] for e in enc]
         return enc
 
@@ -83,4 +96,5 @@ class RewardScorer:
         finally:
             if self.offload:
                 self.model.to("cpu")
+                empty_cuda_cache()  # give the offloaded RM's blocks back before the rollout engine wakes up
         return out

@@ -1,5 +1,5 @@
-"""Distributed helpers of the native PPO engine: process rank/size, all-reduces of metrics and whitening
-statistics, FSDP2 wrapping. Every helper is a no-op in a single process (CPU smoke, tests, one GPU)."""
+"""Distributed and device helpers of the native PPO engine: process rank/size, all-reduces of metrics and whitening
+statistics, FSDP2 wrapping, freeing cached GPU memory. Each is a no-op in a single CPU process (smoke, tests)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,13 @@ def reduce_row(row: dict) -> dict:
         else:
             out[k] = sm[i].item() / world_size()
     return out
+
+
+def empty_cuda_cache() -> None:
+    """Return the caching allocator's free blocks to the device (before vLLM wakes up, after the RM is offloaded):
+    another allocator (vLLM's) or a later phase can then use them. No-op without CUDA."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def global_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

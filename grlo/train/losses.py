@@ -1,8 +1,9 @@
 """PPO losses with verl's definitions: clipped policy loss with dual-clip, clipped value loss, token-mean.
 
-Aggregation is split into a per-token loss matrix and a normaliser so that micro-batches of one mini-batch
-accumulate to exactly the mini-batch's token mean: each micro-batch contributes sum(loss * mask) / N, where N is the
-number of response tokens in the whole mini-batch (our reading of "token-mean" under gradient accumulation).
+Aggregation takes an optional normaliser: by default each micro-batch aggregates over itself (verl 0.6.1's legacy
+workers, which then scale by 1/grad_accum: see grlo.train.ppo_update); with `n_tokens` = the mini-batch's response
+token count, micro-batches add up to exactly the mini-batch's token mean (`grlo.loss_agg_normalization`).
+Checked against verl's own core_algos in tests/test_ppo_verl_oracle.py.
 """
 
 from __future__ import annotations
@@ -15,15 +16,21 @@ from grlo.train.advantages import masked_mean
 
 
 def agg_loss(loss_mat: torch.Tensor, mask: torch.Tensor, mode: str = "token-mean", n_tokens: float | None = None) -> torch.Tensor:
-    """Aggregate a (batch, length) loss matrix. `n_tokens` overrides the token count (mini-batch normaliser)."""
+    """Aggregate a (batch, length) loss matrix, verl's four `loss_agg_mode`s. `n_tokens` overrides the token count
+    of token-mean (the mini-batch-tokens normalisation); sequence means skip rows with no response token, as verl."""
     if mode == "token-mean":
         denom = mask.sum() if n_tokens is None else torch.as_tensor(n_tokens, dtype=loss_mat.dtype)
         return (loss_mat * mask).sum() / denom.clamp(min=1e-8)
     if mode == "seq-mean-token-sum":
-        return (loss_mat * mask).sum(-1).mean()
-    if mode == "seq-mean-token-mean":
-        return ((loss_mat * mask).sum(-1) / mask.sum(-1).clamp(min=1e-8)).mean()
-    raise ValueError(f"unknown loss_agg_mode {mode!r}")
+        seq = (loss_mat * mask).sum(-1)
+    elif mode == "seq-mean-token-mean":
+        seq = (loss_mat * mask).sum(-1) / mask.sum(-1).clamp(min=1e-8)
+    elif mode == "seq-mean-token-sum-norm":  # Dr. GRPO: token sum over a constant divisor, the padded length
+        return (loss_mat * mask).sum() / mask.shape[-1]
+    else:
+        raise ValueError(f"unknown loss_agg_mode {mode!r}")
+    has_tokens = (mask.sum(-1) > 0).to(seq.dtype)
+    return masked_mean(seq, has_tokens)
 
 
 @dataclass

@@ -30,11 +30,13 @@ import torch
 
 from grlo.errors import GrloError
 from grlo.models.local import check_model_dir
+from grlo.rewards.reward_model import RewardScorer, rm_response_text
 from grlo.train.advantages import explained_variance, gae, masked_mean, token_level_rewards
 from grlo.train.batching import batch_indices, epoch_order, grlo_section, req, resolve_batch_sizes, total_steps  # noqa: F401
-from grlo.train.distributed import dist_on, fsdp2_wrap, global_whiten, rank, reduce_row, world_size  # noqa: F401
-from grlo.train.ppo_update import (UpdateSettings, _autocast, _split, make_optimizer, sequence_logprobs,  # noqa: F401
-                                   sequence_values, update_actor, update_critic)
+from grlo.train.distributed import (dist_on, empty_cuda_cache, fsdp2_wrap, global_whiten, rank,  # noqa: F401
+                                    reduce_row, world_size)
+from grlo.train.ppo_update import (UpdateSettings, _autocast, _split, make_optimizer, micro_batch,  # noqa: F401
+                                   pad_response, sequence_logprobs, sequence_values, update_actor, update_critic)
 from grlo.train.prompts import PromptSet, chat_ids, left_pad, load_prompts, response_mask_from  # noqa: F401
 from grlo.train.rollout import HFRollout, VLLMRollout, eos_token_ids, vllm_settings  # noqa: F401
 from grlo.train.run_log import Loggers, append_jsonl, progress_bar
@@ -53,12 +55,22 @@ class RunState:
     metrics: list[dict] = field(default_factory=list)
 
 
+def actor_updates(steps_done: int, critic_warmup: int) -> int:
+    """Actor updates in the first `steps_done` steps. verl counts global steps from 1 and updates the actor when
+    critic_warmup <= global_step, so critic_warmup k skips the actor on the first k - 1 steps."""
+    return max(0, steps_done - max(0, critic_warmup - 1))
+
+
+def lr_warmup_factor(updates_done: int, warmup_steps: int) -> float:
+    """verl get_constant_schedule_with_warmup: updates_done / warmup_steps during the warm-up, then 1."""
+    return 1.0 if updates_done >= warmup_steps else updates_done / max(1, warmup_steps)
+
+
 class PPOTrainer:
     def __init__(self, cfg: dict, backbone: str, prompts_path: str, policy_init: str, reward_model: str,
                  output_dir: str, config_source: str = "config"):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from grlo.rewards.reward_model import RewardScorer
         from grlo.rewards.style import StyleMix
 
         self.cfg, self.g = cfg, grlo_section(cfg)
@@ -111,14 +123,16 @@ class PPOTrainer:
             if self.device.type != "cuda" or importlib.util.find_spec("vllm") is None:
                 raise GrloError("rollout engine vllm needs a GPU and the vllm package (the GPU image); on CPU set "
                                 "grlo.rollout.engine: hf", path=config_source, field="grlo.rollout.engine")
-            llm_kw, samp_kw = vllm_settings(g, policy_init, self.seed, self.n_procs)
-            self.rollout = VLLMRollout(llm_kw, samp_kw, self.seed)
+            llm_kw, samp_kw = vllm_settings(g, policy_init, self.seed + rank(), self.n_procs)
+            self.rollout = VLLMRollout(llm_kw, samp_kw, self.seed + rank())
         else:
             self.rollout = HFRollout(self.actor, self.tokenizer, self.sampling, self.max_response_length,
                                      int(r.get("batch_size", 64)))
         rw = g["reward"]
+        # verl: the RM config's max_length, else the rollout width (prompt + response = 4096 in train.sh)
+        rm_max_length = rw.get("max_length") or int(req(g, "max_prompt_length")) + self.max_response_length
         self.reward = RewardScorer(reward_model, device=self.device, batch_size=int(rw.get("micro_batch_size", 8)),
-                                   max_length=rw.get("max_length"), offload=bool(rw.get("param_offload", False)),
+                                   max_length=rm_max_length, offload=bool(rw.get("param_offload", False)),
                                    dtype=_DTYPES[rw.get("dtype", dtype_name)])
         self.style = StyleMix.from_config(rw.get("style_mix", {}), self.max_response_length)
         self.upd_actor = UpdateSettings(
@@ -128,12 +142,20 @@ class PPOTrainer:
             clip_ratio_high=float(a.get("clip_ratio_high", a["clip_ratio"])),
             clip_ratio_c=float(a.get("clip_ratio_c", 3.0)), entropy_coeff=float(a.get("entropy_coeff", 0.0)),
             loss_agg_mode=a.get("loss_agg_mode", "token-mean"), temperature=self.sampling["temperature"],
-            autocast_dtype=self.autocast_dtype)
+            loss_normalization=g.get("loss_agg_normalization", "micro-batch-mean"), autocast_dtype=self.autocast_dtype)
         self.upd_critic = UpdateSettings(
             mini_batch_size=self.bs["critic_mini"] // self.n_procs,
             micro_batch_size=int(c["ppo_micro_batch_size_per_gpu"]), epochs=int(c.get("ppo_epochs", 1)),
             grad_clip=float(c.get("grad_clip", 1.0)), cliprange_value=float(c.get("cliprange_value", 0.5)),
-            loss_agg_mode=a.get("loss_agg_mode", "token-mean"), autocast_dtype=self.autocast_dtype)
+            loss_agg_mode=a.get("loss_agg_mode", "token-mean"),
+            loss_normalization=g.get("loss_agg_normalization", "micro-batch-mean"), autocast_dtype=self.autocast_dtype)
+        # no-grad forwards (old log-probs, values): verl's rollout.log_prob_micro_batch_size_per_gpu and critic
+        # forward_micro_batch_size_per_gpu (default: the critic's ppo micro-batch)
+        self.logprob_micro = int(r.get("log_prob_micro_batch_size_per_gpu") or a["ppo_micro_batch_size_per_gpu"])
+        self.value_micro = int(c.get("forward_micro_batch_size_per_gpu") or c["ppo_micro_batch_size_per_gpu"])
+        self.lr_warmup = {"actor": int(float(a.get("lr_warmup_steps_ratio", 0.0)) * self.total_steps),
+                          "critic": int(float(c.get("lr_warmup_steps_ratio", 0.0)) * self.total_steps)}
+        self.base_lr = {"actor": float(a["lr"]), "critic": float(c["lr"])}
         self.state = RunState()
         self.eos = set(eos_token_ids(self.tokenizer, self.actor))
 
@@ -152,17 +174,19 @@ class PPOTrainer:
 
         # 1. rollout
         t = time.perf_counter()
+        empty_cuda_cache()  # the update phase's cached blocks back to the device before vLLM reallocates its memory
         self.rollout.wake_up()
         self.rollout.sync_weights(self.actor)
         responses = self.rollout.generate(prompt_ids)
         self.rollout.sleep()
         timing["time/generate"] = time.perf_counter() - t
 
-        # 2. reward: the RM reads text in its own chat template
+        # 2. reward: the RM reads the response as verl's legacy RM worker passes it (specials kept, EOS removed) in
+        # its own chat template; the style terms read the text with special tokens skipped (verl's reward managers)
         t = time.perf_counter()
         texts = [self.tokenizer.decode(r, skip_special_tokens=True) for r in responses]
         truncated = [not (len(r) and r[-1] in self.eos) for r in responses]
-        rm_scores = self.reward.score(chats, texts)
+        rm_scores = self.reward.score(chats, [rm_response_text(self.tokenizer, r) for r in responses])
         total, parts = self.style(rm_scores, texts, [len(r) for r in responses], truncated)
         timing["time/reward"] = time.perf_counter() - t
 
@@ -174,13 +198,12 @@ class PPOTrainer:
         t = time.perf_counter()
         with torch.no_grad(), _autocast(self.device, self.autocast_dtype):
             self.critic.eval()
-            batch["values"] = self._chunked(lambda sl: sequence_values(
-                self.critic, batch["input_ids"][sl], batch["attention_mask"][sl], batch["response_mask"][sl]),
-                self.upd_critic.micro_batch_size, batch)
+            batch["values"] = self._chunked(lambda mb: sequence_values(
+                self.critic, mb["input_ids"], mb["attention_mask"], mb["response_mask"]), self.value_micro, batch)
             self.actor.eval()
-            batch["old_log_probs"] = self._chunked(lambda sl: sequence_logprobs(
-                self.actor, batch["input_ids"][sl], batch["attention_mask"][sl], batch["response_mask"][sl],
-                self.sampling["temperature"])[0], self.upd_actor.micro_batch_size, batch)
+            batch["old_log_probs"] = self._chunked(lambda mb: sequence_logprobs(
+                self.actor, mb["input_ids"], mb["attention_mask"], mb["response_mask"],
+                self.sampling["temperature"])[0], self.logprob_micro, batch)
         timing["time/values_logprobs"] = time.perf_counter() - t
 
         # 5. advantages: GAE, then whitening over all response tokens of the batch
@@ -190,12 +213,15 @@ class PPOTrainer:
         batch["advantages"] = global_whiten(adv, mask) if g.get("norm_adv", True) else adv
         batch["returns"] = ret
 
-        # 6. updates: critic first, actor after the critic warm-up (verl order)
+        # 6. updates: critic first, actor once the critic warm-up is over (verl order and count)
         t = time.perf_counter()
+        self._set_lr("critic", step)
         metrics = update_critic(self.critic, self.critic_opt, batch, self.upd_critic)
         timing["time/update_critic"] = time.perf_counter() - t
         t = time.perf_counter()
-        if step >= int(g.get("critic_warmup", 0)):
+        warmup = int(g.get("critic_warmup", 0))
+        if actor_updates(step, warmup) < actor_updates(step + 1, warmup):
+            self._set_lr("actor", actor_updates(step, warmup))
             metrics.update(update_actor(self.actor, self.actor_opt, batch, self.upd_actor))
         timing["time/update_actor"] = time.perf_counter() - t
         timing["time/step"] = time.perf_counter() - t0
@@ -227,9 +253,17 @@ class PPOTrainer:
         self.state.step += 1
         return reduce_row(row)
 
-    def _chunked(self, fn: Callable[[slice], torch.Tensor], size: int, batch: dict) -> torch.Tensor:
-        n = batch["input_ids"].shape[0]
-        return torch.cat([fn(sl) for sl in _split(n, size)], dim=0)
+    def _chunked(self, fn: Callable[[dict], torch.Tensor], size: int, batch: dict) -> torch.Tensor:
+        """`fn` over micro-batches of `size` rows, each cut to its own padding; results padded back and joined."""
+        n, width = batch["input_ids"].shape[0], batch["response_mask"].shape[-1]
+        return torch.cat([pad_response(fn(micro_batch(batch, sl)), width) for sl in _split(n, size)], dim=0)
+
+    def _set_lr(self, role: str, updates_done: int) -> None:
+        """verl's constant schedule with linear warm-up over int(lr_warmup_steps_ratio x total steps) updates (its
+        scheduler steps once per update call; the first update runs at lr 0 when there is a warm-up)."""
+        lr = self.base_lr[role] * lr_warmup_factor(updates_done, self.lr_warmup[role])
+        for group in (self.actor_opt if role == "actor" else self.critic_opt).param_groups:
+            group["lr"] = lr
 
     def _make_batch(self, prompt_ids: list[list[int]], responses: list[list[int]]) -> dict:
         pad = self.tokenizer.pad_token_id

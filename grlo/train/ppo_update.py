@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from grlo.errors import GrloError
 from grlo.train.advantages import masked_mean
@@ -97,6 +98,9 @@ def sequence_values(critic, input_ids: torch.Tensor, attention_mask: torch.Tenso
 # Updates: mini-batches (one optimizer step each) of micro-batches (gradient accumulation)
 # ----------------------------------------------------------------------------------------------------------------
 
+LOSS_NORMALIZATIONS = ("micro-batch-mean", "mini-batch-tokens")
+
+
 @dataclass
 class UpdateSettings:
     mini_batch_size: int            # sequences per optimizer step, per process
@@ -109,8 +113,25 @@ class UpdateSettings:
     cliprange_value: float = 0.5
     entropy_coeff: float = 0.0
     loss_agg_mode: str = "token-mean"
+    # micro-batch-mean: verl 0.6.1 legacy workers (dp_actor/dp_critic): each micro-batch loss aggregated over that
+    #   micro-batch alone, times 1/grad_accum; FSDP then averages over processes.
+    # mini-batch-tokens: token-mean over the whole (all-process) mini-batch: sum(loss * mask) / its token count.
+    loss_normalization: str = "micro-batch-mean"
     temperature: float = 1.0
     autocast_dtype: torch.dtype | None = None
+
+    def __post_init__(self):
+        if self.loss_normalization not in LOSS_NORMALIZATIONS:
+            raise GrloError(f"unknown loss normalisation {self.loss_normalization!r} (one of "
+                            f"{', '.join(LOSS_NORMALIZATIONS)})", field="grlo.loss_agg_normalization")
+        if self.loss_agg_mode == "seq-mean-token-sum-norm":
+            # its divisor is the padded response width (verl: max_response_length), which per-micro-batch padding
+            # changes; no GRLO setting uses it
+            raise GrloError("loss_agg_mode seq-mean-token-sum-norm is not supported by the native engine (use "
+                            "token-mean, seq-mean-token-sum or seq-mean-token-mean)", field="grlo.actor.loss_agg_mode")
+        if self.loss_normalization == "mini-batch-tokens" and self.loss_agg_mode != "token-mean":
+            raise GrloError("loss_agg_normalization mini-batch-tokens needs actor.loss_agg_mode token-mean",
+                            field="grlo.loss_agg_normalization")
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None):
@@ -123,6 +144,33 @@ def _split(n: int, size: int) -> list[slice]:
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
+def micro_batch(batch: dict, sl: slice) -> dict:
+    """Rows `sl` of a [left-padded prompt | right-padded response] batch, cut to the micro-batch's own longest prompt
+    and longest response (padding per micro-batch, not per rank batch). Response-shaped tensors (B, R) are cut to
+    the same response width; every other key is only row-sliced."""
+    am, rm = batch["attention_mask"][sl], batch["response_mask"][sl]
+    R = rm.shape[-1]
+    P = am.shape[-1] - R
+    r1 = max(1, int(rm.sum(-1).max().item())) if rm.numel() else 1
+    p_len = int(am[:, :P].sum(-1).max().item()) if P and am.numel() else 0
+    out = {}
+    for k, v in batch.items():
+        if not isinstance(v, torch.Tensor):
+            out[k] = v
+        elif k in ("input_ids", "attention_mask"):
+            out[k] = v[sl][:, P - p_len:P + r1]
+        elif v.dim() == 2 and v.shape[-1] == R:
+            out[k] = v[sl][:, :r1]
+        else:
+            out[k] = v[sl]
+    return out
+
+
+def pad_response(x: torch.Tensor, width: int) -> torch.Tensor:
+    """Right-pad a (B, r) response-shaped tensor with zeros back to the batch's response width."""
+    return F.pad(x, (0, width - x.shape[-1])) if x.shape[-1] < width else x
+
+
 def _clip_grads(model, max_norm: float) -> float:
     params = [p for p in model.parameters() if p.grad is not None]
     norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
@@ -132,22 +180,33 @@ def _clip_grads(model, max_norm: float) -> float:
 
 
 def _minibatch_updates(model, optimizer, batch: dict, s: UpdateSettings, micro_step, name: str) -> list[float]:
-    """verl's update schedule, shared by critic and actor: per epoch and mini-batch, accumulate `micro_step(sl, n_tok)`
-    over micro-batches (losses normalised by the mini-batch's response-token count), clip, one optimizer step."""
+    """verl's update schedule, shared by critic and actor: per epoch and mini-batch, accumulate
+    `micro_step(mb, n_tok, scale)` over micro-batches, clip, one optimizer step; gradients freed after the last one.
+
+    `mb` is the micro-batch cut to its own padding (`micro_batch`). Normalisation (`s.loss_normalization`):
+    micro-batch-mean passes n_tok=None (the loss aggregates over the micro-batch) and scale=1/grad_accum, as verl's
+    legacy workers (grad_accum = micro-batches per mini-batch = ppo_mini_batch_size // micro batch when it divides);
+    mini-batch-tokens passes the all-process token count of the mini-batch and scale = world size (undoing FSDP's
+    gradient averaging over processes)."""
     n = batch["input_ids"].shape[0]
     norms = []
     for _ in range(s.epochs):
         for mini in _split(n, s.mini_batch_size):
             optimizer.zero_grad(set_to_none=True)
-            n_tok = float(all_sum(batch["response_mask"][mini].sum().double()))
-            for mb in _split(mini.stop - mini.start, s.micro_batch_size):
-                micro_step(slice(mini.start + mb.start, mini.start + mb.stop), n_tok)
+            micros = _split(mini.stop - mini.start, s.micro_batch_size)
+            if s.loss_normalization == "micro-batch-mean":
+                n_tok, scale = None, 1.0 / len(micros)
+            else:
+                n_tok, scale = float(all_sum(batch["response_mask"][mini].sum().double())), float(world_size())
+            for mb in micros:
+                micro_step(micro_batch(batch, slice(mini.start + mb.start, mini.start + mb.stop)), n_tok, scale)
             gn = _clip_grads(model, s.grad_clip)
             if math.isfinite(gn):
                 optimizer.step()
             else:
                 log.warning("%s grad norm is %s: step skipped", name, gn)
             norms.append(gn)
+    optimizer.zero_grad(set_to_none=True)  # free the gradients before the next rollout needs the memory
     return norms
 
 
@@ -155,16 +214,17 @@ def update_critic(critic, optimizer, batch: dict, s: UpdateSettings) -> dict:
     """Clipped value regression to the GAE returns; one optimizer step per mini-batch (verl dp_critic)."""
     critic.train()
     dev = batch["input_ids"].device
-    ws = world_size()
     stats: dict[str, list[float]] = {"critic/vf_loss": [], "critic/vf_clipfrac": [], "critic/vpred_mean": []}
 
-    def micro_step(sl: slice, n_tok: float) -> None:
-        mask = batch["response_mask"][sl]
+    def micro_step(mb: dict, n_tok: float | None, scale: float) -> None:
+        mask = mb["response_mask"]
         with _autocast(dev, s.autocast_dtype):
-            v = sequence_values(critic, batch["input_ids"][sl], batch["attention_mask"][sl], mask)
-        out = value_loss(v, batch["values"][sl], batch["returns"][sl], mask, s.cliprange_value, s.loss_agg_mode, n_tok)
-        (out.loss * ws).backward()  # FSDP averages gradients over processes; undo it for a global mean
-        stats["critic/vf_loss"].append(out.loss.item())
+            v = sequence_values(critic, mb["input_ids"], mb["attention_mask"], mask)
+        out = value_loss(v, mb["values"], mb["returns"], mask, s.cliprange_value, s.loss_agg_mode, n_tok)
+        (out.loss * scale).backward()
+        # the mini-batch loss is the sum of the scaled micro-batch losses; reduce_row's mean over processes then
+        # gives the global value in both normalisations
+        stats["critic/vf_loss"].append(out.loss.item() * scale)
         stats["critic/vf_clipfrac"].append(out.clipfrac.item())
         stats["critic/vpred_mean"].append(masked_mean(v.detach(), mask).item())
 
@@ -173,25 +233,24 @@ def update_critic(critic, optimizer, batch: dict, s: UpdateSettings) -> dict:
 
 
 def update_actor(actor, optimizer, batch: dict, s: UpdateSettings) -> dict:
-    """PPO clipped surrogate (dual-clip, token-mean, no KL); one optimizer step per mini-batch (verl dp_actor)."""
+    """PPO clipped surrogate (dual-clip, no KL); one optimizer step per mini-batch (verl dp_actor)."""
     if s.entropy_coeff:
         # entropy from the chunked helper is detached; an entropy bonus would need it with grad
         raise GrloError("entropy_coeff != 0 is not supported (train.sh leaves verl's default 0)",
                         field="grlo.actor.entropy_coeff")
     actor.train()
     dev = batch["input_ids"].device
-    ws = world_size()
     stats: dict[str, list[float]] = {"actor/pg_loss": [], "actor/pg_clipfrac": [], "actor/pg_clipfrac_lower": [],
                                      "actor/ppo_kl": [], "actor/entropy": []}
 
-    def micro_step(sl: slice, n_tok: float) -> None:
-        mask = batch["response_mask"][sl]
+    def micro_step(mb: dict, n_tok: float | None, scale: float) -> None:
+        mask = mb["response_mask"]
         with _autocast(dev, s.autocast_dtype):
-            logp, ent = sequence_logprobs(actor, batch["input_ids"][sl], batch["attention_mask"][sl], mask, s.temperature)
-        out = policy_loss(logp, batch["old_log_probs"][sl], batch["advantages"][sl], mask, s.clip_ratio_low,
+            logp, ent = sequence_logprobs(actor, mb["input_ids"], mb["attention_mask"], mask, s.temperature)
+        out = policy_loss(logp, mb["old_log_probs"], mb["advantages"], mask, s.clip_ratio_low,
                           s.clip_ratio_high, s.clip_ratio_c, s.loss_agg_mode, n_tok)
-        (out.loss * ws).backward()
-        stats["actor/pg_loss"].append(out.loss.item())
+        (out.loss * scale).backward()
+        stats["actor/pg_loss"].append(out.loss.item() * scale)
         stats["actor/pg_clipfrac"].append(out.clipfrac.item())
         stats["actor/pg_clipfrac_lower"].append(out.clipfrac_lower.item())
         stats["actor/ppo_kl"].append(out.approx_kl.item())
@@ -202,7 +261,7 @@ def update_actor(actor, optimizer, batch: dict, s: UpdateSettings) -> dict:
 
 
 def _reduce_stats(stats: dict[str, list[float]], sums: tuple[str, ...] = ()) -> dict:
-    """Mean over micro-batches, except losses normalised by the mini-batch token count: those add up per mini-batch."""
+    """Mean over micro-batches, except the (scaled) losses: those add up per mini-batch."""
     out = {}
     for k, v in stats.items():
         if not v:
