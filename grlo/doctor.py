@@ -145,11 +145,15 @@ class Probe:
 # ------------------------------------------------------------------------------------------------ what the run needs
 
 
+def _smk_texts(rules_dir: Path) -> list[str]:
+    return [p.read_text(encoding="utf-8") for p in sorted(rules_dir.glob("*.smk"))]
+
+
 def rule_gpu_expressions(rules_dir: Path = RULES_DIR) -> dict[str, str]:
     """{rule: the Python expression of its `gpu=` resource} from workflow/rules/*.smk."""
     out = {}
-    for smk in sorted(rules_dir.glob("*.smk")):
-        blocks = re.split(r"^rule (\w+):\s*$", smk.read_text(encoding="utf-8"), flags=re.M)
+    for text in _smk_texts(rules_dir):
+        blocks = re.split(r"^rule (\w+):\s*$", text, flags=re.M)
         for name, body in zip(blocks[1::2], blocks[2::2]):
             m = re.search(r"^\s+gpu=(.+?),?\s*(#.*)?$", body, flags=re.M)
             if m:
@@ -157,14 +161,50 @@ def rule_gpu_expressions(rules_dir: Path = RULES_DIR) -> dict[str, str]:
     return out
 
 
+def module_assignments(rules_dir: Path = RULES_DIR) -> dict[str, str]:
+    """{NAME: source} of the top-level `NAME = ...` statements of the rule files (e.g. a rule's GPU count computed
+    once from the config), so that a `gpu=` expression naming them can be evaluated as the workflow does."""
+    out = {}
+    for text in _smk_texts(rules_dir):
+        for m in re.finditer(r"^([A-Za-z_]\w*)\s*=(?!=).*(?:\n(?:[ \t)\]}].*|))*", text, flags=re.M):
+            out.setdefault(m.group(1), m.group(0).rstrip())
+    return out
+
+
+def _eval_in_workflow(expr: str, cfg: dict, assigns: dict[str, str], rules_dir: Path = RULES_DIR):
+    """Evaluate `expr` with the names the rule files see: config, W, GC and the top-level assignments it needs."""
+    ns: dict = {"config": cfg, "W": W, "GC": _config, "int": int, "max": max, "min": min, "len": len}
+    for text in _smk_texts(rules_dir):  # the rule files' own imports (grlo helpers such as judge_gpus)
+        for line in re.findall(r"^(?:from [\w.]+ import [\w, ]+|import [\w., ]+)$", text, flags=re.M):
+            try:
+                exec(line, ns)
+            except ImportError:
+                pass
+
+    def need(source: str, seen: set) -> None:
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Name) and node.id not in ns and node.id in assigns and node.id not in seen:
+                seen.add(node.id)
+                need(assigns[node.id], seen)
+                exec(compile(assigns[node.id], node.id, "exec"), ns)  # our own workflow text
+
+    need(expr, set())
+    return eval(compile(expr, "gpu", "eval"), ns)
+
+
 def rule_gpus(cfg: dict, rules_dir: Path = RULES_DIR) -> dict[str, int | None]:
-    """{rule: GPUs per job} as the workflow will reserve them (None: the expression needs wildcards or failed)."""
-    ns = {"config": cfg, "W": W, "GC": _config, "int": int, "max": max, "min": min}
+    """{rule: GPUs per job} as the workflow will reserve them (None: the expression could not be evaluated)."""
+    assigns = module_assignments(rules_dir)
     out: dict[str, int | None] = {}
     for rule, expr in rule_gpu_expressions(rules_dir).items():
         try:
-            v = eval(compile(ast.parse(expr, mode="eval"), f"{rule}.gpu", "eval"), ns)  # our own workflow text
-            out[rule] = int(v) if not callable(v) else None
+            v = _eval_in_workflow(expr, cfg, assigns, rules_dir)
+            if callable(v):  # per-job count (a lambda of the wildcards): the largest over this config's benchmarks
+                from types import SimpleNamespace
+
+                model = f"{cfg['backbones']['primary']}--base"
+                v = max([int(v(SimpleNamespace(bench=b, model=model))) for b in W.benchmarks(cfg)] or [0])
+            out[rule] = int(v)
         except Exception:
             out[rule] = None
     return out
@@ -172,7 +212,7 @@ def rule_gpus(cfg: dict, rules_dir: Path = RULES_DIR) -> dict[str, int | None]:
 
 def needed_rules(cfg: dict) -> set[str]:
     """GPU rules this config's DAG runs (training rules only when a stage is trained)."""
-    need = {"generate", "lmeval_fewshot"}
+    need = {"generate", "score", "lmeval_fewshot"}
     for m in W.eval_models(cfg):
         r = W.resolve_eval_model(cfg, m)
         if r["stage"] == "grlo":
@@ -418,24 +458,36 @@ def check_container(c: Ctx) -> list[Check]:
             return [Check(OK if ok else FAIL, "--sdm conda", "conda on PATH" if ok else
                           "no conda/mamba on PATH: install Miniforge or use --sdm apptainer")]
         return [Check(SKIP, "container", "--sdm none: rules run in this Python environment")]
-    ref, digest = container_ref(c.cfg)
     tool = c.probe.which("apptainer") or c.probe.which("singularity")
     out = [Check(OK if tool else FAIL, "apptainer", tool or "neither apptainer nor singularity on PATH: install "
                  "Apptainer, or run with --sdm conda (docs/gpu.md)")]
+    ref, digest = container_ref(c.cfg)
+    out += _check_image(c, ref, digest, "container.image")
+    if (c.cfg.get("grlo") or {}).get("engine") == "verl" and "train_grlo" in needed_rules(c.cfg):
+        verl = _config.get(c.cfg, "container.verl_image")
+        if not verl:
+            return out + [Check(FAIL, "verl image", "grlo.engine verl needs container.verl_image "
+                                "(docker/verl.Dockerfile)")]
+        out += _check_image(c, verl, None, "container.verl_image")
+    return out
+
+
+def _check_image(c: Ctx, ref: str, digest: str | None, key: str) -> list[Check]:
+    out = []
     if "://" not in ref or ref.startswith("file://"):
         p = Path(ref.removeprefix("file://")).expanduser()
         out.append(Check(OK if p.exists() else FAIL, f"image {p}", "present" if p.exists() else
-                         "missing: build it (docs/gpu.md) or point container.image at a registry"))
+                         f"missing: build it (docs/gpu.md) or point {key} at a registry"))
         return out
-    if not digest and c.cfg["mode"] == "paper":
-        out.append(Check(WARN, f"image {ref}", "no container.digest: the tag can move; pin the digest the release "
-                         "workflow records (docs/gpu.md)"))
+    if not digest and c.cfg["mode"] == "paper" and "@sha256:" not in ref:
+        out.append(Check(WARN, f"image {ref}", f"not pinned by a digest ({key}): the tag can move; pin the digest "
+                         "the release workflow records (docs/gpu.md)"))
     m = re.match(r"^(?:docker|oras)://([^/]+)/", ref)
     host = m.group(1) if m and "." in m.group(1) else "registry-1.docker.io"
     up = c.probe.reachable(f"https://{host}/v2/")
     out.append(Check(OK if up else FAIL, f"image registry {host}", "reachable: the image is pulled at the first job"
                      if up else "unreachable: pull the image elsewhere (`apptainer pull grlo.sif "
-                     f"{ref}`) and set container.image to the .sif path"))
+                     f"{ref}`) and set {key} to the .sif path"))
     return out
 
 

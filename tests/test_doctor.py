@@ -118,15 +118,30 @@ def test_gpu_memory_against_the_plan(tmp_path):
     assert plan["generate"] == pytest.approx(2 * 8.19e9 / GIB)  # the largest evaluated model (Qwen3-8B-Base)
 
 
-def test_trainer_processes_must_match_the_rule(tmp_path):
+def test_trainer_processes_must_match_the_rule(tmp_path, monkeypatch):
+    real = D.rule_gpus
+    monkeypatch.setattr(D, "rule_gpus", lambda c, *a: {**real(c), "train_grlo": 4})  # a rule reserving 4 GPUs
     checks = D.doctor(cfg(grlo={"n_gpus_per_node": 2}), FakeProbe(**GOOD), outdir=tmp_path, resources_gpu=8)
     assert any("trainer starts 2 processes" in f and "reserves 4" in f for f in by_status(checks, D.FAIL))
+
+
+def test_rule_gpus_evaluate_module_names_and_per_job_lambdas(tmp_path):
+    (tmp_path / "a.smk").write_text(
+        'from grlo import workflow as W2\n'
+        'NODES = int(config["n"]["nodes"])\n'
+        'TRAIN_GPUS = (\n    0\n    if config["n"].get("cpu")\n    else 4 * NODES\n)\n\n\n'
+        'rule train:\n    resources:\n        gpu=TRAIN_GPUS,\n        nodes=NODES,\n\n\n'
+        'rule judge:\n    resources:\n        gpu=lambda w: 2 if w.bench == "b2" else 0,  # per benchmark\n')
+    c = {"n": {"nodes": 2}, "evaluation": {"benchmarks": ["b1", "b2"]}, "backbones": {"primary": "p"}}
+    assert D.rule_gpus(c, tmp_path) == {"train": 8, "judge": 2}
+    assert D.rule_gpus({**c, "n": {"nodes": 2, "cpu": True}}, tmp_path)["train"] == 0
+    assert D.rule_gpus({}, tmp_path)["train"] is None  # cannot be computed: reported, never guessed
 
 
 def test_container_checks(tmp_path):
     checks = D.doctor(cfg(), FakeProbe(**{**GOOD, "tools": ()}), outdir=tmp_path, resources_gpu=8)
     assert any(f.startswith("[FAIL] apptainer") for f in by_status(checks, D.FAIL))
-    assert any("no container.digest" in w for w in by_status(checks, D.WARN))
+    assert any("not pinned by a digest (container.image)" in w for w in by_status(checks, D.WARN))
     offline = D.doctor(cfg(), FakeProbe(**{**GOOD, "online": False}), outdir=tmp_path, resources_gpu=8)
     assert any(f.startswith("[FAIL] image registry ghcr.io: unreachable") for f in by_status(offline, D.FAIL))
     sif = tmp_path / "grlo.sif"
@@ -134,6 +149,9 @@ def test_container_checks(tmp_path):
     assert any("missing" in f for f in by_status(D.doctor(local, FakeProbe(**GOOD), outdir=tmp_path), D.FAIL))
     sif.write_text("")
     assert not [f for f in by_status(D.doctor(local, FakeProbe(**GOOD), outdir=tmp_path), D.FAIL) if "image" in f]
+    verl = C.deep_merge(cfg(), {"grlo": {"engine": "verl"}, "container": {"verl_image": str(tmp_path / "verl.sif")}})
+    assert any(f.startswith(f"[FAIL] image {tmp_path / 'verl.sif'}") and "container.verl_image" in f
+               for f in by_status(D.doctor(verl, FakeProbe(**GOOD), outdir=tmp_path), D.FAIL))
     conda = D.doctor(cfg(), FakeProbe(**{**GOOD, "tools": ()}), outdir=tmp_path, sdm="conda")
     assert any(f.startswith("[FAIL] --sdm conda") for f in by_status(conda, D.FAIL))
 
