@@ -1,12 +1,17 @@
 """Sandbox for generated code.
 
 Every program runs in its own temporary directory and process group with rlimits (CPU seconds, address space, file
-size, process count, no core files), a scrubbed environment and a wall-clock deadline that SIGKILLs the whole group.
-Where the kernel allows unprivileged user namespaces (checked once), it also gets new user, PID, mount and network
-namespaces via util-linux `unshare`: no network (only a down loopback), the whole filesystem remounted read-only
-except its own directory, its own /proc (it cannot see or signal host processes), and all capabilities dropped
-with `setpriv` so it cannot undo the read-only mounts. Killing the namespace's PID 1 kills every process in it, so
-double-forks and setsid() cannot escape the deadline.
+size, process count, no core files), a scrubbed environment (no tokens, proxies or HOME) and a wall-clock deadline
+that SIGKILLs the whole group. Where the kernel allows it (checked once), it also gets new PID, mount, network and
+System V IPC namespaces (plus a user namespace for a non-root caller) via util-linux `unshare`: no network (only a
+down loopback), the whole filesystem remounted read-only except its own directory, the caller's credential files
+covered, its own /proc (it cannot see or signal host processes), and all capabilities dropped with `setpriv` so it
+cannot undo the mounts. Killing the namespace's PID 1 kills every process in it, so double-forks and setsid() cannot
+escape the deadline. Without namespaces, scoring stops (`require_isolation`) unless the config allows weaker
+isolation.
+
+Two ways in: `CallSession` / `run_stdio` start one sandbox per program; `WorkerPool` (HumanEval+/MBPP+) sets a
+sandbox up once per worker and runs each test set in a child forked inside it (see `Worker`).
 
 Secrets never enter the sandbox: expected outputs stay with the caller, which compares what the program printed
 (stdio tests) or returned (call tests, through `CallSession`). A program that exits early, kills its parent, patches
@@ -107,8 +112,8 @@ def _ns_command(as_root: bool) -> list[str]:
         # Real root: PID/mount/net namespaces without a user namespace, and the program runs as nobody, so
         # RLIMIT_NPROC applies (the kernel exempts uid 0 from it, also inside a root-mapped user namespace).
         drop = f"--reuid={NOBODY} --regid={NOBODY} --clear-groups"
-        return ["unshare", "-pfmn", "--mount-proc", "--kill-child", "sh", "-c", _SETUP.replace("{drop}", drop), "sh"]
-    return ["unshare", "-Urnpfm", "--mount-proc", "--kill-child", "sh", "-c", _SETUP.replace("{drop}", ""), "sh"]
+        return ["unshare", "-pfmni", "--mount-proc", "--kill-child", "sh", "-c", _SETUP.replace("{drop}", drop), "sh"]
+    return ["unshare", "-Urnpfmi", "--mount-proc", "--kill-child", "sh", "-c", _SETUP.replace("{drop}", ""), "sh"]
 
 
 @lru_cache(maxsize=1)
