@@ -20,7 +20,8 @@ except GrloError as e:
 OUTDIR = W.prefix(config).rstrip("/")
 # Commands read the merged config (config.yaml + overlays + --config) from one file, rewritten only on change.
 CFG = W.write_resolved_config(config, os.path.join(OUTDIR, ".grlo", "config.json"))
-IMAGE = W.container_image(config)  # container.image, pinned to container.digest when set
+# container.image, pinned to container.digest when set
+IMAGE = W.container_image(config)
 # Snakemake never passes --nv to Apptainer, and the workflow profile (workflow/profiles/default) is only picked up
 # with --workflow-profile for a top-level Snakefile: add --nv and the /cache bind (config container.cache) here so
 # that a plain `snakemake --sdm apptainer` sees the GPUs and writable caches. A bind of /cache given on the command
@@ -30,8 +31,9 @@ if _ds is not None and "--nv" not in (_ds.apptainer_args or "").split():
     _ds.apptainer_args = f"{_ds.apptainer_args or ''} --nv".strip()
 if _ds is not None and not re.search(r":/cache(:\S*)?(\s|$)", _ds.apptainer_args or ""):
     _cache = os.path.expanduser(GC.get(config, "container.cache") or "~/.cache/grlo")
+    # apptainer refuses a bind whose host side is missing
     if DeploymentMethod.APPTAINER in (_ds.deployment_method or ()):
-        os.makedirs(_cache, exist_ok=True)  # apptainer refuses a bind whose host side is missing
+        os.makedirs(_cache, exist_ok=True)
     _ds.apptainer_args = f"{_ds.apptainer_args} --bind {_cache}:/cache"
 if (
     config["mode"] == "paper"
