@@ -614,7 +614,8 @@ def check_sandbox(c: Ctx) -> list[Check]:
     mode = c.probe.isolation()
     if mode == "process_group":
         return [Check(WARN, "code sandbox: process group + rlimits only", "no user namespaces here (unshare -U "
-                      "fails): model-written code can read files and use the network; enable unprivileged user "
+                      "fails): code scoring stops unless the config sets sandbox.allow_weaker: true (model-written "
+                      "code can then read files and use the network); enable unprivileged user "
                       "namespaces (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces)")]
     return [Check(OK, f"code sandbox: {mode}", "no network, read-only file system, own PID namespace")]
 
