@@ -1,3 +1,20 @@
+# train_grlo's engine (grlo.engine): verl runs in its own image (container.verl_image, docker/verl.Dockerfile), the
+# native trainer in the main image. GPUs: grlo.n_gpus_per_node x grlo.nnodes (0 for a CPU run).
+GRLO_IMAGE = IMAGE
+if config["grlo"].get("engine", "native") == "verl":
+    GRLO_IMAGE = GC.get(config, "container.verl_image")
+    if not GRLO_IMAGE:
+        sys.exit(
+            "error: config: container.verl_image: grlo.engine verl needs the verl image (docker/verl.Dockerfile)"
+        )
+GRLO_NODES = int(config["grlo"].get("nnodes", 1))
+GRLO_GPUS = (
+    0
+    if config["grlo"].get("device") == "cpu"
+    else int(config["grlo"]["n_gpus_per_node"]) * GRLO_NODES
+)
+
+
 rule train_grlo:
     input:
         prompts=out("data/prompts/{backbone}/prepared.jsonl"),
@@ -13,10 +30,11 @@ rule train_grlo:
     conda:
         ENV
     container:
-        IMAGE
+        GRLO_IMAGE
     threads: 16  # capped at --cores by Snakemake
     resources:
-        gpu=config["resources"]["gpus_train"],
+        gpu=GRLO_GPUS,
+        nodes=GRLO_NODES,
     params:
         config=CFG,
         settings=W.section_hash(config, "grlo", "reward_model", "seed"),
