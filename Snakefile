@@ -44,6 +44,7 @@ localrules:
     figures,
     report_html,
     browse,
+    protocol_card,
     claims_preview,
     committed_results,
 

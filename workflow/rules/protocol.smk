@@ -6,8 +6,13 @@ from grlo import lock as GL
 rule protocol_card:
     input:
         cfg=CFG,
-        registries=["grlo/registry/models.yaml", "grlo/registry/benchmarks.yaml"],
-        lock=lambda w: [p for p in [GL.lock_path(config)] if p is not None and p.is_file()],
+        registries=[
+            str(GC.REPO_ROOT / "grlo/registry/models.yaml"),
+            str(GC.REPO_ROOT / "grlo/registry/benchmarks.yaml"),
+        ],
+        lock=lambda w: [
+            p for p in [GL.lock_path(config)] if p is not None and p.is_file()
+        ],
     output:
         out("results/protocol.md"),
     log:
