@@ -20,7 +20,9 @@ What it checks, and from where:
               the digest pinned (config `container.digest`).
   disk        output, model-cache and Hugging Face cache directories writable, free space against the storage
               estimate (storage_estimate below: parameter counts of grlo/registry/models.yaml).
-  hub         huggingface.co reachable, or (offline) every hub repo the run needs already in the cache.
+  hub         huggingface.co reachable, or (offline) every hub repo the run needs already in the cache (the snapshot of
+              the pinned revision where the registry or the lock file pins one).
+  pins        every source pinned by the registry or the lock file (grlo/lock.py); unpinned with lock.frozen: fail.
   gated       a Hugging Face token when the run needs a gated repo (Llama-3.2, GPQA); access itself is checked only
               when the hub is reachable (offline it cannot be known).
   judge       AlpacaEval 2's judge: OPENAI_API_KEY, a local OpenAI-compatible base_url, or a local judge model.
@@ -121,9 +123,12 @@ class Probe:
         except Exception:  # an unreadable token file is "no token"
             return None
 
-    def hf_cached(self, repo: str, repo_type: str) -> bool:
+    def hf_cached(self, repo: str, repo_type: str, revision: str | None = None) -> bool:
+        """The repo has a snapshot in the Hugging Face cache (the pinned revision's, when one is pinned)."""
         root = Path(self.env("HF_HUB_CACHE") or Path(self.env("HF_HOME") or Path.home() / ".cache/huggingface") / "hub")
         d = root / f"{repo_type}s--{repo.replace('/', '--')}" / "snapshots"
+        if revision:
+            return (d / revision).is_dir()
         return d.is_dir() and any(d.iterdir())
 
     def hf_access(self, repo: str, repo_type: str, token: str) -> str | None:
@@ -316,19 +321,34 @@ OFFICIAL_PROMPTS_SHA256 = "80463c5ec34f3fed7d1db6c9fb2c6b66fc00dca7d021c6f045ede
 
 def hub_repos(cfg: dict) -> list[tuple[str, str]]:
     """(repo, type) of every hub model and dataset the run fetches."""
+    return list(dict.fromkeys((r, t) for r, t, _ in hub_sources(cfg)))
+
+
+def hub_sources(cfg: dict) -> list[tuple[str, str, str | None]]:
+    """(repo, type, pinned revision or None) of every hub model and dataset the run fetches; the revision is the
+    registry's pin, else the lock file's (grlo/lock.py)."""
+    from grlo import lock
+
     mode = cfg["mode"]
     out = []
+
+    def rev(section: str, name: str, src: dict) -> str | None:
+        if src.get("revision"):
+            return src["revision"]
+        e = ((lock.read(cfg).get(section) or {}).get(name) or {}) if lock.lock_path(cfg) else {}
+        return e.get("revision") if e.get("repo") == src.get("repo") else None
+
     for name in fetched_models(cfg):
         src = registry.source(registry.model(name), mode, name)
         if src.get("kind") == "hub":
-            out.append((src["repo"], "model"))
+            out.append((src["repo"], "model", rev("models", name, src)))
     for b in W.benchmarks(cfg):
         src = (registry.benchmark(b).get("source") or {}).get(mode) or {}
         if src.get("kind") == "hub_dataset":
-            out.append((src["repo"], "dataset"))
+            out.append((src["repo"], "dataset", rev("benchmarks", b, src)))
     if _config.get(cfg, "rlvr.data.source") == "hub" and "train_rlvr" in needed_rules(cfg):
-        out.append((_config.get(cfg, "rlvr.data.repo"), "dataset"))
-    return list(dict.fromkeys(out))
+        out.append((_config.get(cfg, "rlvr.data.repo"), "dataset", _config.get(cfg, "rlvr.data.revision")))
+    return out
 
 
 def gated_repos(cfg: dict) -> list[tuple[str, str]]:
@@ -530,13 +550,31 @@ def check_hub(c: Ctx) -> list[Check]:
     if not offline and c.probe.reachable("https://huggingface.co/api/models/Qwen/Qwen3-4B-Base"):
         return [Check(OK, "huggingface.co reachable", f"{len(repos)} repos to fetch")]
     fetched = {n for n in fetched_models(c.cfg) if (c.outdir / "models" / n).is_dir()}
-    missing = [r for r, t in repos if not c.probe.hf_cached(r, t)
+    missing = [r for r, t, rev in hub_sources(c.cfg) if not c.probe.hf_cached(r, t, rev)
                and not any(registry.source(registry.model(n), c.cfg["mode"], n).get("repo") == r for n in fetched)]
+    missing = list(dict.fromkeys(missing))
     why = "HF_HUB_OFFLINE set" if offline else "unreachable"
     if missing:
         return [Check(FAIL, f"hub {why} and {len(missing)} repo(s) not cached", ", ".join(missing[:6])
                       + ("..." if len(missing) > 6 else "") + ": go online or fill the cache first")]
     return [Check(OK, f"hub {why}", f"all {len(repos)} repos are in the cache")]
+
+
+def check_pins(c: Ctx) -> list[Check]:
+    """Every hub/url source pinned by the registry or the lock file (grlo/lock.py); frozen: an unpinned one stops."""
+    if c.cfg["mode"] != "paper":
+        return []
+    from grlo import lock
+
+    missing = lock.missing_pins(c.cfg)
+    if not missing:
+        return [Check(OK, "pins", "every source is pinned (registry or lock file)")]
+    first = ", ".join(missing[:3]) + ("..." if len(missing) > 3 else "")
+    if lock.frozen(c.cfg):
+        return [Check(FAIL, f"pins: {len(missing)} source(s) unpinned with lock.frozen", f"{first}: run `grlo lock "
+                      "--config ...` with lock.frozen: false")]
+    return [Check(WARN, f"pins: {len(missing)} source(s) not pinned yet", f"{first}: recorded in "
+                  f"{lock.lock_path(c.cfg)} at first fetch, or now with `grlo lock --config ...`")]
 
 
 def check_gated(c: Ctx) -> list[Check]:
@@ -621,7 +659,8 @@ def check_sandbox(c: Ctx) -> list[Check]:
 
 
 CHECKS: list[Callable[[Ctx], list[Check]]] = [check_gpus, check_resources, check_trainer, check_container, check_disk,
-                                              check_hub, check_gated, check_judge, check_prompts, check_sandbox]
+                                              check_hub, check_pins, check_gated, check_judge, check_prompts,
+                                              check_sandbox]
 
 
 def doctor(cfg: dict, probe: Probe | None = None, *, outdir: str | os.PathLike | None = None,

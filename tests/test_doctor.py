@@ -44,7 +44,7 @@ class FakeProbe(D.Probe):
     def hf_token(self):
         return self.token
 
-    def hf_cached(self, repo, repo_type):
+    def hf_cached(self, repo, repo_type, revision=None):
         return repo in self.cached
 
     def hf_access(self, repo, repo_type, token):
@@ -188,6 +188,33 @@ def test_hub_offline_needs_the_cache(tmp_path):
     probe.cached = set(repos)
     checks = D.doctor(c, probe, outdir=tmp_path, resources_gpu=8)
     assert f"[ ok ] hub HF_HUB_OFFLINE set: all {len(repos)} repos are in the cache" in [ch.line() for ch in checks]
+
+
+def test_pins_from_the_registry_and_lock_file(tmp_path):
+    lock = tmp_path / "lock.yaml"
+    lock.write_text("models: {}\nbenchmarks: {}\n")
+    c = C.deep_merge(cfg(), {"lock": {"path": str(lock), "frozen": False}})
+    warn = [w for w in by_status(D.doctor(c, FakeProbe(**GOOD), outdir=tmp_path, resources_gpu=8), D.WARN)
+            if w.startswith("[warn] pins:")]
+    assert warn and "grlo lock" in warn[0] and "models.qwen3-4b-base (revision)" in warn[0]
+    frozen = C.deep_merge(c, {"lock": {"frozen": True}})
+    assert any(f.startswith("[FAIL] pins:") for f in
+               by_status(D.doctor(frozen, FakeProbe(**GOOD), outdir=tmp_path, resources_gpu=8), D.FAIL))
+    rev = "a" * 40
+    lock.write_text(f"models:\n  qwen3-4b-base: {{repo: Qwen/Qwen3-4B-Base, revision: {rev}}}\n")
+    assert ("Qwen/Qwen3-4B-Base", "model", rev) in D.hub_sources(c)
+
+
+def test_offline_cache_is_checked_at_the_pinned_revision(tmp_path, monkeypatch):
+    hub = tmp_path / "hub"
+    snap = hub / "models--Qwen--Qwen3-4B-Base" / "snapshots"
+    (snap / "old").mkdir(parents=True)
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    probe = D.Probe()
+    assert probe.hf_cached("Qwen/Qwen3-4B-Base", "model")
+    assert not probe.hf_cached("Qwen/Qwen3-4B-Base", "model", "b" * 40)
+    (snap / ("b" * 40)).mkdir()
+    assert probe.hf_cached("Qwen/Qwen3-4B-Base", "model", "b" * 40)
 
 
 def test_gated_repos_need_a_token(tmp_path):
