@@ -2,6 +2,8 @@
 
     grlo status --config config/config.yaml [--directory RUN_DIR] [--gpus 8] [--dry-run]
 
+  measured   GPU-hours so far per stage from the Snakemake benchmark TSVs and device records (grlo.accounting),
+             beside the forecast's.
   jobs       done: Snakemake's per-output metadata (.snakemake/metadata/, one JSON per output with the rule, the job
              hash and start/end times), counted once per job whose outputs still exist; running: records marked
              incomplete. Left: with --dry-run, the job counts of `snakemake -n --quiet rules` (the DAG itself).
@@ -200,6 +202,31 @@ def planned_training(cfg: dict, fc: list[dict]) -> dict[tuple[str, str], int | N
     return out
 
 
+def measured_lines(benchmarks_dir: Path, fc: list[dict]) -> list[str]:
+    """GPU-hours measured so far per stage (Snakemake benchmark TSVs + device records) beside the forecast."""
+    from grlo.accounting import aggregate, collect_jobs
+
+    rows = aggregate(collect_jobs(benchmarks_dir))
+    if not rows:
+        return ["measured: no finished job with a benchmark TSV yet"]
+    by_stage: dict[str, dict] = {}
+    for r in rows:
+        d = by_stage.setdefault(r["stage"], {"jobs": 0, "wall": 0.0, "gpu": 0.0, "unrecorded": False})
+        d["jobs"] += r["jobs"]
+        d["wall"] += r["wall_hours"]
+        d["gpu"] += r["gpu_hours"] or 0.0
+        d["unrecorded"] |= r["gpu_hours"] is None
+    planned: dict[str, float] = defaultdict(float)
+    for r in fc:
+        planned[r["stage"]] += r["gpu_hours"]
+    lines = ["measured (benchmark TSVs):"]
+    for stage, d in sorted(by_stage.items()):
+        gpu = "GPU-h not recorded" if d["unrecorded"] and not d["gpu"] else f"{d['gpu']:.2f} GPU-h"
+        fcs = f" of {planned[stage]:.2f} forecast" if stage in planned else ""
+        lines.append(f"  {stage:<20} {d['jobs']:4d} jobs  {_hm(d['wall'])} wall  {gpu}{fcs}")
+    return lines
+
+
 def _hm(hours: float) -> str:
     m = round(hours * 60)
     return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
@@ -229,6 +256,7 @@ def report(cfg: dict, run_dir: Path, gpus: int | None, left: dict[str, int] | No
         lines.append(f"  {t.backbone}/{t.stage}: step {t.step}{total} ({state}{rate})")
     if not runs:
         lines.append("  none: this config trains nothing")
+    lines += measured_lines(out / "benchmarks", fc)
     n = gpus or max(rule_gpus(cfg).values() or [1]) or 1
     hours, notes = eta_hours(cfg, out, runs, fc, n)
     lines.append(f"ETA: {_hm(hours)} on {n} GPU(s)" + (" (smoke: forecast of paper-size models, not of this run)"

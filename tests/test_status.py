@@ -106,6 +106,12 @@ def test_rlvr_partial_metrics_count_while_running(tmp_path):
 def test_cli_prints_jobs_step_and_eta(tmp_path, capsys):
     meta(tmp_path, "models/qwen3-4b-base/config.json", "fetch_model", 9, 0, 120)
     metrics(tmp_path, "qwen3-4b-base", "grlo", [{"step": i, "time/step": 300.0} for i in range(1, 6)])
+    tsv = tmp_path / "benchmarks" / "train_grlo" / "qwen3-4b-base.tsv"
+    tsv.parent.mkdir(parents=True)
+    tsv.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+                   "7200.0\t2:00:00\t1\t1\t1\t1\t0\t0\t100\t7000\n")
+    (tsv.parent / "qwen3-4b-base.device.json").write_text(json.dumps(
+        {"gpus": [{"name": "NVIDIA H100"}] * 4, "gpus_requested": 4, "gpu_model": "NVIDIA H100", "gpu_count": 4}))
     rc = main(["status", "--config", *PAPER, "--directory", str(tmp_path), "--gpus", "8"])
     out = capsys.readouterr().out
     assert rc == 0
@@ -113,3 +119,6 @@ def test_cli_prints_jobs_step_and_eta(tmp_path, capsys):
     assert "fetch_model          done    1  (2 min measured)" in out
     assert "qwen3-4b-base/grlo: step 5/73 (running, 300.0 s/step measured)" in out
     assert "ETA: " in out and "on 8 GPU(s)" in out
+    assert "measured (benchmark TSVs):" in out
+    line = next(x for x in out.splitlines() if x.strip().startswith("grlo ") and "jobs" in x)
+    assert "1 jobs  2 h 00 min wall  8.00 GPU-h of" in line and "forecast" in line  # 2 h x 4 GPUs
