@@ -126,3 +126,10 @@ def test_finalize_checks_the_last_checkpoint(tmp_path):
     assert F.merge_command(F.actor_dir(ck, 15), "/t", python="py") == [
         "py", "-m", "verl.model_merger", "merge", "--backend", "fsdp", "--local_dir", str(ck / "global_step_15" / "actor"),
         "--target_dir", "/t"]
+
+
+def test_every_declared_deviation_is_documented():
+    from grlo.train.verl.overrides import DEVIATION_REASONS
+
+    doc = (ROOT / "docs" / "grlo_ppo.md").read_text()
+    assert [k for k in DEVIATION_REASONS if f"`{k}`" not in doc] == []

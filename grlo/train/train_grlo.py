@@ -37,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-dir", default=None, help="final/, metrics.jsonl, checkpoints (default: the workflow's)")
     p.add_argument("--device-record", default=None, help="JSON file describing the device(s) used")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar (native)")
+    p.add_argument("--fresh", action="store_true", help="native: start over instead of resuming the checkpoints")
     p.add_argument("--dry-run", action="store_true", help="print the training command and exit")
 
 
