@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-dir", default=None, help="final/, metrics.jsonl, checkpoints (default: the workflow's)")
     p.add_argument("--device-record", default=None, help="JSON file describing the device(s) used")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar (native)")
-    p.add_argument("--fresh", action="store_true", help="native: start over instead of resuming the checkpoints")
+    p.add_argument("--fresh", action="store_true", help="start over instead of resuming the checkpoints")
     p.add_argument("--dry-run", action="store_true", help="print the training command and exit")
 
 
@@ -143,6 +143,11 @@ def run_verl(cfg: dict, args, source: str) -> int:
     from grlo.train.verl import launch
     from grlo.train.verl import overrides as O
 
+    if getattr(args, "fresh", False) and not args.dry_run:  # start over: verl's checkpoints and logs go
+        import shutil
+
+        for d in ("checkpoints", "logs"):
+            shutil.rmtree(Path(args.output_dir) / "verl" / d, ignore_errors=True)
     p = verl_plan(cfg, args, source)
     v = O.verl_section(p["g"])
     if args.dry_run:
