@@ -321,12 +321,12 @@ OFFICIAL_PROMPTS_SHA256 = "80463c5ec34f3fed7d1db6c9fb2c6b66fc00dca7d021c6f045ede
 
 def hub_repos(cfg: dict) -> list[tuple[str, str]]:
     """(repo, type) of every hub model and dataset the run fetches."""
-    return list(dict.fromkeys((r, t) for r, t, _ in hub_sources(cfg)))
+    return list(dict.fromkeys((r, t) for r, t, _, _ in hub_sources(cfg)))
 
 
-def hub_sources(cfg: dict) -> list[tuple[str, str, str | None]]:
-    """(repo, type, pinned revision or None) of every hub model and dataset the run fetches; the revision is the
-    registry's pin, else the lock file's (grlo/lock.py)."""
+def hub_sources(cfg: dict) -> list[tuple[str, str, str | None, str]]:
+    """(repo, type, pinned revision or None, the output that holds it once fetched, relative to outdir) of every hub
+    model and dataset the run fetches; the revision is the registry's pin, else the lock file's (grlo/lock.py)."""
     from grlo import lock
 
     mode = cfg["mode"]
@@ -341,13 +341,14 @@ def hub_sources(cfg: dict) -> list[tuple[str, str, str | None]]:
     for name in fetched_models(cfg):
         src = registry.source(registry.model(name), mode, name)
         if src.get("kind") == "hub":
-            out.append((src["repo"], "model", rev("models", name, src)))
+            out.append((src["repo"], "model", rev("models", name, src), f"models/{name}"))
     for b in W.benchmarks(cfg):
         src = (registry.benchmark(b).get("source") or {}).get(mode) or {}
         if src.get("kind") == "hub_dataset":
-            out.append((src["repo"], "dataset", rev("benchmarks", b, src)))
+            out.append((src["repo"], "dataset", rev("benchmarks", b, src), f"data/benchmarks/{b}.jsonl"))
     if _config.get(cfg, "rlvr.data.source") == "hub" and "train_rlvr" in needed_rules(cfg):
-        out.append((_config.get(cfg, "rlvr.data.repo"), "dataset", _config.get(cfg, "rlvr.data.revision")))
+        out.append((_config.get(cfg, "rlvr.data.repo"), "dataset", _config.get(cfg, "rlvr.data.revision"),
+                    "data/rlvr/train.jsonl"))
     return out
 
 
@@ -549,15 +550,15 @@ def check_hub(c: Ctx) -> list[Check]:
     offline = c.probe.env("HF_HUB_OFFLINE") not in (None, "0", "false")
     if not offline and c.probe.reachable("https://huggingface.co/api/models/Qwen/Qwen3-4B-Base"):
         return [Check(OK, "huggingface.co reachable", f"{len(repos)} repos to fetch")]
-    fetched = {n for n in fetched_models(c.cfg) if (c.outdir / "models" / n).is_dir()}
-    missing = [r for r, t, rev in hub_sources(c.cfg) if not c.probe.hf_cached(r, t, rev)
-               and not any(registry.source(registry.model(n), c.cfg["mode"], n).get("repo") == r for n in fetched)]
-    missing = list(dict.fromkeys(missing))
+    # offline, a source is there when its output exists already (models/<name>, data/benchmarks/<b>.jsonl) or the
+    # Hugging Face cache holds its snapshot (at the pinned revision)
+    missing = list(dict.fromkeys(r for r, t, rev, done in hub_sources(c.cfg)
+                                 if not (c.outdir / done).exists() and not c.probe.hf_cached(r, t, rev)))
     why = "HF_HUB_OFFLINE set" if offline else "unreachable"
     if missing:
-        return [Check(FAIL, f"hub {why} and {len(missing)} repo(s) not cached", ", ".join(missing[:6])
+        return [Check(FAIL, f"hub {why} and {len(missing)} repo(s) neither fetched nor cached", ", ".join(missing[:6])
                       + ("..." if len(missing) > 6 else "") + ": go online or fill the cache first")]
-    return [Check(OK, f"hub {why}", f"all {len(repos)} repos are in the cache")]
+    return [Check(OK, f"hub {why}", f"all {len(repos)} repos fetched or in the cache")]
 
 
 def check_pins(c: Ctx) -> list[Check]:
