@@ -283,3 +283,17 @@ def test_cli_paper_config_fails_on_the_gpu_here(capsys, monkeypatch, tmp_path):
     out = capsys.readouterr().out
     assert rc == 1
     assert any(line.startswith("[FAIL] GPUs: no GPU visible") for line in out.splitlines()), out
+
+
+def test_prompt_check_in_the_host_env_without_torch(tmp_path, monkeypatch):
+    """The host env (envs/snakemake.yaml) has no torch: the trainer's batch rules cannot be imported there."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "grlo.train.batching", None)  # import fails as it would without torch
+    f = tmp_path / "p.jsonl"
+    f.write_text("{}\n" * 3)
+    c = cfg(SMOKE, prompts={"path": str(f)}, grlo={"adapt_batch_size": False})
+    fails = by_status(D.doctor(c, FakeProbe(), outdir=tmp_path), D.FAIL)
+    assert any(x.startswith("[FAIL] 3 prompts vs grlo.train_batch_size 4") for x in fails), fails
+    ok = D.doctor(cfg(SMOKE), FakeProbe(), outdir=tmp_path)
+    assert any(ch.line().startswith("[ ok ] 40 prompts vs grlo.train_batch_size 4") for ch in ok)
