@@ -1,6 +1,8 @@
-"""Runs INSIDE the sandbox (copied next to the candidate's main.py). Standard library only.
+"""Runs INSIDE the sandbox (copied into its directory). Standard library only (numpy is preloaded if present).
 
-It holds no secrets: inputs in, outputs out; the caller decides pass/fail.
+It holds no secrets: inputs in, outputs out; the caller decides pass/fail. Modes: stdio and serve (one sandbox per
+program, see sandbox.py) and forkserver (one long-lived sandbox per worker, a forked child per test set).
+The caller imports `encode` / `decode` from here too, so both sides share one value format.
 """
 
 import json
@@ -189,9 +191,6 @@ def decode(x, subclass=None):
 
 
 # ---------------------------------------------------------------- forkserver (one long-lived sandbox per worker)
-
-_SWALLOWED = None
-
 
 class _WriteOnly:
     """EvalPlus's swallow_io: the program's prints vanish and reading stdin raises."""
