@@ -120,7 +120,7 @@ def table1(cfg: dict, scores: dict, refs: PaperRefs) -> dict:
             "md_columns": ["label", *benches, *_avg_columns(benches, scores), *overall_cols, "paper_overall"],
             "md_empty": {b: NOT_RUN for b in benches},
             "md_headers": {**_md_labels(benches, scores), "overall_stderr": "± se", "mean_benchmarks": "mean (benchmarks)",
-                           "mean_benchmarks_stderr": "± se "},
+                           "mean_benchmarks_stderr": "± se"},
             "title": "Table 1: main results"}
 
 
