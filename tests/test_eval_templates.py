@@ -46,3 +46,18 @@ def test_choice_prompt_shows_the_answer_shape_simple_evals_reads():
     prompt = templates.apply("choice_answer_line", {"problem": "Q?", "choices": ["w", "x", "y", "z"]})
     assert "'Answer: $LETTER'" in prompt and prompt.endswith("D) z")
     assert extract_letter("Answer: $B$") == "B"
+
+
+def test_both_back_ends_tokenize_the_prefilled_prompt():
+    """prompt_token_ids (used by the transformers and vLLM back-ends) renders the prefill after the chat prompt."""
+    from grlo.generation import prompt_token_ids
+
+    class Tok(ChatMLTokenizer):
+        def __call__(self, text, add_special_tokens=True):
+            self.seen = text
+            return {"input_ids": list(range(len(text)))}
+
+    tok = Tok()
+    pre = templates.prefill("code_evalplus")
+    (ids,) = prompt_token_ids(tok, [Request([{"role": "user", "content": "task"}], {}, pre)])
+    assert tok.seen.endswith("<|im_start|>assistant\n" + pre) and len(ids) == len(tok.seen)
