@@ -18,8 +18,8 @@ What it checks, and from where:
               generation: bf16 weights / tensor parallel within vLLM's gpu_memory_utilization.
   container   apptainer/singularity on PATH and the image (local .sif present, or the registry reachable);
               the digest pinned (config `container.digest`).
-  disk        output, model-cache and Hugging Face cache directories writable, free space against the storage
-              estimate (storage_estimate below: parameter counts of grlo/registry/models.yaml).
+  disk        output and cache directories (container.cache with Apptainer; GRLO_CACHE and HF_HOME otherwise)
+              writable, free space against the storage estimate (storage_estimate below: parameter counts of grlo/registry/models.yaml).
   hub         huggingface.co reachable, or (offline) every hub repo the run needs already in the cache (the snapshot of
               the pinned revision where the registry or the lock file pins one).
   pins        every source pinned by the registry or the lock file (grlo/lock.py); unpinned with lock.frozen: fail.
@@ -521,8 +521,12 @@ def check_disk(c: Ctx) -> list[Check]:
         src = "estimated from registry parameter counts (grlo forecast has no storage estimate)"
     else:
         total, _, src = got
-    hf_home = Path(c.probe.env("HF_HOME") or Path.home() / ".cache" / "huggingface")
-    dirs = {"outdir": c.outdir, "model cache (GRLO_CACHE)": cache_root(), "Hugging Face cache (HF_HOME)": hf_home}
+    if c.sdm == "apptainer":  # inside the image every cache (HF_HOME included) lives under the /cache bind
+        bound = Path(os.path.expanduser(_config.get(c.cfg, "container.cache") or "~/.cache/grlo"))
+        dirs = {"outdir": c.outdir, "image caches (container.cache)": bound}
+    else:
+        hf_home = Path(c.probe.env("HF_HOME") or Path.home() / ".cache" / "huggingface")
+        dirs = {"outdir": c.outdir, "model cache (GRLO_CACHE)": cache_root(), "Hugging Face cache (HF_HOME)": hf_home}
     bad = [Check(FAIL, f"{what} {d}", "not writable: fix its permissions or choose another directory")
            for what, d in dirs.items() if not c.probe.writable(d)]
     if bad:

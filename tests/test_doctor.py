@@ -174,6 +174,12 @@ def test_disk_and_directories(tmp_path):
     assert any(f.startswith("[FAIL] disk for outdir") and "GiB needed" in f for f in by_status(checks, D.FAIL))
     checks = D.doctor(cfg(), FakeProbe(**GOOD), outdir=tmp_path / "readonly", resources_gpu=8)
     assert any("not writable" in f for f in by_status(checks, D.FAIL))
+    # Apptainer: the caches are the container.cache bind
+    bound = cfg(container={"cache": str(tmp_path / "readonly-cache")})
+    fails = by_status(D.doctor(bound, FakeProbe(**GOOD), outdir=tmp_path, resources_gpu=8), D.FAIL)
+    assert any(f.startswith("[FAIL] image caches (container.cache)") for f in fails)
+    conda = D.doctor(bound, FakeProbe(**{**GOOD, "tools": ("conda",)}), outdir=tmp_path, resources_gpu=8, sdm="conda")
+    assert not [f for f in by_status(conda, D.FAIL) if "writable" in f or "cache" in f]
     smoke_total, _ = D.storage_estimate(cfg(SMOKE))
     assert smoke_total < 5 * GIB  # SmolLM2-135M stand-ins, no resume checkpoints in smoke
 
