@@ -1,20 +1,28 @@
-"""PPO checkpoints: actor, critic, both optimizers, RNG states and the data position, written atomically.
+"""PPO checkpoints: actor, critic, both optimizers, RNG states and the data position, written atomically, plus
+what a resumed run needs to be the same run.
 
-Layout: <output-dir>/checkpoints/step_000012/{actor/, critic/, optim.pt, rng.pt, state.json}. A directory only
-appears once complete (atomic rename), so `latest` never picks a half-written one after a kill.
+Layout: <output-dir>/checkpoints/step_000012/{actor/, critic/, optim.pt, rng.pt, state.json, metrics.jsonl}.
+A directory only appears once complete (atomic rename), so `latest` never picks a half-written one after a kill.
+  state.json     the step, the data position and the run's fingerprint (`fingerprint`): every setting, input and code
+                 version that changes the numbers; a resume with a different one is refused (`check_fingerprint`).
+  metrics.jsonl  the metric rows up to this step: Snakemake deletes a failed job's declared outputs (metrics.jsonl
+                 among them), so the curve before the checkpoint is restored from here.
+`clean_litter` removes the temporary `.*.part` files and directories that a killed run leaves behind.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from grlo.errors import GrloError
-from grlo.io import atomic_dir, write_json
+from grlo.io import atomic_dir, write_json, write_jsonl
 
 
 def _dist() -> bool:
@@ -62,6 +70,110 @@ def set_rng_states(st: dict) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
+# `grlo:` keys that change no number of the steps already taken: resuming with another value is allowed
+# (the step budget may grow; a checkpoint past a smaller budget is refused by the trainer)
+RESUMABLE_KEYS = ("save_freq", "keep_last", "resume", "logger", "project_name", "experiment_name", "total_epochs",
+                  "total_training_steps", "test_freq", "stop_grace_s", "engine")
+
+
+def _flatten(d: dict, prefix: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key))
+        else:
+            out[key] = json.dumps(v, sort_keys=True)
+    return out
+
+
+def _file_id(path: Path, hash_limit: int) -> str:
+    """sha256 of a file up to `hash_limit` bytes, size + mtime above it (model weights: GBs)."""
+    st = path.stat()
+    if st.st_size <= hash_limit:
+        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    return f"size:{st.st_size},mtime_ns:{st.st_mtime_ns}"
+
+
+def input_id(path: str | Path, hash_limit: int = 64 * 2**20) -> str:
+    """A file's identity, or a directory's (every file's relative path and identity, hashed together)."""
+    p = Path(path)
+    if p.is_file():
+        return _file_id(p, hash_limit)
+    if not p.is_dir():
+        return "missing"
+    h = hashlib.sha256()
+    for f in sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")):
+        h.update(f"{f.relative_to(p)}={_file_id(f, hash_limit)}\n".encode())
+    return "dir:" + h.hexdigest()
+
+
+def code_version(modules: tuple[str, ...]) -> dict[str, str]:
+    """grlo's version and a hash of the sources that compute the numbers, and the versions of torch/transformers."""
+    import importlib
+    import importlib.metadata as md
+
+    import grlo
+
+    h = hashlib.sha256()
+    for name in modules:
+        mod = importlib.import_module(name)
+        h.update(name.encode() + b"\0" + Path(mod.__file__).read_bytes())
+    out = {"code.grlo": grlo.__version__, "code.sources_sha256": h.hexdigest()}
+    for lib in ("torch", "transformers"):
+        try:
+            out[f"code.{lib}"] = md.version(lib)
+        except md.PackageNotFoundError:  # pragma: no cover
+            out[f"code.{lib}"] = "absent"
+    return out
+
+
+def fingerprint(section: dict, inputs: dict[str, str], code: dict[str, str], extra: dict[str, Any] | None = None,
+                name: str = "grlo") -> dict[str, str]:
+    """Flat {key: value} of everything that changes the numbers: the config section (less RESUMABLE_KEYS), the
+    inputs' identities, the code version and `extra` (e.g. the process count)."""
+    fp = {k: v for k, v in _flatten(section, name).items() if k.split(".")[1] not in RESUMABLE_KEYS}
+    fp.update({f"inputs.{k}": input_id(v) for k, v in inputs.items()})
+    fp.update(code)
+    fp.update({f"run.{k}": json.dumps(v, sort_keys=True) for k, v in (extra or {}).items()})
+    return fp
+
+
+def check_fingerprint(saved: dict | None, current: dict, where: str) -> None:
+    """Refuse to resume a checkpoint written by another run, naming the keys that differ."""
+    if saved is None:
+        raise GrloError("checkpoint has no run fingerprint (written by an older grlo): rerun with --fresh to start "
+                        "over", path=where)
+    differ = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if differ:
+        shown = ", ".join(differ[:8]) + (f" and {len(differ) - 8} more" if len(differ) > 8 else "")
+        raise GrloError(f"checkpoint was written by a run with other settings ({shown}): restore them to resume, or "
+                        f"rerun with --fresh to start over", path=where)
+
+
+def read_state(path: Path) -> dict:
+    try:
+        return json.loads((Path(path) / "state.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise GrloError(f"unreadable checkpoint state ({e})", path=str(Path(path) / "state.json")) from None
+
+
+def clean_litter(*dirs: Path) -> list[Path]:
+    """Remove the `.<name>.<random>.part` temporaries (grlo.io.atomic_path/atomic_dir) a killed run left."""
+    removed = []
+    for d in dirs:
+        d = Path(d)
+        if not d.is_dir():
+            continue
+        for p in d.glob(".*.part"):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
 def save(path: Path, trainer, keep_last: int = 1) -> Path:
     from grlo.train.distributed import rank
 
@@ -84,7 +196,9 @@ def save(path: Path, trainer, keep_last: int = 1) -> Path:
                 epoch_pos = {"epoch": trainer.state.step // per_epoch,
                              "batch_in_epoch": trainer.state.step % per_epoch}
             write_json(tmp / "state.json", {"step": trainer.state.step, "data_position": epoch_pos,
-                                            "batch_sizes": getattr(trainer, "bs", None)})
+                                            "batch_sizes": getattr(trainer, "bs", None),
+                                            "fingerprint": getattr(trainer, "fingerprint", None)})
+            write_jsonl(tmp / "metrics.jsonl", [r for r in trainer.state.metrics if r.get("step", 0) <= trainer.state.step])
         if keep_last > 0:
             done = sorted(p for p in path.parent.glob("step_*") if p.is_dir() and (p / "state.json").exists())
             for old in done[:-keep_last]:
@@ -107,10 +221,7 @@ def load(path: Path, trainer) -> int:
     from safetensors.torch import load_file
 
     path = Path(path)
-    try:
-        state = json.loads((path / "state.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise GrloError(f"unreadable checkpoint state ({e})", path=str(path / "state.json")) from None
+    state = read_state(path)
     for name, model in (("actor", trainer.actor), ("critic", trainer.critic)):
         files = sorted((path / name).glob("*.safetensors"))
         if not files:
@@ -143,22 +254,9 @@ def load(path: Path, trainer) -> int:
     return int(state["step"])
 
 
-def truncate_metrics(path: Path, step: int) -> list[dict]:
-    """Keep the metric rows of completed steps <= `step` (rows after the checkpoint are recomputed on resume)."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:  # a line cut by the kill
-            continue
-        if row.get("step", 0) <= step:
-            rows.append(row)
-    from grlo.io import write_jsonl
+def saved_metrics(path: Path) -> list[dict]:
+    """The metric rows saved with a checkpoint (steps <= its step)."""
+    from grlo.io import iter_jsonl
 
-    write_jsonl(path, rows)
-    return rows
+    f = Path(path) / "metrics.jsonl"
+    return [row for _, row in iter_jsonl(f)] if f.exists() else []

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +43,7 @@ from grlo.train.ppo_update import (UpdateSettings, _autocast, _split, make_optim
 from grlo.train.prompts import PromptSet, chat_ids, left_pad, load_prompts, response_mask_from  # noqa: F401
 from grlo.train.rollout import HFRollout, VLLMRollout, eos_token_ids, vllm_settings  # noqa: F401
 from grlo.train.run_log import Loggers, append_jsonl, progress_bar
+from grlo.io import write_jsonl
 
 log = logging.getLogger("grlo.train.ppo")
 
@@ -53,6 +57,76 @@ DETERMINISTIC_METRICS_EXCLUDE = ("time/", "perf/", "gpu/")
 class RunState:
     step: int = 0                   # optimizer-step batches completed
     metrics: list[dict] = field(default_factory=list)
+
+
+# the modules whose code computes the numbers of a step: a resume across a change to one of them is refused
+FINGERPRINT_MODULES = ("grlo.train.ppo", "grlo.train.ppo_update", "grlo.train.advantages", "grlo.train.losses",
+                       "grlo.train.batching", "grlo.train.prompts", "grlo.train.rollout", "grlo.train.distributed",
+                       "grlo.rewards.reward_model", "grlo.rewards.style", "grlo.models.local")
+
+
+class TrainingInterrupted(Exception):
+    """SIGTERM/SIGINT ended the run (after a checkpoint when one fitted in the grace time)."""
+
+    def __init__(self, signum: int, step: int):
+        super().__init__(f"stopped by signal {signum} after step {step}")
+        self.signum, self.step = signum, step
+
+
+class StopOnSignal:
+    """SIGTERM/SIGINT handling for the loop. The first signal asks the loop to stop after the current step and save a
+    checkpoint, when the rest of the step plus a save fits in `grace_s` (SLURM kills `KillWait`, 30 s by default,
+    after its SIGTERM); otherwise, or at a second signal, it interrupts at once (temporary files are removed on the
+    way out). Several processes (torchrun) never interrupt at once on the first signal: they agree at the step's end."""
+
+    def __init__(self, grace_s: float, save_s: float):
+        self.grace_s, self.save_s = grace_s, save_s
+        self.signum: int | None = None
+        self.step_s: float | None = None
+        self._t0 = time.monotonic()
+        self._old: dict = {}
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+    def _handle(self, signum, frame):
+        first = self.signum is None
+        self.signum = signum
+        left = max(0.0, (self.step_s or float("inf")) - (time.monotonic() - self._t0))
+        if not first or (world_size() == 1 and left + self.save_s > self.grace_s):
+            log.warning("signal %d: stopping now, no checkpoint (%.0f s left in the step + %.0f s to save > %.0f s)",
+                        signum, left, self.save_s, self.grace_s)
+            raise TrainingInterrupted(signum, -1)
+        log.warning("signal %d: stopping after this step with a checkpoint", signum)
+
+    def step_started(self) -> None:
+        self._t0 = time.monotonic()
+
+    def step_finished(self) -> None:
+        self.step_s = time.monotonic() - self._t0
+
+    def saved(self, seconds: float) -> None:
+        self.save_s = seconds
+
+    def requested(self) -> bool:
+        flag = self.signum is not None
+        if dist_on():  # pragma: no cover - every process stops at the same step
+            t = torch.tensor([float(flag)], device="cuda" if torch.cuda.is_available() else "cpu")
+            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+            flag = bool(t.item())
+            if flag and self.signum is None:
+                self.signum = signal.SIGTERM
+        return flag
 
 
 def actor_updates(steps_done: int, critic_warmup: int) -> int:
@@ -158,6 +232,12 @@ class PPOTrainer:
         self.base_lr = {"actor": float(a["lr"]), "critic": float(c["lr"])}
         self.state = RunState()
         self.eos = set(eos_token_ids(self.tokenizer, self.actor))
+        from grlo.train import checkpoint as ckpt
+
+        self.fingerprint = ckpt.fingerprint(
+            g, {"prompts": prompts_path, "policy_init": policy_init, "reward_model": reward_model},
+            ckpt.code_version(FINGERPRINT_MODULES), {"backbone": backbone, "processes": self.n_procs,
+                                                     "seed": self.seed})
 
     # -- one PPO step ---------------------------------------------------------------------------------------------
     def step(self) -> dict:
@@ -281,35 +361,76 @@ class PPOTrainer:
                 "response_mask": r_mask.to(dev)}
 
     # -- the loop -------------------------------------------------------------------------------------------------
-    def train(self, progress: bool = True) -> RunState:
+    def train(self, progress: bool = True, fresh: bool = False) -> RunState:
+        """Run (or resume) to `total_steps`, then write final/. Resume takes the newest checkpoint when its run
+        fingerprint equals this run's (else one line naming the differing keys; `fresh` starts over). SIGTERM/SIGINT
+        (a SLURM cancel or time-out, Ctrl-C) end the run with a checkpoint when one fits in `stop_grace_s`, then
+        raise TrainingInterrupted (exit 128 + signal)."""
         from grlo.train import checkpoint as ckpt
 
         metrics_path = self.output_dir / "metrics.jsonl"
         ckpt_root = self.output_dir / "checkpoints"
-        latest = ckpt.latest(ckpt_root)
-        if latest is not None and self.g.get("resume", True):
+        if rank() == 0:
+            for p in ckpt.clean_litter(self.output_dir, ckpt_root):
+                log.info("removed %s left by an interrupted run", p)
+            if fresh:
+                shutil.rmtree(ckpt_root, ignore_errors=True)
+                shutil.rmtree(self.output_dir / "final", ignore_errors=True)
+        if dist_on():  # pragma: no cover
+            torch.distributed.barrier()
+        latest = ckpt.latest(ckpt_root) if self.g.get("resume", True) else None
+        rows: list[dict] = []
+        if latest is not None:
+            state = ckpt.read_state(latest)
+            ckpt.check_fingerprint(state.get("fingerprint"), self.fingerprint, str(latest))
+            if int(state["step"]) > self.total_steps:
+                raise GrloError(f"checkpoint is at step {state['step']}, past the {self.total_steps} steps configured: "
+                                f"raise the step budget, or rerun with --fresh to start over", path=str(latest))
             self.state.step = ckpt.load(latest, self)
+            rows = ckpt.saved_metrics(latest)
             log.info("resumed from %s (step %d)", latest, self.state.step)
-        kept = ckpt.truncate_metrics(metrics_path, self.state.step) if rank() == 0 else []
-        self.state.metrics = kept
+        self.state.metrics = rows
+        if rank() == 0:
+            write_jsonl(metrics_path, rows)  # the rows up to the checkpoint, whatever a failed job left or deleted
         save_freq = int(self.g.get("save_freq", -1))
+        keep_last = int(self.g.get("keep_last", 1))
         loggers = Loggers(self.g, self.output_dir) if rank() == 0 else None
         bar = progress_bar(self.total_steps, self.state.step, progress and rank() == 0)
-        while self.state.step < self.total_steps:
-            row = self.step()
+        stop = StopOnSignal(float(self.g.get("stop_grace_s", 25.0)), self._estimated_save_s())
+        try:
+            with stop:
+                while self.state.step < self.total_steps:
+                    stop.step_started()
+                    row = self.step()
+                    stop.step_finished()
+                    if rank() == 0:
+                        append_jsonl(metrics_path, row)
+                        self.state.metrics.append(row)
+                        loggers.log(row)
+                        bar.update(1)
+                        bar.set_postfix(reward=f"{row['reward/score_mean']:.3f}", step=row["step"])
+                    stopping = stop.requested()
+                    done = self.state.step >= self.total_steps
+                    if stopping or (not done and save_freq > 0 and self.state.step % save_freq == 0):
+                        t = time.perf_counter()
+                        ckpt.save(ckpt_root / f"step_{self.state.step:06d}", self, keep_last=keep_last)
+                        stop.saved(time.perf_counter() - t)
+                    if stopping:
+                        raise TrainingInterrupted(stop.signum, self.state.step)
+        finally:
+            bar.close()
+            if loggers:
+                loggers.close()
             if rank() == 0:
-                append_jsonl(metrics_path, row)
-                self.state.metrics.append(row)
-                loggers.log(row)
-                bar.update(1)
-                bar.set_postfix(reward=f"{row['reward/score_mean']:.3f}", step=row["step"])
-            if save_freq > 0 and self.state.step % save_freq == 0 and self.state.step < self.total_steps:
-                ckpt.save(ckpt_root / f"step_{self.state.step:06d}", self, keep_last=int(self.g.get("keep_last", 1)))
-        bar.close()
-        if loggers:
-            loggers.close()
+                ckpt.clean_litter(self.output_dir, ckpt_root)
         self.save_final()
         return self.state
+
+    def _estimated_save_s(self) -> float:
+        """A first guess of a checkpoint's write time: fp32 weights + AdamW moments of actor and critic at 200 MB/s
+        (replaced by the measured time after the first save)."""
+        n = sum(p.numel() for m in (self.actor, self.critic) for p in m.parameters())
+        return n * 4 * 3 / 200e6
 
     def save_final(self) -> None:
         from grlo.io import atomic_dir, library_versions, write_json
@@ -368,6 +489,10 @@ def add_arguments(p) -> None:
     p.add_argument("--output-dir", required=True, help="writes final/, metrics.jsonl and checkpoints/ here")
     p.add_argument("--device-record", default=None, help="JSON file describing the device(s) used")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
+
+
+FRESH_HELP = "start over: delete the checkpoints (and final/) instead of resuming from the newest checkpoint"
 
 
 def run(args) -> int:
@@ -399,7 +524,13 @@ def run(args) -> int:
         record_device(args.device_record, world_size() if torch.cuda.is_available() else 0)
     trainer = PPOTrainer(cfg, args.backbone, args.prompts, args.policy_init, args.reward_model, args.output_dir,
                          source)
-    trainer.train(progress=not args.no_progress)
+    try:
+        trainer.train(progress=not args.no_progress, fresh=bool(getattr(args, "fresh", False)))
+    except TrainingInterrupted as e:
+        where = (f"checkpoint saved at step {e.step}; rerun to resume" if e.step >= 0 else
+                 "no new checkpoint (not enough time); a rerun resumes from the last one, if any")
+        print(f"grlo train-grlo: stopped by signal {e.signum}: {where}", file=sys.stderr)
+        return 128 + int(e.signum)
     return 0
 
 
@@ -410,4 +541,6 @@ def _argv_of(args) -> list[str]:
         out += ["--device-record", args.device_record]
     if args.no_progress:
         out.append("--no-progress")
+    if getattr(args, "fresh", False):
+        out.append("--fresh")
     return out

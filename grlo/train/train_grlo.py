@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy-init", default=None, help="HF dir of the backbone (default: the workflow's)")
     p.add_argument("--reward-model", default=None, help="HF dir of the reward model (default: the workflow's)")
     p.add_argument("--output-dir", default=None, help="final/, metrics.jsonl, checkpoints (default: the workflow's)")
+    p.add_argument("--val-data", default=None, help="verl: the validation benchmark JSONL (default: the workflow's "
+                                                   "data/benchmarks/<grlo.verl.val_benchmark>.jsonl)")
     p.add_argument("--device-record", default=None, help="JSON file describing the device(s) used")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar (native)")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming the checkpoints")
@@ -48,7 +50,13 @@ def default_paths(cfg: dict, backbone: str) -> dict[str, str]:
     o = W.prefix(cfg)
     return {"prompts": f"{o}data/prompts/{backbone}/prepared.jsonl", "policy_init": f"{o}models/{backbone}",
             "reward_model": f"{o}models/{cfg['reward_model']}", "output_dir": f"{o}checkpoints/{backbone}/grlo",
-            "device_record": f"{o}benchmarks/train_grlo/{backbone}.device.json"}
+            "device_record": f"{o}benchmarks/train_grlo/{backbone}.device.json",
+            "val_data": f"{o}data/benchmarks/{val_benchmark(cfg)}.jsonl"}
+
+
+def val_benchmark(cfg: dict) -> str:
+    """The benchmark whose workflow file is the verl engine's validation set (grlo.train.verl.data)."""
+    return ((cfg.get("grlo") or {}).get("verl") or {}).get("val_benchmark", "math500")
 
 
 def engine_of(cfg: dict, override: str | None = None, source: str = "config") -> str:
@@ -168,13 +176,13 @@ def execute(cfg: dict, args, p: dict, v: dict) -> int:  # pragma: no cover - nee
     from grlo.train.verl import data, finalize, launch
     from grlo.train.verl import metrics as M
 
-    for what, path in (("prompts", args.prompts), ("policy", args.policy_init), ("reward model", args.reward_model)):
+    for what, path in (("prompts", args.prompts), ("policy", args.policy_init), ("reward model", args.reward_model),
+                       ("validation data", args.val_data)):
         if not Path(path).exists():
             raise GrloError(f"{what} not found", path=path)
     if args.device_record:
         record_device(args.device_record, p["gpus_per_node"])
-    counts = data.convert(args.prompts, p["paths"].train_file, p["paths"].val_file,
-                          int(v.get("val_prompts", 256)), p["seed"])
+    counts = data.convert(args.prompts, args.val_data, p["paths"].train_file, p["paths"].val_file)
     log.info("verl data: %s; attempt %d; command:\n%s", counts, p["attempt"], " ".join(p["cmd"]))
     Path(p["logs"]).mkdir(parents=True, exist_ok=True)
     image = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
