@@ -201,3 +201,38 @@ def test_generate_cli_rejects_bad_rows_before_loading_a_model(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and "math500.jsonl: line 2: row needs 'id' and a string 'prompt'" in r.stderr
     assert not (tmp_path / "g").exists()
+
+
+def test_vllm_backend_passes_token_ids_stop_ids_and_capped_budgets(monkeypatch):
+    """The vLLM glue on CPU: a stand-in `vllm` module records what VLLMBackend.generate hands to LLM.generate."""
+    import types
+
+    from grlo.generation import VLLMBackend
+    from grlo.models.tiny import build_tokenizer
+
+    class SamplingParams:
+        def __init__(self, **kw):
+            self.kw = kw
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(SamplingParams=SamplingParams))
+    tok = build_tokenizer(1, 384, "policy")
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    seen = {}
+
+    class LLM:
+        def generate(self, prompts, params, use_tqdm):
+            seen.update(prompts=prompts, params=params)
+            out = lambda reason, ids, sr=None: types.SimpleNamespace(text="x", token_ids=ids, finish_reason=reason, stop_reason=sr)  # noqa: E731
+            return [types.SimpleNamespace(outputs=[out("stop", [5, end], end), out("abort", [5])]),
+                    types.SimpleNamespace(outputs=[out("length", [5, 6]), out("stop", [5, tok.pad_token_id])])]
+
+    be = object.__new__(VLLMBackend)
+    be.llm, be.tokenizer = LLM(), tok
+    reqs = REQS[:2]
+    lens = [len(tok(tok.apply_chat_template(r.messages, tokenize=False, add_generation_prompt=True), add_special_tokens=False)["input_ids"]) for r in reqs]
+    be.max_model_len = lens[0] + 100
+    outs = be.generate(reqs, Sampling(temperature=0.7, max_tokens=150, n=2, stop_tokens=END), progress=False)
+    assert [p["prompt_token_ids"] for p in seen["prompts"]] == [tok(tok.apply_chat_template(r.messages, tokenize=False, add_generation_prompt=True), add_special_tokens=False)["input_ids"] for r in reqs]
+    assert [p.kw["max_tokens"] for p in seen["params"]] == [100, min(150, lens[0] + 100 - lens[1])]
+    assert all(p.kw["stop_token_ids"] == [end] and p.kw["n"] == 2 for p in seen["params"])
+    assert [[c.finish_reason for c in cs] for cs in outs] == [["stop", "abort"], ["length", "eos"]]

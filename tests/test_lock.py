@@ -149,3 +149,55 @@ def test_frozen_paper_dry_run_with_a_missing_pin_stops_with_one_line(tmp_path):
     lines = [x for x in (r.stdout + r.stderr).splitlines() if "lock.frozen" in x]
     assert len(lines) == 1 and "not pinned" in lines[0] and "grlo lock" in lines[0], r.stderr[-2000:]
     assert "Traceback" not in r.stderr
+
+
+def test_fetch_model_pins_records_and_verifies_weights(tmp_path, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub import errors as E
+
+    from grlo.models import fetch
+
+    src = {"kind": "hub", "repo": "Qwen/Qwen3-4B-Base", "revision": None}
+    calls = []
+
+    class Info:
+        sha = "1" * 40
+
+    def snapshot(repo_id, revision, local_dir, allow_patterns):
+        calls.append((repo_id, revision))
+        Path(local_dir, "config.json").write_text("{}")
+        Path(local_dir, "model.safetensors").write_bytes(b"weights")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", lambda self, repo, **kw: Info())
+    cfg = paper_cfg(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "s").mkdir()
+    got = fetch.materialise_hub(src, tmp_path / "a", tmp_path / "s", cfg, "qwen3-4b-base")
+    assert got["revision"] == "1" * 40 and calls == [("Qwen/Qwen3-4B-Base", "1" * 40)]
+    locked = yaml.safe_load((tmp_path / "lock.yaml").read_text())["models"]["qwen3-4b-base"]
+    assert locked["revision"] == "1" * 40 and len(locked["files"]["model.safetensors"]) == 64
+    # frozen: the locked revision is fetched; changed weights are refused with the source and the lock key
+    def changed(repo_id, revision, local_dir, allow_patterns):
+        calls.append((repo_id, revision))
+        Path(local_dir, "model.safetensors").write_bytes(b"other weights")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", changed)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "s2").mkdir()
+    with pytest.raises(GrloError) as e:
+        fetch.materialise_hub(src, tmp_path / "b", tmp_path / "s2", paper_cfg(tmp_path, frozen=True), "qwen3-4b-base")
+    assert "Qwen/Qwen3-4B-Base@" + "1" * 40 in str(e.value) and "models.qwen3-4b-base.files.model.safetensors" in str(e.value)
+
+    class Response:
+        headers: dict = {}
+        status_code = 403
+        request = None
+
+    def gated(**kw):
+        raise E.GatedRepoError("gated", response=Response())
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", gated)
+    with pytest.raises(GrloError, match="meta-llama/Llama-3.2-3B: the repository is gated.*HF_TOKEN"):
+        fetch.materialise_hub({"kind": "hub", "repo": "meta-llama/Llama-3.2-3B", "revision": "2" * 40},
+                              tmp_path / "b", tmp_path / "s2", paper_cfg(tmp_path), "llama-3.2-3b")

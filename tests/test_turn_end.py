@@ -82,3 +82,13 @@ def test_eos_is_reported_as_eos_when_it_is_not_the_turn_end():
     be.logits_processors[0] = Scripted(tok("Hello again and again", add_special_tokens=False)["input_ids"] * 10, plen)
     c = be.generate([req], Sampling(temperature=0.0, max_tokens=5, stop_tokens=("<|im_end|>",)), progress=False)[0][0]
     assert (c.num_tokens, c.finish_reason) == (5, "length")
+
+
+def test_what_the_turn_end_prevents(monkeypatch):
+    # With the template check switched off and no stop token, the same generation runs to eos and the scored text
+    # holds the invented user turn, whose \boxed{5} is the last one an extractor would take.
+    import grlo.generation as G
+
+    monkeypatch.setattr(G, "check_turn_end", lambda tok, tokens: None)
+    _, c = _generate(())
+    assert c.finish_reason == "eos" and c.text.rstrip().endswith("\\boxed{5}") and "user" in c.text
