@@ -30,6 +30,8 @@ def workdir(tmp_path: Path) -> Path:
     work = tmp_path / "run"
     (work / "data/prompts/qwen3-4b-base").mkdir(parents=True)
     (work / "data/prompts/qwen3-4b-base/prepared.jsonl").write_text("")
+    (work / "data/benchmarks").mkdir(parents=True)
+    (work / "data/benchmarks/math500.jsonl").write_text("")  # the verl engine's validation file
     for m in ("qwen3-4b-base", C.load([PAPER])["reward_model"]):
         (work / "models" / m).mkdir(parents=True)
     return work
@@ -62,6 +64,7 @@ def test_paper_dry_run_requests_the_launchers_gpus(tmp_path, overlay, gpus, node
     block = train_grlo_block(r.stdout + r.stderr)
     assert re.search(rf"gpu={gpus}\b", block) and re.search(rf"nodes={nodes}\b", block)
     assert block.count("grlo train-grlo --config") == 1  # the rule stays one grlo command
+    assert "--val-data data/benchmarks/math500.jsonl" in block  # verl validates on the rule-scored benchmark
 
 
 @pytest.mark.parametrize("engine,image_key", [("verl", "verl_image"), ("native", "image")])

@@ -60,19 +60,19 @@ def rm_scores_as_verl(attention_mask, position_ids, scores, response_length):
     return out[:, -response_length:]
 
 
-def make_batch(tok, responses: list[list[int]], scores: list[float]) -> DataProto:
+def make_batch(tok, responses: list[list[int]], scores: list[float], width: int = R) -> DataProto:
     pad = tok.pad_token_id
     prompts = [tok("hello there")["input_ids"], tok("a longer prompt with words")["input_ids"]] * 2
     P = max(len(p) for p in prompts)
     p_ids = torch.tensor([[pad] * (P - len(p)) + p for p in prompts])
     p_mask = torch.tensor([[0] * (P - len(p)) + [1] * len(p) for p in prompts])
-    r_ids = torch.tensor([r + [pad] * (R - len(r)) for r in responses])
-    r_mask = torch.tensor([[1] * len(r) + [0] * (R - len(r)) for r in responses])
+    r_ids = torch.tensor([r + [pad] * (width - len(r)) for r in responses])
+    r_mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in responses])
     attn = torch.cat([p_mask, r_mask], 1)
     pos = (attn.cumsum(-1) - 1).clamp(min=0)
     batch = {"prompts": p_ids, "responses": r_ids, "input_ids": torch.cat([p_ids, r_ids], 1), "attention_mask": attn,
              "position_ids": pos, "response_mask": r_mask,
-             "rm_scores": rm_scores_as_verl(attn, pos, torch.tensor(scores), R)}
+             "rm_scores": rm_scores_as_verl(attn, pos, torch.tensor(scores), width)}
     n = len(responses)
     non_tensor = {"data_source": ["grlo"] * n, "reward_model": [{"style": "model", "ground_truth": ""}] * n}
     import numpy as np
@@ -113,20 +113,35 @@ def test_style_mix_in_verl_equals_grlo_rewards_style(tok, verl_config):
     assert row["reward/repetition_mean"] == pytest.approx(sum(parts["repetition"]) / 4)
 
 
-def test_validation_manager_logs_as_val_and_needs_rm_scores(tok, verl_config):
+def test_validation_rows_get_verls_rule_score_and_model_rows_need_rm_scores(tok, verl_config):
+    from verl.utils.reward_score import default_compute_score
+
     cfg, log = verl_config
     manager = load_reward_manager(cfg, tok, num_examine=1, **cfg.reward_model.get("reward_kwargs", {}))
-    data = make_batch(tok, [[tok.eos_token_id]] * 4, [1.0] * 4)
-    manager(data)
+    answers = ["\\boxed{3}", "\\boxed{4}", "no box", "\\boxed{\\frac{1}{2}}"]
+    responses = [tok(a)["input_ids"] + [tok.eos_token_id] for a in answers]
+    data = make_batch(tok, responses, [0.0] * 4, width=max(len(r) for r in responses))
+    data.batch.pop("rm_scores")  # verl 0.6.1 validates without the reward model
+    import numpy as np
+
+    gts = ["3", "5", "1", "\\frac{1}{2}"]
+    data.non_tensor_batch["reward_model"] = np.array([{"style": "rule", "ground_truth": g} for g in gts], dtype=object)
+    data.non_tensor_batch["data_source"] = np.array(["HuggingFaceH4/MATH-500"] * 4, dtype=object)
+    out = manager(data, return_dict=True)["reward_tensor"]
+    texts = [tok.decode(r, skip_special_tokens=True) for r in responses]
+    want = [float(default_compute_score("HuggingFaceH4/MATH-500", t, g)) for t, g in zip(texts, gts)]
+    assert want[0] == 1.0 and want[1] == 0.0  # the tiny tokenizer round-trips the boxed answers
+    assert [out[i, len(r) - 1].item() for i, r in enumerate(responses)] == want
     assert json.loads(log.read_text().splitlines()[-1])["split"] == "val"
-    data.batch.pop("rm_scores")
+    data.non_tensor_batch["reward_model"] = np.array([{"style": "model", "ground_truth": ""}] * 4, dtype=object)
     with pytest.raises(RuntimeError, match="rm_scores"):
         manager(data)
 
 
-def test_per_sample_compute_score_is_a_guard(verl_config):
+def test_the_per_sample_function_scores_rules_and_refuses_model_rows(verl_config):
     from verl.trainer.ppo.reward import get_custom_reward_fn
 
     fn = get_custom_reward_fn(verl_config[0])
+    assert fn(data_source="HuggingFaceH4/MATH-500", solution_str="so \\boxed{7}", ground_truth="7") == 1.0
     with pytest.raises(RuntimeError, match="style_mix"):
-        fn(data_source="grlo", solution_str="x", ground_truth="", extra_info={})
+        fn(data_source="lighteval/MATH", solution_str="x", ground_truth="", extra_info={})

@@ -1,7 +1,14 @@
 # train_grlo's engine (grlo.engine): verl runs in its own image (container.verl_image, docker/verl.Dockerfile), the
 # native trainer in the main image. GPUs: grlo.n_gpus_per_node x grlo.nnodes (0 for a CPU run).
 GRLO_IMAGE = IMAGE
+# verl validates on a rule-scored benchmark file (grlo.verl.val_benchmark; grlo/train/verl/data.py)
+GRLO_VAL = []
 if config["grlo"].get("engine", "native") == "verl":
+    GRLO_VAL = [
+        out(
+            f"data/benchmarks/{config['grlo'].get('verl', {}).get('val_benchmark', 'math500')}.jsonl"
+        )
+    ]
     GRLO_IMAGE = GC.get(config, "container.verl_image")
     if not GRLO_IMAGE:
         sys.exit(
@@ -20,6 +27,7 @@ rule train_grlo:
         prompts=out("data/prompts/{backbone}/prepared.jsonl"),
         policy=out("models/{backbone}"),
         reward=out(f"models/{config['reward_model']}"),
+        val=GRLO_VAL,
     output:
         model=directory(out("checkpoints/{backbone}/grlo/final")),
         metrics=out("checkpoints/{backbone}/grlo/metrics.jsonl"),
@@ -40,9 +48,10 @@ rule train_grlo:
         settings=W.section_hash(config, "grlo", "reward_model", "seed"),
         out=out("checkpoints/{backbone}/grlo"),
         device=out("benchmarks/train_grlo/{backbone}.device.json"),
+        val=lambda w, input: f"--val-data {input.val}" if input.val else "",
     shell:
         "grlo train-grlo --config {params.config} --backbone {wildcards.backbone} --prompts {input.prompts}"
-        " --policy-init {input.policy} --reward-model {input.reward} --output-dir {params.out}"
+        " --policy-init {input.policy} --reward-model {input.reward} --output-dir {params.out} {params.val}"
         " --device-record {params.device} > {log} 2>&1"
 
 

@@ -5,16 +5,17 @@ Row schema (the official train.jsonl's, which is verl's): `prompt` (chat list of
 `ability`, `reward_model` {style: "model", ground_truth: ""}, `extra_info` {split, index, prompt_tokens}.
 `index` is the row's position in the prepared file, so every verl row maps back to its prompt.
 
-Validation file (our definition; train.sh's `val_files` is not released): `grlo.verl.val_prompts` prompts drawn from
-the prepared prompts with the config's seed, in file order. They are also training prompts (the public file has only
-1,000): in-loop validation (verl greedy decoding, `val_before_train` and every `test_freq` steps) measures the RM
-reward of greedy responses on seen prompts, a training-progress signal and a cost the paper's GPU-hours include, not a
-generalisation measure.
+Validation file (train.sh's `val_files` is not released; ours, inferred): verl 0.6.1 validates with rule-based
+rewards only (`RayPPOTrainer._validate` returns nothing for `reward_model.style == "model"` rows, and
+`val_before_train` then stops the run), so the validation rows must carry a ground truth. The official prompt rows'
+`data_source` is the placeholder "lighteval/MATH", a MATH set: we validate on the workflow's MATH-500 benchmark file
+(`grlo.verl.val_benchmark`), rows `{data_source: "HuggingFaceH4/MATH-500", reward_model: {style: rule, ground_truth:
+answer}}`, scored by verl's own rule scorer (`verl.utils.reward_score.default_compute_score`, MATH answer matching),
+greedy, before training and every `test_freq` steps, as train.sh sets them.
 """
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 from grlo.errors import GrloError
@@ -47,20 +48,36 @@ def read_prepared(path: str) -> list[dict]:
     return rows
 
 
-def validation_indices(n: int, size: int, seed: int) -> list[int]:
-    if size < 1:
-        raise GrloError(f"val_prompts must be >= 1, got {size}", field="grlo.verl.val_prompts")
-    return sorted(random.Random(seed).sample(range(n), min(size, n)))
+VAL_DATA_SOURCE = "HuggingFaceH4/MATH-500"  # a source verl 0.6.1's default_compute_score scores as MATH
 
 
-def convert(prepared: str, train_out: str, val_out: str, val_size: int, seed: int) -> dict:
+def validation_row(row: dict, index: int, path: str = "benchmark", lineno: int | None = None) -> dict:
+    """A benchmark row (grlo's common schema: prompt, answer) as a rule-scored verl validation row."""
+    where = f"line {lineno if lineno is not None else index + 1}"
+    prompt, answer = row.get("prompt"), row.get("answer")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise GrloError("benchmark row needs a non-empty string `prompt`", path=path, field=where)
+    if answer is None or not str(answer).strip():
+        raise GrloError("benchmark row needs an `answer` (validation is rule-scored)", path=path, field=where)
+    return {
+        "data_source": VAL_DATA_SOURCE,
+        "prompt": [{"role": "user", "content": prompt}],
+        "ability": "math",
+        "reward_model": {"style": "rule", "ground_truth": str(answer)},
+        "extra_info": {"split": "val", "index": int(index), "prompt_tokens": -1},
+    }
+
+
+def convert(prepared: str, val_benchmark: str, train_out: str, val_out: str) -> dict:
     """Write train/val parquet files; return counts. The train file holds every prepared prompt."""
     rows = read_prepared(prepared)
     train = [verl_row(r, i, "train", prepared) for i, r in enumerate(rows)]
-    val = [verl_row(rows[i], i, "val", prepared) for i in validation_indices(len(rows), val_size, seed)]
+    val = [validation_row(r, i, val_benchmark, n) for i, (n, r) in enumerate(iter_jsonl(val_benchmark))]
+    if not val:
+        raise GrloError("no validation rows", path=val_benchmark)
     write_parquet(train, train_out)
     write_parquet(val, val_out)
-    return {"train": len(train), "val": len(val), "source": prepared}
+    return {"train": len(train), "val": len(val), "source": prepared, "val_source": val_benchmark}
 
 
 def write_parquet(rows: list[dict], path: str) -> None:

@@ -139,7 +139,8 @@ VERL_DEFAULTS: dict[str, tuple[str, Any]] = {
 # The declared deviations: why a train.sh value is replaced or a key is added. One place, one reason each.
 DEVIATION_REASONS: dict[str, str] = {
     "data.train_files": "path: our prepared prompts in verl's parquet schema (grlo.train.verl.data)",
-    "data.val_files": "path: our validation file, a seeded sample of the prepared prompts (docs/grlo_ppo.md)",
+    "data.val_files": "path: our validation file, MATH-500 with rule-scored answers (verl 0.6.1 validates with "
+                      "rule-based rewards only; train.sh's val_files is unreleased; docs/grlo_ppo.md)",
     "actor_rollout_ref.model.path": "path: the backbone fetched by the workflow (pinned revision)",
     "critic.model.path": "path: the backbone fetched by the workflow (train.sh: the actor's checkpoint)",
     "reward_model.model.path": "path: the same reward model fetched by the workflow at a pinned revision",
@@ -159,7 +160,8 @@ DEVIATION_REASONS: dict[str, str] = {
     "data.seed": "seed: the config's one seed drives verl's data shuffle (verl falls back to 1)",
     "custom_reward_function.path": "reward-manager import: verl imports this file in its trainer process, which "
                                    "registers our `style_mix` reward manager (the official one is unreleased)",
-    "custom_reward_function.name": "reward-manager import: the guard function of that file",
+    "custom_reward_function.name": "reward-manager import: that file's rule_score (verl's own rule scorer) scores the "
+                                   "validation rows, which carry a ground truth",
     "+reward_model.reward_kwargs.weights": "style_mix weights from grlo.reward.style_mix (our assumption, "
                                            "grlo/rewards/style.py)",
     "+reward_model.reward_kwargs.max_response_length": "style_mix length term: grlo.max_response_length",
@@ -337,7 +339,7 @@ def build_overrides(g: dict, backbone: str, paths: Paths, batch: dict, seed: int
         ("trainer.max_critic_ckpt_to_keep", str(keep)),
         ("data.seed", str(int(seed))),
         ("custom_reward_function.path", paths.plugin),
-        ("custom_reward_function.name", "style_mix_guard"),
+        ("custom_reward_function.name", "rule_score"),
         ("+reward_model.reward_kwargs.weights", fmt(style_weights(g))),
         ("+reward_model.reward_kwargs.max_response_length", str(int(get(g, "max_response_length")))),
         ("+reward_model.reward_kwargs.log_path", paths.reward_log),

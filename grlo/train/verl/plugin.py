@@ -1,14 +1,20 @@
-"""The file verl imports through `custom_reward_function.path` (the only hook verl 0.6.1 runs in its trainer
-process before it looks up `reward_model.reward_manager`): importing it registers our `style_mix` reward manager.
+"""The file verl imports through `custom_reward_function.path` (the only hook verl 0.6.1 runs in its trainer process
+before it looks up `reward_model.reward_manager`): importing it registers our `style_mix` reward manager.
 
-verl also hands the named function (`custom_reward_function.name=style_mix_guard`) to the manager as its per-sample
-`compute_score`. `style_mix` scores whole batches from the reward model's scores and never calls it; if verl ever does,
-the run was configured with another reward manager, and the guard stops it instead of training on a wrong reward.
+verl hands the named function (`custom_reward_function.name=rule_score`) to the manager as its per-sample
+`compute_score`. `style_mix` uses it only for validation rows, which carry a ground truth (grlo.train.verl.data):
+it is verl's own rule scorer. Training rows (`style: model`, no ground truth) are scored from the reward model's
+scores; a call for one of them means the run is not using `style_mix`, and the function stops it instead of training
+on a zero reward.
 """
 
 from grlo.train.verl import reward_manager  # noqa: F401  (registers "style_mix")
 
 
-def style_mix_guard(data_source=None, solution_str=None, ground_truth=None, extra_info=None, **kwargs):
-    raise RuntimeError("verl called a per-sample compute_score: GRLO needs reward_model.reward_manager=style_mix "
-                       "and reward_model.enable=True (grlo train-grlo builds both)")
+def rule_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs):
+    if ground_truth is None or not str(ground_truth).strip():
+        raise RuntimeError("verl asked for a rule score of a row without ground truth (a `style: model` training "
+                           "row): GRLO needs reward_model.reward_manager=style_mix and reward_model.enable=True")
+    from verl.utils.reward_score import default_compute_score
+
+    return default_compute_score(data_source, solution_str, ground_truth, extra_info)

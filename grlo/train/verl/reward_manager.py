@@ -10,6 +10,10 @@ metrics.jsonl (`reward/<component>_mean`).
 
 The response text is decoded with `skip_special_tokens=True` and "truncated" means the last valid token is not an
 end-of-sequence id, both as the native engine does.
+
+Validation: verl 0.6.1 validates without the reward model (rule-based rows only, see grlo.train.verl.data), so a
+batch without `rm_scores` whose rows are `style: rule` is scored per sample by `compute_score`, the function verl
+loaded from `custom_reward_function` (grlo.train.verl.plugin.rule_score: verl's own default_compute_score).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class StyleMixRewardManager(AbstractRewardManager):
         self.tokenizer = tokenizer
         self.num_examine = num_examine
         self.reward_fn_key = reward_fn_key
+        self.compute_score = compute_score
         self.split = "val" if num_examine else "train"  # verl builds the validation manager with num_examine=1
         self.style = StyleMix.from_config({"weights": dict(weights or {})}, int(max_response_length))
         self.eos = set(eos_token_ids) if eos_token_ids else policy_eos_ids(tokenizer)
@@ -67,7 +72,7 @@ class StyleMixRewardManager(AbstractRewardManager):
 
     def __call__(self, data: DataProto, return_dict: bool = False) -> torch.Tensor | dict[str, Any]:
         if "rm_scores" not in data.batch.keys():
-            raise RuntimeError("style_mix needs the reward model's scores (rm_scores): set reward_model.enable=True")
+            return self._rule_scores(data, return_dict)
         prompt_len = data.batch["prompts"].shape[-1]
         responses = data.batch["responses"]
         resp_mask = data.batch["attention_mask"][:, prompt_len:]
@@ -88,6 +93,31 @@ class StyleMixRewardManager(AbstractRewardManager):
             return reward
         extra = {f"style_{k}": list(v) for k, v in parts.items()}
         return {"reward_tensor": reward, "reward_extra_info": extra}
+
+    def _rule_scores(self, data: DataProto, return_dict: bool):
+        """Rows with a ground truth (validation): verl's rule score per sample, on the last valid response token."""
+        rm_info = data.non_tensor_batch.get("reward_model")
+        styles = {(r or {}).get("style") for r in rm_info} if rm_info is not None else {None}
+        if styles != {"rule"} or self.compute_score is None:
+            raise RuntimeError("style_mix needs the reward model's scores (rm_scores) for `style: model` rows: set "
+                               "reward_model.enable=True; only `style: rule` rows are scored without them")
+        prompt_len = data.batch["prompts"].shape[-1]
+        responses = data.batch["responses"]
+        lengths = data.batch["attention_mask"][:, prompt_len:].sum(-1).long().tolist()
+        sources = data.non_tensor_batch[self.reward_fn_key]
+        extras = data.non_tensor_batch.get("extra_info")
+        reward = torch.zeros_like(responses, dtype=torch.float32)
+        scores = []
+        for i, n in enumerate(lengths):
+            text = self.tokenizer.decode(responses[i, :n].tolist(), skip_special_tokens=True)
+            out = self.compute_score(data_source=sources[i], solution_str=text,
+                                     ground_truth=rm_info[i]["ground_truth"],
+                                     extra_info=extras[i] if extras is not None else None)
+            score = float(out["score"] if isinstance(out, dict) else out)
+            reward[i, max(n, 1) - 1] = score
+            scores.append(score)
+        self._log(scores, {})
+        return {"reward_tensor": reward, "reward_extra_info": {}} if return_dict else reward
 
     def _log(self, total: list[float], parts: dict[str, list[float]]) -> None:
         self.calls += 1
