@@ -76,3 +76,38 @@ def test_style_mix_pure_rm_and_unknown_weight():
     assert total == [0.3, -2.0]
     with pytest.raises(GrloError, match="unknown style_mix weight"):
         StyleMix.from_config({"weights": {"politeness": 1.0}}, 32)
+
+
+def test_rm_input_is_verl_legacy_switch_chat_template(dirs):
+    """verl 0.6.1 `_switch_chat_template`: response decoded with special tokens, only the policy's EOS string removed;
+    RM template with add_generation_prompt=False; exactly one BOS (the template's); cut on the right at max_length."""
+    from transformers import AutoTokenizer
+
+    from grlo.rewards.reward_model import rm_response_text
+
+    pol_dir, rm_dir = dirs
+    pol_tok, rm_tok = AutoTokenizer.from_pretrained(pol_dir), AutoTokenizer.from_pretrained(rm_dir)
+    assert pol_tok.bos_token is None and pol_tok.eos_token == "<|im_end|>"  # Qwen-shaped policy tokenizer
+    assert rm_tok.bos_token == "<|begin_of_text|>" and rm_tok.eos_token == "<|eot_id|>"  # Llama-3.1-shaped RM
+    special = pol_tok.convert_tokens_to_ids("<|im_start|>")
+    ids = pol_tok("water the plants", add_special_tokens=False)["input_ids"] + [special, pol_tok.eos_token_id]
+    text = rm_response_text(pol_tok, ids)
+    assert text == "water the plants<|im_start|>"  # a special token other than EOS stays; EOS goes
+    assert rm_response_text(pol_tok, ids[:-1]) == text  # a truncated response (no EOS) reads the same
+
+    scorer = RewardScorer(str(rm_dir), max_length=4096)
+    chat = [{"role": "user", "content": "plan a garden"}]
+    enc = scorer.encode([chat], [text])[0]
+    assert enc.count(rm_tok.bos_token_id) == 1 and enc[0] == rm_tok.bos_token_id
+    assert rm_tok.decode(enc).endswith("water the plants<|im_start|><|eot_id|>")  # no generation prompt after it
+    short = RewardScorer(str(rm_dir), max_length=5).encode([chat], [text])[0]
+    assert short == enc[:5]  # right truncation keeps the beginning
+
+
+def test_trainer_rm_max_length_defaults_to_the_rollout_width():
+    """reward.max_length null = verl's fallback, the rollout width (1024 + 3072 = 4096 in the paper config)."""
+    from grlo import config as config_mod
+
+    g = config_mod.load([config_mod.REPO_ROOT / "config" / "config.yaml"])["grlo"]
+    assert g["reward"]["max_length"] is None
+    assert g["max_prompt_length"] + g["max_response_length"] == 4096
