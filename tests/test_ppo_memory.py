@@ -124,10 +124,8 @@ def test_lr_warmup_is_verl_constant_schedule_with_warmup():
     assert ppo.lr_warmup_factor(0, 0) == 1.0  # no warm-up: the configured lr from the first update
 
 
-def test_vllm_seed_is_seed_plus_rank(monkeypatch):
+def test_vllm_seed_is_seed_plus_rank():
     from grlo import config as config_mod
 
     g = config_mod.load([config_mod.REPO_ROOT / "config" / "config.yaml"])["grlo"]
-    monkeypatch.setattr(ppo, "rank", lambda: 3)
-    llm, _ = ppo.vllm_settings(g, "/m", seed=7 + ppo.rank(), n_procs=4)
-    assert llm["seed"] == 10
+    assert [ppo.vllm_settings(g, "/m", seed=7, n_procs=4, rank=r)[0]["seed"] for r in range(4)] == [7, 8, 9, 10]

@@ -197,7 +197,7 @@ class PPOTrainer:
             if self.device.type != "cuda" or importlib.util.find_spec("vllm") is None:
                 raise GrloError("rollout engine vllm needs a GPU and the vllm package (the GPU image); on CPU set "
                                 "grlo.rollout.engine: hf", path=config_source, field="grlo.rollout.engine")
-            llm_kw, samp_kw = vllm_settings(g, policy_init, self.seed + rank(), self.n_procs)
+            llm_kw, samp_kw = vllm_settings(g, policy_init, self.seed, self.n_procs, rank())
             self.rollout = VLLMRollout(llm_kw, samp_kw, self.seed + rank())
         else:
             self.rollout = HFRollout(self.actor, self.tokenizer, self.sampling, self.max_response_length,

@@ -67,8 +67,9 @@ class HFRollout:
         pass
 
 
-def vllm_settings(g: dict, model_dir: str, seed: int, n_procs: int) -> tuple[dict, dict]:
-    """Map `grlo.rollout` to (vllm.LLM kwargs, SamplingParams kwargs); colocated with training (sleep mode)."""
+def vllm_settings(g: dict, model_dir: str, seed: int, n_procs: int, rank: int = 0) -> tuple[dict, dict]:
+    """Map `grlo.rollout` to (vllm.LLM kwargs, SamplingParams kwargs); colocated with training (sleep mode).
+    Each process's engine gets seed + rank: one engine per process samples its own share of the prompts."""
     r = req(g, "rollout")
     max_len = int(req(g, "max_prompt_length")) + int(req(g, "max_response_length"))
     llm = {
@@ -80,7 +81,7 @@ def vllm_settings(g: dict, model_dir: str, seed: int, n_procs: int) -> tuple[dic
         "enable_sleep_mode": True,  # free KV cache and weights during the update phases
         "enforce_eager": bool(r.get("enforce_eager", False)),
         "enable_prefix_caching": bool(r.get("enable_prefix_caching", True)),
-        "seed": seed,
+        "seed": seed + rank,
         "skip_tokenizer_init": False,
     }
     if n_procs > 1:
