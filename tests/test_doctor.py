@@ -205,13 +205,13 @@ def test_pins_from_the_registry_and_lock_file(tmp_path):
     c = C.deep_merge(cfg(), {"lock": {"path": str(lock), "frozen": False}})
     warn = [w for w in by_status(D.doctor(c, FakeProbe(**GOOD), outdir=tmp_path, resources_gpu=8), D.WARN)
             if w.startswith("[warn] pins:")]
-    assert warn and "grlo lock" in warn[0] and "models.qwen3-4b-base (revision)" in warn[0]
+    assert warn and "grlo lock" in warn[0] and "models.general-reasoner-qwen3-4b (revision)" in warn[0]
     frozen = C.deep_merge(c, {"lock": {"frozen": True}})
     assert any(f.startswith("[FAIL] pins:") for f in
                by_status(D.doctor(frozen, FakeProbe(**GOOD), outdir=tmp_path, resources_gpu=8), D.FAIL))
     rev = "a" * 40
-    lock.write_text(f"models:\n  qwen3-4b-base: {{repo: Qwen/Qwen3-4B-Base, revision: {rev}}}\n")
-    assert ("Qwen/Qwen3-4B-Base", "model", rev, "models/qwen3-4b-base") in D.hub_sources(c)
+    lock.write_text(f"models:\n  general-reasoner-qwen3-4b: {{repo: TIGER-Lab/General-Reasoner-Qwen3-4B, revision: {rev}}}\n")
+    assert ("TIGER-Lab/General-Reasoner-Qwen3-4B", "model", rev, "models/general-reasoner-qwen3-4b") in D.hub_sources(c)
 
 
 def test_offline_cache_is_checked_at_the_pinned_revision(tmp_path, monkeypatch):

@@ -43,7 +43,7 @@ def test_every_paper_source_is_pinned_by_registry_or_lock(tmp_path):
     names = {n for _, n, _ in lock.sources(cfg)}
     assert {"qwen3-4b-base", "skywork-reward-v2-llama-3.1-8b", "qwen3-4b", "math500", "humaneval_plus"} <= names
     missing = lock.missing_pins(cfg)
-    assert "models.qwen3-4b-base (revision)" in missing
+    assert "models.general-reasoner-qwen3-4b (revision)" in missing and "models.qwen3-4b-base (revision)" not in missing
     assert not any(m.startswith(("benchmarks.humaneval_plus", "benchmarks.mbpp_plus")) for m in missing)  # registry-pinned
 
 
@@ -51,7 +51,7 @@ def test_frozen_lock_refuses_an_unpinned_source_with_one_line(tmp_path):
     cfg = paper_cfg(tmp_path, frozen=True)
     with pytest.raises(GrloError) as e:
         lock.check_frozen(cfg)
-    assert "\n" not in str(e.value) and "grlo lock" in str(e.value) and "models.qwen3-4b-base" in str(e.value)
+    assert "\n" not in str(e.value) and "grlo lock" in str(e.value) and "models.general-reasoner-qwen3-4b" in str(e.value)
     src = {"kind": "hub", "repo": "Qwen/Qwen3-4B-Base", "revision": None}
     with pytest.raises(GrloError, match="pinned neither in the registry nor in the lock file"):
         lock.revision(cfg, "models", "qwen3-4b-base", src)

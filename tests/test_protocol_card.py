@@ -26,14 +26,15 @@ def test_card_lists_every_benchmark_and_model_with_pins_settings_and_sources(tmp
     assert "| qwen3-4b--nonthinking | aime24 | 0.7 | 0.8 | 20 | 1.5 | 38912 | 32 | `<\\|im_end\\|>` | all |" in text
     assert "272720b90ac375502c8ed23cd791c2a93dfb22a911641a494da74a426c09f101` (registry)" in text
     assert "`80815d37005feb82cd7f8fbc6901d5d3eff43057` (registry)" in text  # amc23
+    assert "`906bfd4b4dc7f14ee4320094d8b41684abff8539` (registry)" in text  # Qwen3-4B-Base
     assert "**unpinned**" in text  # hub sources not yet locked say so
     assert text.count("assumption") >= 5 and "Qwen3 Technical Report" in text and "General-Reasoner" in text
     assert "**not stated**" not in text  # every benchmark names the source of its k / budget
     # a locked source shows its lock-file pin
     from grlo import lock
 
-    src = {"kind": "hub", "repo": "Qwen/Qwen3-4B-Base", "revision": None}
-    lock.record(cfg, "models", "qwen3-4b-base", src, "f" * 40, {"model.safetensors": "e" * 64})
+    src = {"kind": "hub", "repo": "TIGER-Lab/General-Reasoner-Qwen3-4B", "revision": None}
+    lock.record(cfg, "models", "general-reasoner-qwen3-4b", src, "f" * 40, {"model.safetensors": "e" * 64})
     assert f"`{'f' * 40}` (lock file)" in protocol.render(cfg)
 
 

@@ -111,16 +111,23 @@ def model_rows(cfg: dict) -> list[list[str]]:
 
     mode, rows, seen = cfg["mode"], [], set()
     for m in eval_models(cfg):
-        name = split_model_id(m)[0]
-        entry = registry.model(name)
-        src = registry.source(entry, mode, name)
-        rev, sha = _pin(cfg, "models", name, src) if name not in seen else ("as above", "as above")
-        seen.add(name)
+        family = split_model_id(m)[0]
         r = resolve_eval_model(cfg, m)
-        end = src.get("turn_end")
-        rows.append([m, f"{entry.get('label', name)}: {_where(src)}", rev, sha,
-                     f"`{end}`" if end else "none (eos only)", str(r["chat"] or "template default"),
-                     entry.get("sampling_note") or "benchmark defaults (registry `sampling`)"])
+        # the weights: a fetched registry model (models/NAME), or a checkpoint this workflow trains from the family
+        name = r["path"].split("/")[1] if r["path"].startswith("models/") else None
+        if name is not None and name in registry.models():
+            entry = registry.model(name)
+            src = registry.source(entry, mode, name)
+            rev, sha = _pin(cfg, "models", name, src) if name not in seen else ("as above", "as above")
+            seen.add(name)
+            weights = f"{entry.get('label', name)}: {_where(src)}"
+        else:
+            rev, sha = "trained by this workflow", f"recorded in {r['path']}/"
+            weights = f"{r['stage']} checkpoint trained from {registry.model(family).get('label', family)}"
+        fam = registry.model(family)
+        end = registry.source(fam, mode, family).get("turn_end")
+        rows.append([m, weights, rev, sha, f"`{end}`" if end else "none (eos only)", str(r["chat"] or "template default"),
+                     fam.get("sampling_note") or "benchmark defaults (registry `sampling`)"])
     return rows
 
 
