@@ -55,6 +55,8 @@ def test_metrics_of_two_attempts_merge_into_our_schema(tmp_path):
     # attempt 2 resumes at step 3: validates again at step 2 (val_before_train), redoes step 3, runs step 4
     m2, r2 = M.attempt_paths(logs, 2)
     write(m2, [val_row(2), verl_step(3, 1, 3.5), verl_step(4, 1, 4.0)])
+    with open(m1, "a") as f:  # attempt 1 was killed in the middle of writing a row
+        f.write('{"step": 4, "data": {"training/glo')
     write(r2, [reward_row("val", 2.3), reward_row("train", 3.5), reward_row("train", 4.0)])
 
     out = tmp_path / "metrics.jsonl"
@@ -133,3 +135,41 @@ def test_every_declared_deviation_is_documented():
 
     doc = (ROOT / "docs" / "grlo_ppo.md").read_text()
     assert [k for k in DEVIATION_REASONS if f"`{k}`" not in doc] == []
+
+
+def test_a_bad_line_inside_a_log_is_an_error(tmp_path):
+    m, _ = M.attempt_paths(tmp_path, 1)
+    m.write_text('{"step": 1, "data": {}}\nnot json\n{"step": 2, "data": {}}\n')
+    with pytest.raises(GrloError, match=r"attempt-1\.metrics\.jsonl: line 2"):
+        M.convert_logs(tmp_path)
+
+
+def test_finalize_merges_and_writes_tokenizer_and_manifest(tmp_path):
+    from grlo.models.tiny import build_tiny_policy
+
+    policy = build_tiny_policy(tmp_path / "policy", seed=0)
+    ck = tmp_path / "ck"
+    F.actor_dir(ck, 15).mkdir(parents=True)
+    (ck / F.TRACKER).write_text("15\n")
+    calls = []
+
+    class Done:
+        returncode = 0
+
+    def fake_merger(cmd, check):  # stands in for `python -m verl.model_merger merge` (needs verl + GPU weights)
+        calls.append(cmd)
+        Path(cmd[cmd.index("--target_dir") + 1], "config.json").write_text("{}")
+        return Done()
+
+    final = F.finalize(ck, tmp_path / "out", str(policy), {"stage": "grlo"}, total_steps=15, run=fake_merger)
+    assert calls[0][calls[0].index("--local_dir") + 1] == str(F.actor_dir(ck, 15))
+    man = json.loads((final / "manifest.json").read_text())
+    assert man["steps"] == 15 and man["engine"] == "verl" and man["stage"] == "grlo"
+    assert (final / "config.json").exists() and (final / "tokenizer_config.json").exists()
+
+    class Failed:
+        returncode = 1
+
+    with pytest.raises(GrloError, match="merger failed"):
+        F.finalize(ck, tmp_path / "out2", str(policy), {}, total_steps=15, run=lambda cmd, check: Failed())
+    assert not (tmp_path / "out2" / "final").exists()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from grlo.io import iter_jsonl
 
 RENAME = {
     "critic/score/mean": "reward/score_mean",
@@ -100,13 +99,34 @@ def merge_attempt(verl_rows: list[dict], reward_rows: list[dict], batches_per_ep
     return out
 
 
+def read_log(path: Path) -> list[dict]:
+    """A log's rows; an unterminated last line (the writer was killed mid-row) is dropped, any other bad line is an
+    error naming file and line."""
+    import json
+
+    from grlo.errors import GrloError
+
+    raw = path.read_bytes()
+    if raw and not raw.endswith(b"\n"):
+        raw = raw[: raw.rfind(b"\n") + 1]  # the partial row of an interrupted write
+    rows = []
+    for lineno, line in enumerate(raw.decode("utf-8", errors="strict").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise GrloError(f"malformed JSON ({e.msg})", path=str(path), field=f"line {lineno}") from None
+    return rows
+
+
 def convert_logs(log_dir: str | Path, batches_per_epoch: int | None = None) -> list[dict]:
     """All attempts merged: one row per step (step 0 = validation before training), sorted by step."""
     rows: dict[int, dict] = {}
     for n in attempts(log_dir):
         mpath, rpath = attempt_paths(log_dir, n)
-        verl_rows = [r for _, r in iter_jsonl(str(mpath))]
-        reward_rows = [r for _, r in iter_jsonl(str(rpath))] if rpath.exists() else []
+        verl_rows = read_log(mpath)
+        reward_rows = read_log(rpath) if rpath.exists() else []
         for step, row in merge_attempt(verl_rows, reward_rows, batches_per_epoch).items():
             old = rows.get(step, {})
             if "epoch" in row:  # a repeated training step replaces the earlier attempt's (its validation stays)
