@@ -82,17 +82,24 @@ def _origin(src: dict) -> dict:
     return {"url": src["url"]} if src.get("kind") == "url" else {"repo": src["repo"]}
 
 
+def _stale(e: dict, src: dict) -> bool:
+    """A lock entry for another repo/url, or for another revision than the registry now pins."""
+    if any(e.get(k) != v for k, v in _origin(src).items()):
+        return True
+    return bool(src.get("revision") and e.get("revision") and e["revision"] != src["revision"])
+
+
 def entry(cfg: dict, section: str, name: str, src: dict) -> dict | None:
     """The lock entry of a source, or None. An entry for another repo/url than the registry's is a changed source:
     refused when frozen, ignored (and later overwritten) otherwise."""
     e = (read(cfg).get(section) or {}).get(name)
     if not e:
         return None
-    if any(e.get(k) != v for k, v in _origin(src).items()):
+    if _stale(e, src):
         if frozen(cfg):
-            raise GrloError(f"{section[:-1]} {name}: the registry source {_origin(src)} differs from the locked "
-                            f"{ {k: e.get(k) for k in _origin(src)} }: run `grlo lock` with lock.frozen: false to "
-                            "re-pin it", path=str(lock_path(cfg)), field=f"{section}.{name}")
+            raise GrloError(f"{section[:-1]} {name}: the registry source {_origin(src)}@{src.get('revision')} differs "
+                            f"from the locked {e.get('repo') or e.get('url')}@{e.get('revision')}: run `grlo lock` "
+                            "with lock.frozen: false to re-pin it", path=str(lock_path(cfg)), field=f"{section}.{name}")
         return None
     return e
 
@@ -126,7 +133,7 @@ def record(cfg: dict, section: str, name: str, src: dict, rev: str | None, files
         return
     with _exclusive(cfg) as data:
         sec = data.setdefault(section, {})
-        old = sec.get(name) if sec.get(name) and all(sec[name].get(k) == v for k, v in _origin(src).items()) else {}
+        old = sec.get(name) if sec.get(name) and not _stale(sec[name], {**src, "revision": rev}) else {}
         new = {**_origin(src), "files": {**(old.get("files") or {}), **files}}
         if src.get("kind") != "url":
             new["revision"] = rev
@@ -180,8 +187,8 @@ def missing_pins(cfg: dict) -> list[str]:
     data, out = read(cfg), []
     for section, name, src in sources(cfg):
         e = (data.get(section) or {}).get(name) or {}
-        if e and any(e.get(k) != v for k, v in _origin(src).items()):
-            out.append(f"{section}.{name} (changed: locked {e.get('repo') or e.get('url')})")
+        if e and _stale(e, src):
+            out.append(f"{section}.{name} (changed: locked {e.get('repo') or e.get('url')}@{e.get('revision')})")
             continue
         if src.get("kind") != "url" and not src.get("revision") and not e.get("revision"):
             out.append(f"{section}.{name} (revision)")

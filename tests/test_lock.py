@@ -201,3 +201,17 @@ def test_fetch_model_pins_records_and_verifies_weights(tmp_path, monkeypatch):
     with pytest.raises(GrloError, match="meta-llama/Llama-3.2-3B: the repository is gated.*HF_TOKEN"):
         fetch.materialise_hub({"kind": "hub", "repo": "meta-llama/Llama-3.2-3B", "revision": "2" * 40},
                               tmp_path / "b", tmp_path / "s2", paper_cfg(tmp_path), "llama-3.2-3b")
+
+
+def test_a_registry_revision_bump_makes_the_locked_shas_stale(tmp_path):
+    cfg = paper_cfg(tmp_path)
+    src = {"kind": "hub", "repo": "org/m", "revision": "1" * 40}
+    lock.record(cfg, "models", "m", src, "1" * 40, {"model.safetensors": "a" * 64})
+    assert lock.entry(cfg, "models", "m", src)["files"] == {"model.safetensors": "a" * 64}
+    bumped = {**src, "revision": "2" * 40}
+    assert lock.entry(cfg, "models", "m", bumped) is None  # not frozen: re-recorded at the next fetch
+    with pytest.raises(GrloError, match="differs from the locked org/m@1111"):
+        lock.entry(paper_cfg(tmp_path, frozen=True), "models", "m", bumped)
+    lock.record(cfg, "models", "m", bumped, "2" * 40, {"model.safetensors": "b" * 64})
+    assert lock.entry(cfg, "models", "m", bumped) == {"repo": "org/m", "revision": "2" * 40,
+                                                      "files": {"model.safetensors": "b" * 64}}
