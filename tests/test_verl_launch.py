@@ -173,3 +173,57 @@ def test_finalize_merges_and_writes_tokenizer_and_manifest(tmp_path):
     with pytest.raises(GrloError, match="merger failed"):
         F.finalize(ck, tmp_path / "out2", str(policy), {}, total_steps=15, run=lambda cmd, check: Failed())
     assert not (tmp_path / "out2" / "final").exists()
+
+
+def test_a_verl_run_end_to_end_with_verl_stood_in(tmp_path, monkeypatch):
+    """grlo train-grlo with the verl engine: data converted, the command run, metrics.jsonl and final/ written. verl
+    itself (GPUs, its image) is replaced by a function that writes what main_ppo writes: its file-logger rows, the
+    reward manager's log, and a checkpoint at the last step."""
+    import sys
+
+    from grlo.models.tiny import build_tiny_policy
+    from grlo.train.verl import data as D
+
+    policy = build_tiny_policy(tmp_path / "policy", seed=0)
+    (tmp_path / "rm").mkdir()
+    prompts = tmp_path / "prepared.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": [{"role": "user", "content": f"Essay {i}."}]}) + "\n"
+                               for i in range(10)))
+    bench = tmp_path / "math500.jsonl"
+    bench.write_text(json.dumps({"prompt": "What is 1 + 1?", "answer": "2"}) + "\n")
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text("grlo: {n_gpus_per_node: 1, train_batch_size: 4, total_epochs: 1,\n"
+                       "  actor: {ppo_mini_batch_size: 2, ppo_micro_batch_size_per_gpu: 1},\n"
+                       "  critic: {ppo_mini_batch_size: 2, ppo_micro_batch_size_per_gpu: 1}}\n")
+    seen = {}
+
+    def fake_verl(cmd, env, nnodes, gpus_per_node, port, image):
+        args = dict(a.split("=", 1) for a in cmd[3:])
+        seen.update(args=args, env=env)
+        assert len(D.read_verl_rows(args["data.train_files"])) == 10
+        assert D.read_verl_rows(args["data.val_files"])[0]["reward_model"] == {"style": "rule", "ground_truth": "2"}
+        write(Path(env["VERL_FILE_LOGGER_PATH"]), [val_row(0), verl_step(1, 0, 1.0), verl_step(2, 0, 2.0)])
+        write(Path(args["+reward_model.reward_kwargs.log_path"]),
+              [reward_row("val", 0.5), reward_row("train", 1.0), reward_row("train", 2.0)])
+        ck = Path(args["trainer.default_local_dir"])
+        F.actor_dir(ck, 2).mkdir(parents=True)
+        (ck / F.TRACKER).write_text("2")
+        return 0
+
+    monkeypatch.setattr(L, "run_verl", fake_verl)
+    monkeypatch.setattr(F, "merge_command", lambda actor, target, python=None: [
+        sys.executable, "-c", "import pathlib, sys; pathlib.Path(sys.argv[1], 'config.json').write_text('{}')",
+        str(target)])
+    out = tmp_path / "out"
+    rc = cli.main(["train-grlo", "--config", PAPER, str(overlay), "--backbone", "tiny", "--prompts", str(prompts),
+                   "--policy-init", str(policy), "--reward-model", str(tmp_path / "rm"), "--val-data", str(bench),
+                   "--output-dir", str(out), "--device-record", str(tmp_path / "dev.json")])
+    assert rc == 0
+    assert seen["args"]["data.train_batch_size"] == "4" and seen["args"]["trainer.n_gpus_per_node"] == "1"
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 1, 2] and rows[2]["reward/rm_mean"] == 3.0
+    man = json.loads((out / "final" / "manifest.json").read_text())
+    assert man["steps"] == 2 and man["deviations"]["trainer.save_freq"].startswith("save cadence")
+    assert json.loads((tmp_path / "dev.json").read_text())["gpus_requested"] == 1
+    # a second launch is attempt 2 (its own log files)
+    assert M.next_attempt(out / "verl" / "logs") == 2

@@ -171,7 +171,7 @@ def run_verl(cfg: dict, args, source: str) -> int:
     return execute(cfg, args, p, v)
 
 
-def execute(cfg: dict, args, p: dict, v: dict) -> int:  # pragma: no cover - needs GPUs and the verl image
+def execute(cfg: dict, args, p: dict, v: dict) -> int:
     from grlo.accounting import record_device
     from grlo.train.verl import data, finalize, launch
     from grlo.train.verl import metrics as M
