@@ -110,6 +110,15 @@ def test_ray_plan_and_single_node_refusal():
         L.plan(1, 8, 6379, "h", None)
 
 
+def test_verl_on_a_machine_without_the_gpus_is_one_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("GPUs visible")
+    with pytest.raises(GrloError, match="grlo.engine: native"):
+        L.run_verl(["true"], {}, 1, 4, 6379, None)
+
+
 def test_native_engine_dry_run_is_the_native_launch(tmp_path):
     overlay = tmp_path / "native.yaml"
     overlay.write_text("grlo: {engine: native}\n")

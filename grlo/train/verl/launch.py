@@ -73,6 +73,7 @@ def head_host() -> str:
 def run_verl(cmd: list[str], env: dict[str, str], nnodes: int, gpus_per_node: int, port: int,
              image: str | None) -> int:
     """Run main_ppo (through a Ray cluster when nnodes > 1); return its exit status."""
+    require_gpus(gpus_per_node)
     if nnodes <= 1:
         return subprocess.call(cmd, env={**os.environ, **env})
     if not os.environ.get("SLURM_JOB_ID"):
@@ -87,6 +88,17 @@ def run_verl(cmd: list[str], env: dict[str, str], nnodes: int, gpus_per_node: in
     finally:
         subprocess.call(p.stop)
         workers.terminate()
+
+
+def require_gpus(gpus_per_node: int) -> None:
+    """verl's workers need the configured GPUs on this node: fail with one line before Ray starts, not deep inside it."""
+    import torch
+
+    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if have < gpus_per_node:
+        raise GrloError(f"the verl engine needs {gpus_per_node} GPUs per node, {have} visible: run on a GPU node, set "
+                        "grlo.n_gpus_per_node to what the job has, or set grlo.engine: native (CPU)",
+                        field="grlo.n_gpus_per_node")
 
 
 def wait_for_gpus(address: str, n_gpus: int, timeout_s: float) -> None:
