@@ -68,7 +68,8 @@ def machine() -> dict:
                   if line.startswith("model name")), platform.processor())
     return {"nproc": len(os.sched_getaffinity(0)), "cpu_count": os.cpu_count(), "cpu_model": model,
             "platform": platform.platform(), "python": platform.python_version(),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
 
 
 def main() -> None:
