@@ -236,3 +236,29 @@ def test_a_verl_run_end_to_end_with_verl_stood_in(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "dev.json").read_text())["gpus_requested"] == 1
     # a second launch is attempt 2 (its own log files)
     assert M.next_attempt(out / "verl" / "logs") == 2
+
+
+def test_dry_run_stdout_is_the_command_and_its_comments(tmp_path):
+    """The real CLI process (no verl installed here): stdout holds only `#` lines and the command, which carries
+    every train.sh override at train.sh's value or a `# deviation:` line."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    from grlo.train.verl.overrides import TRAIN_SH, normalise, same
+
+    r = subprocess.run([sys.executable, "-m", "grlo.cli", "train-grlo", "--config", PAPER, "--backbone",
+                        "qwen3-4b-base", "--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    cmd_lines = [x for x in lines if not x.startswith("#")]
+    assert cmd_lines[0] == "python3 \\" and all(x.startswith("    ") for x in cmd_lines[1:])
+    args = shlex.split(" ".join(x.rstrip("\\").strip() for x in cmd_lines))
+    given = dict(a.split("=", 1) for a in args[3:])
+    devs = {x.split(": ")[1] for x in lines if x.startswith("# deviation: ")}
+    assert len(TRAIN_SH) == 46
+    for key, value in TRAIN_SH:
+        assert key in given and (key in devs or same(normalise(given[key]), normalise(value))), key
+    assert any(x.startswith("# batch adapted") for x in lines)

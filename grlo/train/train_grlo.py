@@ -22,9 +22,6 @@ from grlo.errors import GrloError
 
 log = logging.getLogger("grlo.train.train_grlo")
 ENGINES = ("verl", "native")
-# the official release's row count (train.jsonl at the pinned commit): the batch size a dry run assumes when the
-# prepared prompts do not exist yet and the config uses the official file (prompts.path null)
-OFFICIAL_RELEASE_ROWS = 1000
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -96,7 +93,7 @@ def run_native(args) -> int:
 
 # -------------------------------------------------------------------------------------------------------------- verl
 def count_prompts(cfg: dict, prompts: str) -> tuple[int, str]:
-    """Usable prompts: the prepared file's rows; before it exists, its stats, else the official release's size."""
+    """Usable prompts: the prepared file's rows; before it exists, its stats, else the pinned prompt file's count."""
     import json
 
     p = Path(prompts)
@@ -106,10 +103,15 @@ def count_prompts(cfg: dict, prompts: str) -> tuple[int, str]:
     stats = p.with_name("stats.json")
     if stats.exists():
         return int(json.loads(stats.read_text(encoding="utf-8"))["count"]), str(stats)
-    if (cfg.get("prompts") or {}).get("path"):
-        raise GrloError("the prepared prompts do not exist yet and prompts.path is your own file: run the workflow "
-                        "up to prepare_prompts first", path=prompts)
-    return OFFICIAL_RELEASE_ROWS, f"assumed: the official release's {OFFICIAL_RELEASE_ROWS} rows (not prepared yet)"
+    from grlo import config as C
+
+    sha = C.get(cfg, "prompts.sha256")
+    pinned = None if C.get(cfg, "prompts.path") else C.pinned_prompt_count(sha)
+    if pinned is None:
+        raise GrloError("the prompt count is known only once the prompts are prepared (prompts.path is your own file "
+                        "or prompts.sha256 names no pinned file): run the workflow up to prepare_prompts first",
+                        path=prompts)
+    return pinned, f"not prepared yet: the pinned file's {pinned} rows (sha256 {sha[:12]}..., grlo/registry/prompts.yaml)"
 
 
 def verl_batch(g: dict, n_prompts: int, source: str) -> dict:
@@ -156,11 +158,16 @@ def run_verl(cfg: dict, args, source: str) -> int:
 
         for d in ("checkpoints", "logs"):
             shutil.rmtree(Path(args.output_dir) / "verl" / d, ignore_errors=True)
+    if args.dry_run:  # stdout is the command: the batch adaptation is a comment line below, not a log line
+        logging.getLogger("grlo.train.ppo").setLevel(logging.ERROR)
     p = verl_plan(cfg, args, source)
     v = O.verl_section(p["g"])
     if args.dry_run:
         print(f"# engine: verl {O.VERL_VERSION}; train.sh: {O.TRAIN_SH_SOURCE}")
         print(f"# prompts: {p['n_prompts']} ({p['counted_from']}); steps: {p['total_steps']}")
+        if p["batch"]["adapted"]:
+            print("# batch adapted (grlo.adapt_batch_size): " + ", ".join(
+                f"{k} {a} -> {b}" for k, (a, b) in p["batch"]["adapted"].items()))
         print("# env: " + " ".join(f"{k}={val}" for k, val in p["env"].items()))
         if p["nnodes"] > 1:
             image = (cfg.get("container") or {}).get("verl_image")
