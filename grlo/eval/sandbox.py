@@ -73,8 +73,9 @@ _SETUP = (  # inside the new namespaces: keep only the work dir writable, then d
     'mount --bind "$W" "$W" && cd "$W" || exit 1; '  # re-enter: the old cwd is on the soon read-only mount
     # the caller's credential files and directories (GRLO_HIDE, one per line) are covered by empty ones
     'printf "%s\\n" "$GRLO_HIDE" | while IFS= read -r p; do [ -z "$p" ] || '
-    '{ if [ -d "$p" ]; then mount -t tmpfs -o size=4k,mode=0 none "$p"; else mount --bind /dev/null "$p"; fi; } '
-    "|| exit 1; done || exit 1; "
+    # (one this setup cannot even see is skipped: the program cannot see it either)
+    '{ if [ -d "$p" ]; then mount -t tmpfs -o size=4k,mode=0 none "$p"; elif [ -e "$p" ]; then '
+    'mount --bind /dev/null "$p"; fi; } || exit 1; done || exit 1; '
     "awk '{print $2}' /proc/self/mounts | while read mp; do "
     '[ "$mp" = "$W" ] || mount -o remount,bind,ro "$mp" 2>/dev/null; done; '
     "unset GRLO_HIDE W; "
@@ -126,8 +127,9 @@ def isolation_mode() -> str:
     try:
         if as_root:
             os.chown(d, NOBODY, NOBODY)
+        # with the same credential paths to cover as real runs: if covering them fails, so does the probe
         r = subprocess.run([*_ns_command(as_root), "true"], capture_output=True, timeout=20, cwd=d,
-                           env={"PATH": "/usr/bin:/bin", "W": d})
+                           env={"PATH": "/usr/bin:/bin", "W": d, "GRLO_HIDE": "\n".join(_hidden_paths(d))})
         ok = r.returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         ok = False
