@@ -13,11 +13,14 @@ from grlo.report.common import read_results_csv
 CFG = str(REPO_ROOT / "config" / "config.yaml")
 
 # A throughput table with round numbers so the hand calculation is easy: 1000 TFLOP/s peak,
-# efficiencies 0.5 (train), 0.4 (forward), 0.1 (decode).
+# efficiencies 0.5 (train), 0.4 (forward), 0.1 (decode), for packed and padded work alike.
+def _e(v, lo=None, hi=None):
+    return {"value": v, "low": lo or v, "high": hi or v, "kind": "assumed", "source": "t"}
+
+
 TABLE = {"gpus": {"X": {"peak_bf16_tflops": 1000.0, "source": "test", "kind": "assumed"}},
-         "efficiency": {"default": {"train": {"value": 0.5, "kind": "assumed", "source": "t"},
-                                    "forward": {"value": 0.4, "kind": "assumed", "source": "t"},
-                                    "decode": {"value": 0.1, "kind": "assumed", "source": "t"}}}}
+         "efficiency": {"default": {"train_packed": _e(0.5), "train_padded": _e(0.5), "forward_packed": _e(0.4),
+                                    "forward_padded": _e(0.4), "decode": _e(0.1)}}}
 
 
 def base_cfg():
@@ -34,7 +37,8 @@ def base_cfg():
                                                   "max_response_tokens": 800}
     # the grlo: training section, where present, is what the run will use: it must agree
     g = cfg.setdefault("grlo", {})
-    g.update({"train_batch_size": 64, "max_response_length": 800, "total_training_steps": None})
+    g.update({"train_batch_size": 64, "max_response_length": 800, "total_training_steps": None, "engine": "native"})
+    g["actor"]["ppo_mini_batch_size"] = g["critic"]["ppo_mini_batch_size"] = 64
     g.setdefault("rollout", {})["n"] = 1
     g.setdefault("actor", {})["gradient_checkpointing"] = True
     return cfg
@@ -134,3 +138,96 @@ def test_cli_paper_config_prints_stages_total_and_assumptions(tmp_path, capsys):
     total = [r for r in rows if r["stage"] == "total"][0]
     assert float(total["gpu_hours"]) == pytest.approx(sum(float(r["gpu_hours"]) for r in rows if r["stage"] != "total"),
                                                       rel=1e-3)
+
+
+def test_paper_grlo_is_60_steps_on_5000_prompts_with_validation_on_verl_only():
+    cfg = _config.load([CFG])
+    cfg["backbones"]["extra"] = []
+    assert forecast.validation_steps(60, 7) == [0, 7, 14, 21, 28, 35, 42, 49, 56, 60]
+    assert forecast.validation_steps(56, 7)[-1] == 56 and forecast.validation_steps(3, 0) == [0]
+    verl_rows, verl_notes = forecast.plan(cfg, TABLE_GPU(cfg), engine="verl")
+    native_rows, _ = forecast.plan(cfg, TABLE_GPU(cfg), engine="native")
+    v = [r for r in verl_rows if r["stage"] == "grlo" and r["model"] == "qwen3-4b-base"][0]
+    n = [r for r in native_rows if r["stage"] == "grlo" and r["model"] == "qwen3-4b-base"][0]
+    assert v["detail"].startswith("60 steps x 1024 prompts") and n["detail"].startswith("60 steps x 1024 prompts")
+    assert "10 validation passes x 500 math500 prompts" in v["detail"] and "validation" not in n["detail"]
+    N, t = 4.02e9, 150 + 0.5 * 3072
+    assert (v["decode_pflop"] - n["decode_pflop"]) * 1e15 == pytest.approx(2 * N * 10 * 500 * t, rel=1e-9)
+    assert v["engine"] == "verl" and n["engine"] == "native"
+    assert any("floor(5000 prompts / batch 1024)" in a for a in verl_notes)
+    # the prepared set's own count: the public 1,000 prompts adapt the batch (grlo.adapt_batch_size) -> 15 steps
+    one_k, _ = forecast.plan(cfg, TABLE_GPU(cfg), {"count": 1000, "token_length": {"mean": 150}}, engine="native")
+    assert [r for r in one_k if r["stage"] == "grlo"][0]["detail"].startswith("15 steps x 992 prompts")
+
+
+def TABLE_GPU(cfg):
+    return {**TABLE, "gpus": {cfg["report"]["forecast"]["gpu"]: TABLE["gpus"]["X"]}}
+
+
+def test_low_high_range_uses_the_other_end_of_each_efficiency():
+    table = {**TABLE, "efficiency": {"default": {"train_padded": _e(0.5, 0.25, 1.0), "forward_padded": _e(0.4, 0.2, 0.8),
+                                                 "decode": _e(0.1, 0.05, 0.2), "train_packed": _e(0.5),
+                                                 "forward_packed": _e(0.4)}}}
+    rows, _ = forecast.plan(base_cfg(), table)
+    g = [r for r in rows if r["stage"] == "grlo"][0]
+    assert g["gpu_hours_low"] == pytest.approx(g["gpu_hours"] / 2) and g["gpu_hours_high"] == pytest.approx(2 * g["gpu_hours"])
+
+
+def test_engines_use_their_own_efficiencies():
+    table = forecast.load_throughput()
+    _, verl = forecast.effective_flops(table, "H200", "verl")
+    _, native = forecast.effective_flops(table, "H200", "native")
+    assert verl["train"]["work"] == "train_packed" and native["train"]["work"] == "train_padded"
+    assert verl["train"]["value"] > native["train"]["value"] and verl["forward"]["value"] > native["forward"]["value"]
+    for effs in (verl, native):
+        for e in effs.values():
+            assert e["low"] <= e["value"] <= e["high"]
+
+
+def test_efficiencies_are_rederived_from_the_measurements():
+    """Every measured efficiency in throughput.yaml follows from the measurement files (8N x real tokens/s / peak;
+    the bench's model TFLOP/s, which counts attention FLOPs, is not used)."""
+    import json
+
+    table = forecast.load_throughput()
+    peak = table["gpus"]["H200"]["peak_bf16_tflops"] * 1e12
+    bench = json.loads((REPO_ROOT / "benchmarks/results/ppo_update_h200.json").read_text())
+    runs = {r["model"]: r for r in bench["runs"] if r["arch"] == "4b"}
+    c, a = runs["critic"], runs["actor"]
+
+    def eff8(run, key):
+        return 8 * run["params"] * run[key] / peak
+
+    both = (8 * c["params"] + 8 * a["params"]) / (1 / c["tokens_per_s"] + 1 / a["tokens_per_s"]) / peak
+    both_padded = (8 * c["params"] + 8 * a["params"]) / (1 / c["padded_tokens_per_s"] + 1 / a["padded_tokens_per_s"]) / peak
+    frac = [r["real_tokens"] / r["padded_tokens"] for r in (c, a)]
+    meas = {s: json.loads((REPO_ROOT / f"grlo/report/measurements/h200_qwen3-4b_s{s}_b4.json").read_text())
+            for s in (2048, 4096)}
+    h100 = json.loads((REPO_ROOT / "grlo/report/measurements/h100_qwen3-4b_s2048_b4.json").read_text())
+    fwd = [meas[s]["forward"]["tflops"] * 1e12 / peak for s in (2048, 4096)]
+    trn = [meas[s]["train"]["tflops"] * 1e12 / peak for s in (2048, 4096)]
+    overhead = both_padded / trn[1]
+    expect_h200 = {
+        "train_padded": (both, min(eff8(c, "tokens_per_s"), eff8(a, "tokens_per_s")), both_padded),
+        "forward_padded": (sum(fwd) / 2 * sum(frac) / 2, fwd[1] * min(frac), fwd[0]),
+        "forward_packed": (sum(fwd) / 2, sum(fwd) / 2 * sum(frac) / 2, fwd[0]),
+        "train_packed": (sum(trn) / 2 * overhead, both, trn[0]),
+    }
+    ratio = {"forward": h100["forward"]["tflops"] * 1e12 / peak / fwd[0],
+             "train": h100["train"]["tflops"] * 1e12 / peak / trn[0]}
+    for work, (v, lo, hi) in expect_h200.items():
+        e = table["efficiency"]["H200"][work]
+        assert (e["value"], e["low"], e["high"]) == pytest.approx((v, lo, hi), abs=1.5e-3), work
+        r = ratio[work.split("_")[0]]
+        h = table["efficiency"]["H100-SXM"][work]
+        assert (h["value"], h["low"], h["high"]) == pytest.approx((v * r, lo * r, hi * r), abs=2.5e-3), work
+    assert both == pytest.approx(0.179, abs=1e-3)  # not 8/6 x 140.4 / 989.4 = 0.189 (attention FLOPs counted)
+
+
+def test_cli_engine_override_and_range_columns(tmp_path, capsys):
+    out = tmp_path / "f.csv"
+    assert main(["forecast", "--config", CFG, "--engine", "native", "--gpu", "H200", "--output", str(out)]) == 0
+    assert "engine native" in capsys.readouterr().out
+    _, rows = read_results_csv(out)
+    g = [r for r in rows if r["stage"] == "grlo"][0]
+    assert g["engine"] == "native" and float(g["gpu_hours_low"]) <= float(g["gpu_hours"]) <= float(g["gpu_hours_high"])

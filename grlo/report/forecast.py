@@ -1,4 +1,4 @@
-"""`grlo forecast`: GPU-hours per stage of the configured run, before it starts.
+"""`grlo forecast`: GPU-hours per stage of the configured run, before it starts, with a low-high range.
 
     GPU-hours = sum over kinds of work (FLOPs_kind / (peak_bf16 x efficiency_kind)) / 3600
 
@@ -6,12 +6,17 @@ FLOPs count model parameters only (attention ignored): 2 N per token for a forwa
 6 N for forward+backward, +2 N when gradient checkpointing recomputes the forward (8 N in all).
 Per stage (B = prompts per step x samples per prompt, T = mean prompt + mean response tokens):
   grlo       decode 2 N B T; forward (old log-probs, critic values, reward model) 2 (N + N_critic + N_rm) B T;
-             train (actor + critic) 8 (N + N_critic) B T  per step, x steps
+             train (actor + critic) 8 (N + N_critic) B T  per step, x steps;
+             steps = total_epochs x floor(prompts / batch) (verl drops the last partial batch): 15 x floor(5000 /
+             1024) = 60 for the paper's 5K set; verl engine only: + in-loop validation, greedy decode of the
+             validation set at step 0 (val_before_train), every test_freq steps and at the last step
   rlvr,      decode 2 N B T; forward (reference model when beta > 0, verifier) 2 (N_ref + N_verifier) B T;
   grlo-rlvr  train 8 N B T per step, x steps
   eval       decode 2 N x problems x k x T per (model, benchmark)
-Mean response length is unknown before a run: `report.forecast.response_fraction` x the max response tokens.
-Every number used is printed and written beside the result.
+Efficiencies depend on the engine (`grlo.engine`, `--engine`): verl packs sequences (use_remove_padding), the
+native engine and TRL pad (ENGINE_WORK; grlo/report/throughput.yaml gives each with its source and a low-high
+range). Mean response length is unknown before a run: `report.forecast.response_fraction` x the max response
+tokens. Every number used is printed and written beside the result.
 """
 
 from __future__ import annotations
@@ -30,6 +35,15 @@ from grlo.report import common
 
 THROUGHPUT_PATH = Path(__file__).resolve().parent / "throughput.yaml"
 KINDS = ("decode", "forward", "train")
+ENGINES = ("verl", "native")
+# which measured kind of work each engine's decode / forward / train is (throughput.yaml `efficiency` keys);
+# "trl" is the RLVR trainer (TRL pads its batches, like the native engine)
+ENGINE_WORK = {
+    "verl": {"decode": "decode", "forward": "forward_packed", "train": "train_packed"},
+    "native": {"decode": "decode", "forward": "forward_padded", "train": "train_padded"},
+    "trl": {"decode": "decode", "forward": "forward_padded", "train": "train_padded"},
+}
+DEFAULT_PROMPTS = 5000  # the paper's GRLO training set (paper.md section 2); the public release has 1,000 of them
 # Defaults of config report.forecast (each our assumption; the config documents them).
 DEFAULTS = {
     "gpu": "H100-SXM",
@@ -51,8 +65,8 @@ def load_throughput(path: str | os.PathLike | None = None) -> dict:
     return data
 
 
-def effective_flops(table: dict, gpu: str) -> tuple[dict, dict]:
-    """({kind: FLOP/s}, {kind: efficiency entry}) for one GPU type."""
+def effective_flops(table: dict, gpu: str, engine: str = "native") -> tuple[dict, dict]:
+    """({kind: (low, central, high) FLOP/s}, {kind: efficiency entry}) for one GPU type and engine."""
     gpus = table.get("gpus") or {}
     if gpu not in gpus:
         raise GrloError(f"unknown GPU type {gpu!r} (throughput table: {', '.join(sorted(gpus))})",
@@ -61,10 +75,13 @@ def effective_flops(table: dict, gpu: str) -> tuple[dict, dict]:
     eff = {**(eff_all.get("default") or {}), **(eff_all.get(gpu) or {})}
     out, used = {}, {}
     for k in KINDS:
-        if k not in eff:
-            raise GrloError(f"no efficiency for {k!r}", path=str(THROUGHPUT_PATH), field=f"efficiency.{gpu}")
-        out[k] = float(gpus[gpu]["peak_bf16_tflops"]) * 1e12 * float(eff[k]["value"])
-        used[k] = eff[k]
+        work = ENGINE_WORK[engine][k]
+        if work not in eff:
+            raise GrloError(f"no efficiency for {work!r}", path=str(THROUGHPUT_PATH), field=f"efficiency.{gpu}")
+        e = eff[work]
+        peak = float(gpus[gpu]["peak_bf16_tflops"]) * 1e12
+        out[k] = tuple(peak * float(e.get(b, e["value"])) for b in ("low", "value", "high"))
+        used[k] = {**e, "work": work}
     return out, used
 
 
@@ -95,22 +112,41 @@ def stage_flops(n_policy: float, n_critic: float, n_score: float, sequences: flo
             "train": train_mult * (n_policy + n_critic) * per_step_tokens * steps}
 
 
-def gpu_hours(flops: dict, rate: dict) -> float:
-    return sum(flops[k] / rate[k] for k in flops if flops[k]) / 3600.0
+def gpu_hours(flops: dict, rate: dict) -> tuple[float, float, float]:
+    """(central, low, high) GPU-hours: the low figure takes the high efficiencies and the other way round."""
+    def at(i: int) -> float:
+        return sum(flops[k] / rate[k][i] for k in flops if flops[k]) / 3600.0
+
+    return at(1), at(2), at(0)
 
 
-def plan(cfg: dict, table: dict, prompt_stats: dict | None = None) -> tuple[list[dict], list[str]]:
+def validation_steps(steps: int, test_freq: int, before_train: bool = True) -> list[int]:
+    """verl's in-loop validation points: step 0 (val_before_train), every test_freq steps, and the last step."""
+    points = [0] if before_train else []
+    if test_freq and test_freq > 0:
+        points += [s for s in range(1, steps + 1) if s % test_freq == 0]
+        if steps and steps % test_freq:
+            points.append(steps)
+    return points
+
+
+def plan(cfg: dict, table: dict, prompt_stats: dict | None = None, engine: str | None = None
+         ) -> tuple[list[dict], list[str]]:
     """Rows (one per stage and backbone / evaluated model) and the assumptions used.
 
     `prompt_stats` (data/prompts/{backbone}/stats.json of a prepared set) replaces the assumed mean prompt length by
-    the measured one (token_length.mean).
+    the measured one (token_length.mean) and the assumed prompt count by its `count`. `engine` overrides grlo.engine.
     """
     fc = {**DEFAULTS, **(_config.get(cfg, "report.forecast", {}) or {})}
     measured_prompt = (prompt_stats or {}).get("token_length", {}).get("mean")
     if measured_prompt:
         fc["mean_prompt_tokens"] = float(measured_prompt)
     gpu = fc["gpu"]
-    rate, eff = effective_flops(table, gpu)
+    engine = engine or _config.get(cfg, "grlo.engine", "native")
+    if engine not in ENGINES:
+        raise GrloError(f"unknown engine {engine!r} (verl, native)", field="grlo.engine")
+    rate, eff = effective_flops(table, gpu, engine)
+    rate_trl, eff_trl = effective_flops(table, gpu, "trl")
     frac = float(fc["response_fraction"])
     p_tok = float(fc["mean_prompt_tokens"])
     ckpt = bool(fc["gradient_checkpointing"])
@@ -118,17 +154,39 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None) -> tuple[list
     primary = _config.get(cfg, "backbones.primary")
     extra = list(_config.get(cfg, "backbones.extra", []) or [])
     rm = _config.get(cfg, "reward_model")
-    g = {**{"steps": 73, "batch_prompts": 1024, "samples": 1, "max_response_tokens": 3072}, **(st.get("grlo") or {})}
+    g = {**{"steps": None, "prompts": DEFAULT_PROMPTS, "batch_prompts": 1024, "samples": 1,
+            "max_response_tokens": 3072}, **(st.get("grlo") or {})}
     # the grlo: training section wins; the forecast's own stage defaults fill what it leaves open
-    g_steps = int(_pick(cfg, ["grlo.total_training_steps"], g["steps"]))
+    g_prompts = int((prompt_stats or {}).get("count") or g["prompts"])
     g_batch = int(_pick(cfg, ["grlo.train_batch_size"], g["batch_prompts"]))
+    if isinstance(cfg.get("grlo"), dict) and "actor" in cfg["grlo"]:  # the run's own batch rule (adapt or refuse)
+        from grlo.train.batching import resolve_batch_sizes
+
+        n_procs = int(_pick(cfg, ["grlo.n_gpus_per_node"], 1)) * int(_pick(cfg, ["grlo.nnodes"], 1))
+        g_batch = resolve_batch_sizes({**cfg["grlo"], "train_batch_size": g_batch}, g_prompts, max(1, n_procs),
+                                      "config")["train_batch_size"]
+    g_epochs = _pick(cfg, ["grlo.total_epochs"], None)
+    g_steps = _pick(cfg, ["grlo.total_training_steps"], g["steps"])
+    if g_steps is None:  # verl: batches per epoch (last partial batch dropped) x epochs
+        g_steps = (g_prompts // g_batch) * int(g_epochs or 15)
+    g_steps = int(g_steps)
     g_n = int(_pick(cfg, ["grlo.rollout.n"], g["samples"]))
     g_resp = float(_pick(cfg, ["grlo.max_response_length"], g["max_response_tokens"]))
     ckpt = bool(_pick(cfg, ["grlo.actor.gradient_checkpointing"], ckpt))
     assumptions = [
         f"GPU type {gpu}: peak {table['gpus'][gpu]['peak_bf16_tflops']} bf16 TFLOP/s ({table['gpus'][gpu]['kind']}: "
         f"{table['gpus'][gpu]['source']})",
-        *[f"efficiency {k} = {eff[k]['value']} ({eff[k]['kind']}: {eff[k]['source']})" for k in KINDS],
+        f"engine {engine}: GRLO training on {'verl (packed sequences)' if engine == 'verl' else 'the native trainer (padded micro-batches)'}",
+        *[f"efficiency {k} = {eff[k]['value']} (range {eff[k].get('low', eff[k]['value'])}-"
+          f"{eff[k].get('high', eff[k]['value'])}; {eff[k]['work']}, {eff[k]['kind']}: {eff[k]['source']})"
+          for k in KINDS],
+        *[f"RLVR (TRL, padded) efficiency {k} = {eff_trl[k]['value']} ({eff_trl[k]['work']})" for k in KINDS
+          if eff_trl[k]["work"] != eff[k]["work"]],
+        f"GRLO steps = {g_steps}: "
+        + ("grlo.total_training_steps" if _pick(cfg, ["grlo.total_training_steps"], None) is not None else
+           "report.forecast.stages.grlo.steps" if g["steps"] is not None else
+           f"{int(g_epochs or 15)} epochs x floor({g_prompts} prompts / batch {g_batch}) (last partial batch dropped"
+           f"; {'prepared prompts' if (prompt_stats or {}).get('count') else 'assumed: the paper 5K set'})"),
         f"mean prompt tokens = {p_tok:g} ({'measured: prepared prompts' if measured_prompt else 'assumed'}); "
         f"mean response = {frac:g} x max response tokens",
         "FLOPs = 2N/token forward and decode, 8N (6N without gradient checkpointing) forward+backward; attention "
@@ -136,11 +194,14 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None) -> tuple[list
     ]
     rows = []
     backbones = [primary] + extra
+    sizes = fc.get("benchmark_sizes") or {}
+    missing: list[str] = []
 
-    def add(stage: str, model: str, flops: dict, detail: str) -> None:
-        hours = gpu_hours(flops, rate)
-        rows.append({"stage": stage, "model": model, **{f"{k}_pflop": flops[k] / 1e15 for k in KINDS},
-                     "gpu_hours": hours, "gpu": gpu, "detail": detail})
+    def add(stage: str, model: str, flops: dict, detail: str, work_rate: dict | None = None, eng: str = "") -> None:
+        mid, low, high = gpu_hours(flops, work_rate or rate)
+        rows.append({"stage": stage, "model": model, "engine": eng,
+                     **{f"{k}_pflop": flops[k] / 1e15 for k in KINDS},
+                     "gpu_hours": mid, "gpu_hours_low": low, "gpu_hours_high": high, "gpu": gpu, "detail": detail})
 
     # only the stages the evaluated variants need (the DAG builds nothing else)
     def needs(bb: str, stage: str) -> bool:
@@ -158,9 +219,19 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None) -> tuple[list
             continue
         n = _params(bb)
         t = p_tok + frac * g_resp
-        add("grlo", bb, stage_flops(n, n, n + n + _params(rm), g_batch * g_n, t, g_steps, ckpt),
-            f"{g_steps} steps x {g_batch} prompts x {g_n} sample(s) x {t:g} tokens; actor+critic {n / 1e9:g}B, "
-            f"RM {_params(rm) / 1e9:g}B")
+        flops = stage_flops(n, n, n + n + _params(rm), g_batch * g_n, t, g_steps, ckpt)
+        detail = (f"{g_steps} steps x {g_batch} prompts x {g_n} sample(s) x {t:g} tokens; actor+critic "
+                  f"{n / 1e9:g}B, RM {_params(rm) / 1e9:g}B")
+        if engine == "verl":  # in-loop validation (train.sh: val_before_train default, test_freq 7), greedy
+            points = validation_steps(g_steps, int(_pick(cfg, ["grlo.test_freq"], 0) or 0))
+            val_bench = _pick(cfg, ["grlo.verl.val_benchmark"], None)
+            val_n = _bench_size(val_bench, sizes) if val_bench else None
+            if points and val_n:
+                flops["decode"] += 2.0 * n * len(points) * val_n * t
+                detail += f"; + {len(points)} validation passes x {val_n} {val_bench} prompts (greedy)"
+            elif points:
+                missing.append(str(val_bench))
+        add("grlo", bb, flops, detail, eng=engine)
     rlvr_mode = _config.get(cfg, "rlvr.mode", "checkpoint")
     r = {**{"steps": 0, "batch_prompts": 1024, "samples": 8, "max_response_tokens": 8192, "beta": 1e-4,
             "verifier": None}, **(st.get("rlvr") or {})}
@@ -189,23 +260,21 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None) -> tuple[list
         if bb == primary and rlvr_mode == "checkpoint":
             add("rlvr", bb, dict.fromkeys(KINDS, 0.0), "rlvr.mode=checkpoint: public checkpoint, not trained here")
         else:
-            add("rlvr", bb, stage_flops(n, 0.0, score_n, r_batch * r_n, t, r_steps, ckpt), detail)
+            add("rlvr", bb, stage_flops(n, 0.0, score_n, r_batch * r_n, t, r_steps, ckpt), detail, rate_trl, "trl")
     gr = {**{"steps": r_steps}, **(st.get("grlo-rlvr") or {})}
     gr_steps = int(_pick(cfg, ["rlvr.stages.grlo-rlvr.max_steps"], gr["steps"]))
     n = _params(primary)
     if needs(primary, "grlo-rlvr"):
         add("grlo-rlvr", primary, stage_flops(n, 0.0, (n if r_beta > 0 else 0.0) + _params(verifier), r_batch * r_n,
                                               t, gr_steps, ckpt),
-            f"{gr_steps} steps x {r_batch} prompts x {r_n} samples x {t:g} tokens")
+            f"{gr_steps} steps x {r_batch} prompts x {r_n} samples x {t:g} tokens", rate_trl, "trl")
     # evaluation: every model x benchmark
-    sizes = fc.get("benchmark_sizes") or {}
     models = [f"{primary}--{v}" for v in _config.get(cfg, "evaluation.variants", [])]
     models += list(_config.get(cfg, "evaluation.released", []) or [])
     models += [f"{bb}--{v}" for bb in extra for v in _config.get(cfg, "evaluation.extra_variants", [])]
     from grlo.generation import eval_settings  # the settings `grlo generate` will use (model mode included)
     from grlo.registry import benchmark as _bench
 
-    missing = []
     for m in models:
         n = _params(m.partition("--")[0])
         total = dict.fromkeys(KINDS, 0.0)
@@ -228,13 +297,24 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None) -> tuple[list
     return rows, assumptions
 
 
-COLUMNS = ["stage", "model", "decode_pflop", "forward_pflop", "train_pflop", "gpu_hours", "gpu", "detail"]
+def _bench_size(name: str, sizes: dict) -> int | None:
+    from grlo.registry import benchmark as _bench
+
+    try:
+        return _bench(name).get("size", sizes.get(name))
+    except GrloError:
+        return sizes.get(name)
+
+
+COLUMNS = ["stage", "model", "engine", "decode_pflop", "forward_pflop", "train_pflop", "gpu_hours", "gpu_hours_low",
+           "gpu_hours_high", "gpu", "detail"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", nargs="+", required=True)
     p.add_argument("--throughput", help="throughput table (default: grlo/report/throughput.yaml)")
     p.add_argument("--gpu", help="override report.forecast.gpu")
+    p.add_argument("--engine", choices=ENGINES, help="override grlo.engine (verl | native)")
     p.add_argument("--prompt-stats", help="optional data/prompts/{backbone}/stats.json: measured mean prompt tokens")
     p.add_argument("--output", help="results/forecast.csv (a .md beside it); without it, print only")
 
@@ -248,19 +328,22 @@ def run(args: argparse.Namespace) -> int:
         from grlo.io import read_json
 
         stats = read_json(args.prompt_stats)
-    rows, assumptions = plan(cfg, load_throughput(args.throughput), stats)
-    by_stage: dict[str, float] = {}
+    rows, assumptions = plan(cfg, load_throughput(args.throughput), stats, getattr(args, "engine", None))
+    cols = ("gpu_hours", "gpu_hours_low", "gpu_hours_high")
+    by_stage: dict[str, list[float]] = {}
     for r in rows:
-        by_stage[r["stage"]] = by_stage.get(r["stage"], 0.0) + r["gpu_hours"]
-    total = sum(by_stage.values())
-    rows_out = rows + [{"stage": "total", "model": "", "gpu_hours": total, "gpu": rows[0]["gpu"] if rows else ""}]
-    print("GPU-hours forecast for this config (" + cfg.get("mode", "paper") + " mode):")
-    for s, h in by_stage.items():
-        print(f"  {s:<10} {h:10.2f}")
+        acc = by_stage.setdefault(r["stage"], [0.0, 0.0, 0.0])
+        for i, c in enumerate(cols):
+            acc[i] += r[c]
+    total = [sum(v[i] for v in by_stage.values()) for i in range(3)]
+    rows_out = rows + [{"stage": "total", "model": "", **dict(zip(cols, total)), "gpu": rows[0]["gpu"] if rows else ""}]
+    print("GPU-hours forecast for this config (" + cfg.get("mode", "paper") + " mode): central (low-high)")
+    for s, (h, lo, hi) in by_stage.items():
+        print(f"  {s:<10} {h:10.2f} ({lo:.2f}-{hi:.2f})")
         for r in rows:
             if r["stage"] == s and r["gpu_hours"] and len([x for x in rows if x["stage"] == s]) > 1:
-                print(f"    {r['model']:<34} {r['gpu_hours']:10.2f}")
-    print(f"  {'total':<10} {total:10.2f}")
+                print(f"    {r['model']:<34} {r['gpu_hours']:10.2f} ({r['gpu_hours_low']:.2f}-{r['gpu_hours_high']:.2f})")
+    print(f"  {'total':<10} {total[0]:10.2f} ({total[1]:.2f}-{total[2]:.2f})")
     print("assumptions:")
     for a in assumptions:
         print(f"  - {a}")
