@@ -10,13 +10,11 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
+from html import unescape
 from pathlib import Path
-
-import pytest
 
 from _chromium import dump_dom
 from grlo.cli import main
@@ -48,6 +46,8 @@ def write_claims(path: Path, header=HEADER) -> Path:
 def write_table1(path: Path) -> Path:
     rows = [{"model": "qwen3-4b-base--base", "label": "Qwen3-4B-Base", "math500": 41.23456, "gpqa_diamond": None,
              "overall": None, "paper_overall": 24.1, "paper_source": "GRLO abstract (known)"},
+            {"model": "qwen3-4b-base--grlo-rlvr", "label": "Qwen3-4B-Base + GRLO -> RLVR", "math500": 71.0,
+             "gpqa_diamond": 31.0, "overall": 51.0, "paper_overall": None, "paper_source": ""},
             {"model": "qwen3-4b-base--grlo", "label": "Qwen3-4B-Base + GRLO", "math500": 70.0, "gpqa_diamond": 30.0,
              "overall": 50.0, "paper_overall": 63.1, "paper_source": "GRLO abstract (known)"}]
     common.write_csv_md(path, HEADER, ["model", "label", "math500", "gpqa_diamond", "overall", "paper_overall",
@@ -164,7 +164,7 @@ def landing_text(dom: str) -> str:
     """Visible text of the report app (the rendered React tree), without the embedded data scripts."""
     app = dom.split('id="app"', 1)[1]
     app = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", app, flags=re.S)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", app))
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", app)))
 
 
 def test_report_landing_shows_verdicts_and_table1_in_html_and_zip(tmp_path):
@@ -186,7 +186,7 @@ def test_report_landing_shows_verdicts_and_table1_in_html_and_zip(tmp_path):
     # first screen: the verdicts (coloured) and table 1, before the workflow's description
     for verdict in (REPRODUCED, NOT_REPRODUCED, NOT_RUN, SMOKE):
         assert verdict in text
-    assert "Table 1: main results" in text and "Qwen3-4B-Base + GRLO" in text and "41.2" in text
+    assert "Table 1: main results" in text and "Qwen3-4B-Base + GRLO -> RLVR" in text and "41.2" in text
     assert text.index("Claims of the abstract") < text.index("GRLO reproduction (arXiv")
     # the zip: one bundle with the same landing page and every HTML item as a file
     with zipfile.ZipFile(wd / "report.zip") as z:
