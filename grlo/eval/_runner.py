@@ -122,6 +122,9 @@ class Unencodable(Exception):
 _BASES = (bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)
 
 
+_NATIVE = {int, str, bool, type(None)}  # travel as plain JSON
+
+
 def encode(x, depth=0):
     if depth > 200:
         raise Unencodable("nested too deeply")
@@ -131,6 +134,8 @@ def encode(x, depth=0):
     if t is float:
         return {"f": repr(x)}  # repr round-trips exactly, including inf, -inf, nan, -0.0
     if t is list:
+        if all(type(v) in _NATIVE for v in x):  # fast path: a list of JSON-native values is itself
+            return list(x)
         return [encode(v, depth + 1) for v in x]
     if t is tuple:
         return {"t": [encode(v, depth + 1) for v in x]}
@@ -166,6 +171,8 @@ def decode(x, subclass=None):
     """Inverse of encode. `subclass(name, base)` returns the class to rebuild a subclass instance with (the caller
     passes plain, trusted subclasses that only carry the name); default: the built-in value itself."""
     if isinstance(x, list):
+        if not any(isinstance(v, (list, dict)) for v in x):  # fast path: nothing tagged inside
+            return x
         return [decode(v, subclass) for v in x]
     if not isinstance(x, dict):
         return x
@@ -272,14 +279,18 @@ def _child(job, tset, scratch, wfd):
             resource.setrlimit(res, (v, v))
 
         def emit(rec):
-            data = (json.dumps(rec) + "\n").encode()
+            data = (json.dumps(rec, separators=(",", ":")) + "\n").encode()
             while data:
                 data = data[write(wfd, data):]
 
         def on_alarm(signum, frame):
             raise _Timeout("Timed out!")
 
-        inputs = decode(tset["inputs"])
+        # inputs come from the caller (trusted direction): pickled there, as EvalPlus hands them to its process
+        import base64
+        import pickle
+
+        inputs = pickle.loads(base64.b64decode(tset["inputs_pickle"]))
         limits_s = tset["time_limits"]
         code = job["code"]
         entry = job["entry_point"]
@@ -406,8 +417,8 @@ PRELOAD = ("abc argparse array ast asyncio atexit base64 binascii bisect bz2 cal
 
 
 def forkserver(proto, own_pidns):
-    """Jobs in on stdin, one JSON line each: {"code", "entry_point", "limits", "sets": [{"inputs", "time_limits",
-    "deadline_s"}]}; for each set a fresh child (own session, own scratch directory, fresh rlimits) execs the code and
+    """Jobs in on stdin, one JSON line each: {"code", "entry_point", "limits", "sets": [{"inputs_pickle" (base64),
+    "time_limits", "deadline_s"}]}; for each set a fresh child (own session, own scratch directory, fresh rlimits) execs the code and
     calls the entry point on every input; the reply line holds each set's records: {"i", "out"} or {"i", "error"}
     per input, then {"done": true}; {"load_error"} when the code did not load."""
     import ctypes

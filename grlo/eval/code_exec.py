@@ -268,11 +268,13 @@ def check_evalplus(pool: sandbox.WorkerPool, dataset: str, problem: dict, progra
     """EvalPlus's check_correctness, with the program run in our sandbox: base then plus inputs, each set in a
     fresh child; returns {"base": (status, details), "plus": (status, details)} as EvalPlus does."""
     names = ["base"] if base_only else ["base", "plus"]
-    sets, limits = [], {}
+    sets = []
     for name in names:
         tl, deadline = evalplus_time_limits(expected[f"{name}_time"])
-        limits[name] = tl
-        sets.append({"inputs": problem[f"{name}_input"], "time_limits": tl, "deadline_s": deadline})
+        key = (problem["task_id"], name)
+        if key not in pool.inputs_cache:  # every sample of a task shares its inputs: pickled once
+            pool.inputs_cache[key] = sandbox.pickle_inputs(problem[f"{name}_input"])
+        sets.append({"inputs_pickle": pool.inputs_cache[key], "time_limits": tl, "deadline_s": deadline})
     results = pool.run_calls(program, problem["entry_point"], sets) or [None] * len(names)
     return {name: evalplus_set_verdict(dataset, problem["entry_point"], problem[f"{name}_input"], expected[name],
                                        problem["atol"], res)

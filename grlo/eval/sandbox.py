@@ -397,18 +397,17 @@ class Worker:
             raise GrloError(f"the sandbox worker did not start ({self.isolation}): {last}", field="sandbox")
 
     def run_calls(self, code: str, entry_point: str, sets: list[dict]) -> list[dict]:
-        """`sets`: [{"inputs": [args tuple/list per call], "time_limits": [s per call], "deadline_s": s}]. Returns per
-        set {"records": [...], "killed": None | "deadline" | "output too large", "wall_s"}: records are
-        {"i", "out": value} / {"i", "error"} per finished call, {"done": True} last, or {"load_error"}."""
-        from grlo.eval import _runner
-
+        """`sets`: [{"inputs": [args per call] (or "inputs_pickle": pickle_inputs(them)), "time_limits": [s per call],
+        "deadline_s": s}]. Returns per set {"records": [...], "killed": None | "deadline" | "output too large",
+        "wall_s"}: records are {"i", "out": value} / {"i", "error"} per finished call, {"done": True} last, or
+        {"load_error"}."""
         deadline = max(1.0, max(t["deadline_s"] for t in sets))
         lim = self.limits
         job = {"code": code, "entry_point": entry_point,
                "limits": {"mem_bytes": lim.mem_mb << 20, "fsize_bytes": lim.fsize_mb << 20, "nproc": self.nproc_cap,
                           "cpu_s": int(deadline) + 2, "output_bytes": lim.output_mb << 20},
-               "sets": [{"inputs": _runner.encode(list(t["inputs"])), "time_limits": list(t["time_limits"]),
-                         "deadline_s": t["deadline_s"]} for t in sets]}
+               "sets": [{"inputs_pickle": t.get("inputs_pickle") or pickle_inputs(t["inputs"]),
+                         "time_limits": list(t["time_limits"]), "deadline_s": t["deadline_s"]} for t in sets]}
         if not self.proc.send(job):
             raise WorkerDied("sandbox worker closed its input")
         # each set's child is killed at its deadline by the forkserver; the margin covers its clean-up
@@ -420,6 +419,14 @@ class Worker:
 
     def close(self) -> None:
         self.proc.close()
+
+
+def pickle_inputs(inputs) -> str:
+    """Inputs travel into the sandbox pickled (caller to sandbox only: never unpickle what comes back)."""
+    import base64
+    import pickle
+
+    return base64.b64encode(pickle.dumps([list(i) for i in inputs], protocol=pickle.HIGHEST_PROTOCOL)).decode()
 
 
 def _parse_records(text: str) -> list[dict]:
@@ -460,6 +467,7 @@ class WorkerPool:
         for _ in range(size):
             self.idle.put(None)
         self.started: list[Worker] = []
+        self.inputs_cache: dict = {}  # key -> pickle_inputs(...), for inputs shared by many programs
 
     def run_calls(self, code: str, entry_point: str, sets: list[dict]) -> list[dict] | None:
         """As Worker.run_calls; None when the worker died during the job (it is replaced)."""
