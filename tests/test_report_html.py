@@ -90,22 +90,31 @@ def test_overview_holds_claims_and_table1_and_smoke_banner(tmp_path):
 
 
 def test_forecast_against_measured_reference_values():
-    forecast = [{"stage": "grlo", "model": "m", "gpu_hours": "10"}, {"stage": "eval", "model": "m--base",
-                                                                       "gpu_hours": "2"},
+    forecast = [{"stage": "grlo", "model": "m", "gpu_hours": "10"},
+                {"stage": "eval", "model": "m--base", "gpu_hours": "2"},
                 {"stage": "rlvr", "model": "m", "gpu_hours": "5"}, {"stage": "total", "model": "", "gpu_hours": "17"}]
-    measured = [{"stage": "grlo", "model": "m", "gpu_hours": "12.5"},
-                {"stage": "generate", "model": "m--base", "gpu_hours": "1.0"},
-                {"stage": "score", "model": "m--base", "gpu_hours": "0.5"}]
+    measured = [{"stage": "grlo", "model": "m", "gpu_hours": "12.5", "cpu_hours": "1"},
+                {"stage": "generate", "model": "m--base", "gpu_hours": "1.0", "cpu_hours": "0.25"},
+                {"stage": "score", "model": "m--base", "gpu_hours": "0.5", "cpu_hours": "0.25"}]
     rows = {(r["stage"], r["model"]): r for r in html.forecast_vs_measured(forecast, measured)}
-    assert rows[("grlo", "m")]["measured_over_forecast"] == "1.25"
+    assert rows[("grlo", "m")]["measured_over_forecast"] == "1.25" and rows[("grlo", "m")]["status"] == "measured"
     assert rows[("eval", "m--base")]["measured_gpu_hours"] == "1.5"
+    assert rows[("eval", "m--base")]["measured_cpu_hours"] == "0.5"
     assert rows[("eval", "m--base")]["measured_over_forecast"] == "0.75"
     assert rows[("rlvr", "m")]["measured_gpu_hours"] == "" and rows[("rlvr", "m")]["status"] == "not run"
-    assert rows[("total", "")]["forecast_gpu_hours"] == "17" and rows[("total", "")]["measured_gpu_hours"] == "14"
-    # a job without a GPU record makes its group unknown, not smaller
+    total = rows[("total", "")]
+    assert total["forecast_gpu_hours"] == "17" and total["measured_gpu_hours"] == "14"
+    assert total["measured_over_forecast"] == "0.8235"  # 14 / 17
+    # a job without a GPU record makes its group (and the total) unknown, not smaller, and not "not run"
     rows = {(r["stage"], r["model"]): r for r in html.forecast_vs_measured(
-        forecast, measured + [{"stage": "grlo", "model": "m", "gpu_hours": ""}])}
-    assert rows[("grlo", "m")]["measured_gpu_hours"] == ""
+        forecast, measured + [{"stage": "train_grlo_extra", "model": "x", "gpu_hours": ""},
+                              {"stage": "grlo", "model": "m", "gpu_hours": ""}])}
+    assert rows[("grlo", "m")]["measured_gpu_hours"] == "" and rows[("grlo", "m")]["status"] == "unrecorded"
+    assert rows[("total", "")]["measured_gpu_hours"] == ""
+    # a CPU run (smoke): 0 GPU-hours, CPU-hours shown, no ratio
+    cpu = [{"stage": "grlo", "model": "m", "gpu_hours": "0", "cpu_hours": "0.1"}]
+    r = {(x["stage"], x["model"]): x for x in html.forecast_vs_measured(forecast, cpu)}[("grlo", "m")]
+    assert r["status"] == "CPU run" and r["measured_over_forecast"] == "" and r["measured_cpu_hours"] == "0.1"
     # without measurements nothing is measured
     assert all(r["status"] == "not run" for r in html.forecast_vs_measured(forecast, None))
 

@@ -209,40 +209,54 @@ def table_body(path: str | Path, name: str, level: int = 1) -> str:
 EVAL_RULES = ("generate", "score")  # measured stages that the forecast's 'eval' stage covers
 
 
+def _num(v) -> float | None:
+    return float(v) if _is_number(v or "") else None
+
+
 def forecast_vs_measured(forecast: Sequence[dict], measured: Sequence[dict] | None) -> list[dict]:
-    """One row per forecast (stage, model): forecast GPU-hours, measured GPU-hours (None = not run), ratio.
+    """One row per forecast (stage, model): forecast GPU-hours, measured GPU- and CPU-hours, their ratio, a status.
 
     The forecast's `eval` stage is compared with the measured `generate` + `score` jobs of the same model; the
-    `total` row sums every measured row of a forecast stage.
+    `total` row sums the rows. Status: `not run` (no job), `unrecorded` (a job without a GPU record: its GPU-hours
+    are unknown, never guessed), `CPU run` (0 GPU-hours: no ratio), `measured`.
     """
-    by_key: dict[tuple[str, str], float | None] = {}
+    groups: dict[tuple[str, str], dict] = {}
     for m in measured or []:
         stage = "eval" if m.get("stage") in EVAL_RULES else m.get("stage", "")
-        key = (stage, m.get("model", ""))
-        v = m.get("gpu_hours")
-        val = float(v) if _is_number(v or "") else None
-        if key in by_key:
-            by_key[key] = None if by_key[key] is None or val is None else by_key[key] + val
+        g = groups.setdefault((stage, m.get("model", "")), {"gpu": 0.0, "cpu": 0.0})
+        gpu = _num(m.get("gpu_hours"))
+        g["gpu"] = None if g["gpu"] is None or gpu is None else g["gpu"] + gpu
+        g["cpu"] += _num(m.get("cpu_hours")) or 0.0
+
+    def row(stage: str, model: str, fv: float | None, g: dict | None) -> dict:
+        if g is None:
+            status, ratio = "not run", None
+        elif g["gpu"] is None:
+            status, ratio = "unrecorded", None
+        elif g["gpu"] == 0:
+            status, ratio = "CPU run", None
         else:
-            by_key[key] = val
-    rows, total_f, total_m, any_m = [], 0.0, 0.0, False
+            status, ratio = "measured", (g["gpu"] / fv if fv else None)
+        return {"stage": stage, "model": model, "forecast_gpu_hours": fv,
+                "measured_gpu_hours": g["gpu"] if g else None, "measured_cpu_hours": g["cpu"] if g else None,
+                "measured_over_forecast": ratio, "status": status}
+
+    rows, total_f, seen = [], 0.0, []
     for f in forecast:
         stage, model = f.get("stage", ""), f.get("model", "")
         if stage == "total":
             continue
-        fv = float(f["gpu_hours"]) if _is_number(f.get("gpu_hours") or "") else None
-        mv = by_key.get((stage, model))
+        fv = _num(f.get("gpu_hours"))
         total_f += fv or 0.0
-        if mv is not None:
-            total_m += mv
-            any_m = True
-        ratio = mv / fv if mv is not None and fv else None
-        rows.append({"stage": stage, "model": model, "forecast_gpu_hours": fv, "measured_gpu_hours": mv,
-                     "measured_over_forecast": ratio, "status": "measured" if mv is not None else "not run"})
-    rows.append({"stage": "total", "model": "", "forecast_gpu_hours": total_f,
-                 "measured_gpu_hours": total_m if any_m else None,
-                 "measured_over_forecast": total_m / total_f if any_m and total_f else None,
-                 "status": "sum of measured rows" if any_m else "not run"})
+        g = groups.get((stage, model))
+        if g is not None:
+            seen.append(g)
+        rows.append(row(stage, model, fv, g))
+    total = None
+    if seen:
+        gpus = [g["gpu"] for g in seen]
+        total = {"gpu": None if None in gpus else sum(gpus), "cpu": sum(g["cpu"] for g in seen)}
+    rows.append(row("total", "", total_f, total))
     return [{k: common.fmt(v) for k, v in r.items()} for r in rows]
 
 
@@ -250,7 +264,8 @@ def cost_body(forecast_path: str | Path, gpu_hours_path: str | Path | None) -> s
     f_header, _, f_rows = read_csv(forecast_path)
     m_header, m_cols, m_rows = read_csv(gpu_hours_path) if gpu_hours_path else ([], [], None)
     rows = forecast_vs_measured(f_rows, m_rows)
-    cols = ["stage", "model", "forecast_gpu_hours", "measured_gpu_hours", "measured_over_forecast", "status"]
+    cols = ["stage", "model", "forecast_gpu_hours", "measured_gpu_hours", "measured_cpu_hours", "measured_over_forecast",
+            "status"]
     parts = ["<h1>Forecast against what was measured</h1>",
              "<p>Forecast: <code>grlo forecast</code> before the run (token counts x FLOPs / (peak x efficiency)); "
              "measured: Snakemake benchmark TSVs x GPUs from the job's NVML record (<code>grlo gpu-hours</code>). "
