@@ -115,6 +115,10 @@ def test_forecast_against_measured_reference_values():
     cpu = [{"stage": "grlo", "model": "m", "gpu_hours": "0", "cpu_hours": "0.1"}]
     r = {(x["stage"], x["model"]): x for x in html.forecast_vs_measured(forecast, cpu)}[("grlo", "m")]
     assert r["status"] == "CPU run" and r["measured_over_forecast"] == "" and r["measured_cpu_hours"] == "0.1"
+    # a measured model the forecast does not know is listed, not dropped (other rules' jobs are not stages)
+    extra = [{"stage": "generate", "model": "new--custom", "gpu_hours": "0.2"}, {"stage": "table", "model": "t"}]
+    r = {(x["stage"], x["model"]): x for x in html.forecast_vs_measured(forecast, extra)}
+    assert r[("eval", "new--custom")]["status"] == "not in the forecast" and ("table", "t") not in r
     # without measurements nothing is measured
     assert all(r["status"] == "not run" for r in html.forecast_vs_measured(forecast, None))
 

@@ -217,8 +217,9 @@ def forecast_vs_measured(forecast: Sequence[dict], measured: Sequence[dict] | No
     """One row per forecast (stage, model): forecast GPU-hours, measured GPU- and CPU-hours, their ratio, a status.
 
     The forecast's `eval` stage is compared with the measured `generate` + `score` jobs of the same model; the
-    `total` row sums the rows. Status: `not run` (no job), `unrecorded` (a job without a GPU record: its GPU-hours
-    are unknown, never guessed), `CPU run` (0 GPU-hours: no ratio), `measured`.
+    `total` row sums the forecast's rows. Status: `not run` (no job), `unrecorded` (a job without a GPU record: its GPU-hours
+    are unknown, never guessed), `CPU run` (0 GPU-hours: no ratio), `measured`; measured training/eval groups without a forecast row are listed
+    as `not in the forecast`.
     """
     groups: dict[tuple[str, str], dict] = {}
     for m in measured or []:
@@ -252,6 +253,10 @@ def forecast_vs_measured(forecast: Sequence[dict], measured: Sequence[dict] | No
         if g is not None:
             seen.append(g)
         rows.append(row(stage, model, fv, g))
+    forecast_keys = {(f.get("stage", ""), f.get("model", "")) for f in forecast}
+    for key, g in sorted(groups.items()):  # measured jobs the forecast has no row for (e.g. a model added later)
+        if key not in forecast_keys and key[0] in ("grlo", "rlvr", "grlo-rlvr", "eval"):
+            rows.append(dict(row(*key, None, g), status="not in the forecast"))
     total = None
     if seen:
         gpus = [g["gpu"] for g in seen]
