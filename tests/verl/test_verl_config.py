@@ -99,6 +99,13 @@ def test_our_overrides_compose_and_keep_train_sh_values(dry_run_text):
     assert cfg.reward_model.reward_kwargs.max_response_length == 3072
     assert cfg.reward_model.reward_kwargs.weights.truncated == -1.0
     assert cfg.custom_reward_function.path.endswith("grlo/train/verl/plugin.py")
+    # verl's own start-up checks (batch divisibility per GPU, micro-batches, critic) pass on the adapted batch
+    from grlo.train.verl.compat import ensure_transformers_aliases
+
+    ensure_transformers_aliases()
+    from verl.utils.config import validate_config
+
+    validate_config(cfg, use_reference_policy=False, use_critic=True)
 
 
 def test_dry_run_lists_every_train_sh_override_or_a_deviation(dry_run_text):
