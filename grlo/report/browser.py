@@ -165,7 +165,8 @@ PAGE_JS = r"""
     if (!e) { td.appendChild(el("span", "small", "not scored")); return td; }
     td.className = e.solved === null ? "unk" : (e.solved ? "ok" : "bad");
     const ans = e.extracted.length === 1 ? e.extracted[0] : e.extracted.map(x => x === null ? "∅" : x).join(" | ");
-    td.appendChild(el("div", "ans", (ans === null || ans === undefined) ? "(no answer extracted)" : ans));
+    if (ans === null || ans === undefined) td.appendChild(el("div", "small", "no extracted answer"));
+    else td.appendChild(el("div", "ans", ans));
     const cut = e.cut.filter(c => c === true).length, known = e.cut.filter(c => c !== null).length;
     const len = e.length.filter(x => x !== null);
     let info = "score " + fmt(e.mean) + (e.scores.length > 1 ? " (k=" + e.scores.length + ")" : "") + " · " +
