@@ -59,7 +59,9 @@ def policy_eos_ids(tokenizer) -> set[int]:
 class StyleMixRewardManager(AbstractRewardManager):
     def __init__(self, tokenizer, num_examine: int, compute_score=None, reward_fn_key: str = "data_source",
                  weights: dict | None = None, max_response_length: int = 1, log_path: str | None = None,
-                 eos_token_ids: list[int] | None = None, **_: Any) -> None:
+                 eos_token_ids: list[int] | None = None, **unknown: Any) -> None:
+        if unknown:  # a misspelt reward_model.reward_kwargs key would otherwise change nothing, silently
+            raise TypeError(f"style_mix: unknown reward_kwargs {sorted(unknown)}")
         self.tokenizer = tokenizer
         self.num_examine = num_examine
         self.reward_fn_key = reward_fn_key
