@@ -8,6 +8,11 @@ from grlo.eval.score import score_generations
 from grlo.eval.scorers import lcb
 
 
+# These tests are about scoring logic; isolation has its own tests (test_sandbox*.py), so they also run where the
+# sandbox has no namespaces.
+OPTIONS = {"workers": 2, "config": {"sandbox": {"allow_weaker": True}}}
+
+
 def _human_eval_rows(task_ids=None):
     spec = spec_mod.benchmark_spec("humaneval_plus", {"mode": "smoke"})
     if task_ids is not None:
@@ -22,7 +27,7 @@ def _canonical(row):
 def _check_all(rows):
     spec = spec_mod.benchmark_spec("humaneval_plus", {"mode": "smoke"})
     gens = [{"id": r["id"], "completions": [_canonical(r), ""]} for r in rows]
-    summary, samples = score_generations(spec, rows, gens, partial=True, options={"workers": 2})
+    summary, samples = score_generations(spec, rows, gens, partial=True, options=OPTIONS)
     bad_canon = [s["id"] for s in samples if s["scores"][0] != 1.0]
     bad_empty = [s["id"] for s in samples if s["scores"][1] != 0.0]
     return summary, samples, bad_canon, bad_empty
@@ -59,7 +64,7 @@ def test_mbpp_smoke_fixture_canonical_pass_wrong_fail():
     spec = spec_mod.benchmark_spec("mbpp_plus", {"mode": "smoke"})
     rows = benchmarks.load_normalised(spec)
     gens = [{"id": r["id"], "completions": [_canonical(r), "```python\ndef nothing():\n    pass\n```"]} for r in rows]
-    summary, samples = score_generations(spec, rows, gens)
+    summary, samples = score_generations(spec, rows, gens, options={**OPTIONS, "workers": None})
     assert [s["scores"] for s in samples] == [[1.0, 0.0]] * len(rows)
     assert summary["metric"] == "pass@1" and summary["domain"] == "code"
 
@@ -80,7 +85,7 @@ def test_livecodebench_window_and_scoring():
     assert "starter code" in rows[2]["prompt"] and "stdin" in rows[0]["prompt"]
     wrong = "```python\nprint(0)\n```"
     gens = [{"id": r["id"], "completions": [LCB_SOLUTIONS[r["id"]], wrong, "no code at all"]} for r in rows]
-    summary, samples = score_generations(spec, rows, gens, options={"workers": 2})
+    summary, samples = score_generations(spec, rows, gens, options=OPTIONS)
     assert [s["scores"] for s in samples] == [[1.0, 0.0, 0.0]] * 4, [s["verdicts"] for s in samples]
     assert summary["value"] == pytest.approx(100 / 3)
 
@@ -115,9 +120,9 @@ def test_evalplus_backend_on_converted_rows_agrees_with_sandbox():
     assert all("base_input" in r["evalplus"] and "test" not in r for r in rows)
     wrong = "```python\ndef has_close_elements(numbers, threshold):\n    return False\n```"
     gens = [{"id": r["id"], "completions": [_canonical(r), "", wrong]} for r in rows]
-    summary, samples = score_generations(spec, rows, gens, options={"workers": 2})
+    summary, samples = score_generations(spec, rows, gens, options=OPTIONS)
     assert "sandbox" in summary["scorer_info"]["backend"]
-    assert summary["scorer_info"]["isolation"] == sandbox.isolation_mode()
+    assert summary["scorer_info"]["isolation"] == sandbox.isolation_mode()  # recorded with the score
     assert [s["scores"] for s in samples] == [[1.0, 0.0, 0.0]] * 3, [s["verdicts"] for s in samples]
     assert ep.evalplus_row_from_human_eval(problems["HumanEval/32"]) is None  # random inputs: not convertible
 

@@ -130,6 +130,7 @@ GATED = ("import os, socket\ndef _ok():\n{gate}\n"
          "            if i != j and abs(a - b) < threshold:\n                return True\n    return False\n")
 
 
+@pytest.mark.skipif(not sandbox.namespaces_available(), reason="no namespaces here: scoring stops (tested below)")
 @pytest.mark.parametrize("mode", ["paper", "smoke"])
 def test_escape_attempts_fail_in_both_modes(mode, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_fake_h3_secret")
