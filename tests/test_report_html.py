@@ -16,6 +16,8 @@ import zipfile
 from html import unescape
 from pathlib import Path
 
+import pytest
+
 from _chromium import dump_dom
 from grlo.cli import main
 from grlo.config import REPO_ROOT
@@ -260,3 +262,29 @@ def test_smoke_report_as_reviewer(smoke_outdir, tmp_path):
     dom = dump_dom(page.as_uri() + f"#a={a}&b={b}&flips=1")
     assert re.findall(r'<tr class="flip" data-id="([^"]+)"', dom) == ids
     assert "flip between A and B" in dom
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # docutils' writer_name, as Snakemake calls it
+def test_captions_and_landing_text_are_valid_rst(tmp_path):
+    """Render every caption as Snakemake does (Jinja, then docutils); any reST warning would garble the report."""
+    from types import SimpleNamespace
+
+    from docutils.core import publish_parts
+    from jinja2 import Environment
+
+    from grlo import config as C
+
+    cfg = C.load([REPO_ROOT / "config" / "config.yaml"])
+    overview = tmp_path / "overview.html"
+    overview.write_text(html.pages(claims=str(write_claims(tmp_path / "claims.csv")),
+                                   tables=[str(write_table1(tmp_path / "table1.csv"))])["overview.html"])
+    files = [SimpleNamespace(target="overview.html", path=overview)]
+    env = Environment(trim_blocks=True, lstrip_blocks=True)
+    for rst in sorted((REPO_ROOT / "workflow" / "report").glob("*.rst")):
+        for table in ("table1", "table3"):
+            snakemake = SimpleNamespace(config=cfg, wildcards=SimpleNamespace(table=table))
+            text = env.from_string(rst.read_text(encoding="utf-8")).render(snakemake=snakemake, files=files,
+                                                                          categories={})
+            body = publish_parts(text, writer_name="html", settings_overrides={"halt_level": 2})["html_body"]
+            if rst.name == "workflow.rst":  # the landing text embeds the overview: verdicts first
+                assert 'id="claims"' in body and body.index('id="claims"') < body.index("GRLO reproduction (arXiv")
