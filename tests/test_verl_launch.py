@@ -92,20 +92,22 @@ def test_multinode_dry_run_renders_the_ray_launch(tmp_path):
     overlay.write_text("grlo: {nnodes: 2}\n")
     text = dry_run(str(overlay), tmp_path=tmp_path)
     assert "trainer.nnodes=2" in text and "trainer.n_gpus_per_node=4" in text
-    assert "ray start --head --node-ip-address=$HEAD_NODE --port=6379 --num-gpus=4" in text.replace("'", "")
+    assert "ray start --head --node-ip-address=$HEAD_IP --port=6379 --num-gpus=4" in text.replace("'", "")
     workers = next(line for line in text.splitlines() if line.startswith("# workers"))
-    assert "srun --nodes=1 --ntasks=1 --ntasks-per-node=1" in workers and "--address=$HEAD_NODE:6379" in workers
+    assert "srun --nodes=1 --ntasks=1 --ntasks-per-node=1 --exclude=$HEAD_NODE" in workers.replace("'", "")
+    assert "--address=$HEAD_IP:6379" in workers.replace("'", "")
     assert "apptainer exec --nv docker://ghcr.io/grlo-repro/grlo-verl" in workers
-    assert "RAY_ADDRESS=$HEAD_NODE:6379" in text
+    assert "RAY_ADDRESS=$HEAD_IP:6379" in text
     # 8 GPUs x lcm(16, 32) = 256 per mini-batch: 1,000 prompts hold no 4 x 256; the shared rule falls back to one
     # optimizer step per batch of 768
     assert "data.train_batch_size=768" in text and "actor_rollout_ref.actor.ppo_mini_batch_size=768" in text
 
 
 def test_ray_plan_and_single_node_refusal():
-    p = L.plan(3, 8, 6380, "node1", None)
+    p = L.plan(3, 8, 6380, "node1", None, head_ip="10.0.0.1")
     assert p.workers[:4] == ["srun", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1"] and "--exclude=node1" in p.workers
-    assert p.wait[-2:] == ["24", "600"] and p.env == {"RAY_ADDRESS": "node1:6380"}
+    assert "--node-ip-address=10.0.0.1" in p.head and "--address=10.0.0.1:6380" in p.workers
+    assert p.wait[-2:] == ["24", "600"] and p.env == {"RAY_ADDRESS": "10.0.0.1:6380"}
     with pytest.raises(GrloError, match="nnodes"):
         L.plan(1, 8, 6379, "h", None)
 

@@ -172,7 +172,7 @@ def run_verl(cfg: dict, args, source: str) -> int:
         if p["nnodes"] > 1:
             image = (cfg.get("container") or {}).get("verl_image")
             print(launch.render_plan(launch.plan(p["nnodes"], p["gpus_per_node"], int(v.get("ray_port", 6379)),
-                                                 "$HEAD_NODE", image), p["cmd"]))
+                                                 "$HEAD_NODE", image, head_ip="$HEAD_IP"), p["cmd"]))
         print(O.render(p["cmd"], p["overrides"]))
         return 0
     return execute(cfg, args, p, v)

@@ -28,12 +28,14 @@ class RayPlan:
 
 
 def plan(nnodes: int, gpus_per_node: int, port: int, head_host: str, image: str | None,
-         python: str = "python3", timeout_s: int = 600) -> RayPlan:
+         python: str = "python3", timeout_s: int = 600, head_ip: str | None = None) -> RayPlan:
+    """head_host: the first node's SLURM name (srun --exclude); head_ip: its address for Ray (default head_host)."""
     if nnodes < 2:
         raise GrloError(f"a Ray cluster plan needs nnodes >= 2, got {nnodes}", field="grlo.nnodes")
-    address = f"{head_host}:{port}"
+    ip = head_ip or head_host
+    address = f"{ip}:{port}"
     wrap = ["apptainer", "exec", "--nv", image] if image else []
-    head = ["ray", "start", "--head", f"--node-ip-address={head_host}", f"--port={port}",
+    head = ["ray", "start", "--head", f"--node-ip-address={ip}", f"--port={port}",
             f"--num-gpus={gpus_per_node}", "--disable-usage-stats"]
     workers = ["srun", f"--nodes={nnodes - 1}", f"--ntasks={nnodes - 1}", "--ntasks-per-node=1",
                f"--exclude={head_host}", *wrap, "ray", "start", f"--address={address}",
@@ -79,7 +81,10 @@ def run_verl(cmd: list[str], env: dict[str, str], nnodes: int, gpus_per_node: in
     if not os.environ.get("SLURM_JOB_ID"):
         raise GrloError(f"grlo.nnodes = {nnodes} needs a SLURM allocation with {nnodes} nodes (run with "
                         "--profile workflow/profiles/slurm); or set grlo.nnodes: 1", field="grlo.nnodes")
-    p = plan(nnodes, gpus_per_node, port, head_host(), image)
+    import socket
+
+    host = head_host()
+    p = plan(nnodes, gpus_per_node, port, host, image, head_ip=socket.gethostbyname(host))
     subprocess.run(p.head, check=True)
     workers = subprocess.Popen(p.workers)
     try:
