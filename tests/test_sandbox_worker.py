@@ -85,13 +85,15 @@ def test_writes_only_in_its_scratch_directory_which_does_not_survive(pool):
     target = f"/tmp/grlo_h3_{uuid.uuid4().hex}"
     code = ("import os\ndef f(path):\n    try:\n        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)\n"
             "        os.write(fd, b'x')\n        return 'written'\n    except OSError as e:\n        return 'denied'\n")
-    assert outs(call(pool, code, [(target,), ("local_file",), (os.path.expanduser("~/grlo_h3_x"),)])) == \
-        ["denied", "written", "denied"]
+    assert outs(call(pool, code, [(target,), ("local_file",), ("sub",), ("../beside_scratch",), ("../_runner.py",),
+                                  (os.path.expanduser("~/grlo_h3_x"),)])) == \
+        ["denied", "written", "written", "denied", "denied", "denied"]
     assert not os.path.exists(target)
-    # the next job starts in a fresh scratch directory: nothing of the last one is left beside it
-    left = outs(call(pool, "import os\ndef f():\n    return [os.listdir('.'), sorted(os.listdir('..'))]\n"))[0]
-    assert left[0] == [] and all(not n.startswith("job") or n == os.path.basename(n) for n in left[1])
-    assert len([n for n in left[1] if n.startswith("job")]) == 1
+    # the next job starts in an empty scratch directory, even after one that locked its files away
+    lock = ("import posix, os\ndef f():\n    os.makedirs('d/e')\n    open_ = os.open('d/e/x', os.O_WRONLY | os.O_CREAT)\n"
+            "    posix.chmod('d/e', 0)\n    posix.chmod('d', 0)\n    return os.listdir('.')\n")
+    assert outs(call(pool, lock)) == [["d"]]
+    assert outs(call(pool, "import os\ndef f():\n    return os.listdir('.')\n")) == [[]]
 
 
 @needs_ns

@@ -416,6 +416,29 @@ PRELOAD = ("abc argparse array ast asyncio atexit base64 binascii bisect bz2 cal
            "zlib zoneinfo numpy").split()
 
 
+def _empty(d):
+    """Remove everything in d, whatever modes the job left on it; True when d is empty afterwards."""
+    import shutil
+
+    os.chmod(d, 0o700)
+    for root, dirs, files in os.walk(d):
+        for name in dirs:
+            try:
+                os.chmod(os.path.join(root, name), 0o700, follow_symlinks=False)
+            except OSError:
+                pass
+    for name in os.listdir(d):
+        p = os.path.join(d, name)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+    return not os.listdir(d)
+
+
 def forkserver(proto, own_pidns):
     """Jobs in on stdin, one JSON line each: {"code", "entry_point", "limits", "sets": [{"inputs_pickle" (base64),
     "time_limits", "deadline_s"}]}; for each set a fresh child (own session, own scratch directory, fresh rlimits) execs the code and
@@ -423,7 +446,6 @@ def forkserver(proto, own_pidns):
     per input, then {"done": true}; {"load_error"} when the code did not load."""
     import ctypes
     import importlib
-    import shutil
 
     for name in PRELOAD:
         try:
@@ -433,28 +455,15 @@ def forkserver(proto, own_pidns):
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of a job come back to us to be reaped
     libc.prctl(4, 0, 0, 0, 0)   # PR_SET_DUMPABLE=0: a job cannot ptrace us or write our memory
-    home = os.getcwd()
-    keep = set(os.listdir(home))
+    scratch = os.path.abspath("scratch")  # with namespaces the only writable place; emptied after every job
     proto.write(json.dumps({"ready": True}) + "\n")
-    n = 0
     for line in sys.stdin:
         job = json.loads(line)
         results = []
         for tset in job["sets"]:
-            n += 1
-            scratch = os.path.join(home, f"job{n}")
-            os.mkdir(scratch, 0o700)
             results.append(_run_set(job, tset, scratch, job["limits"]["output_bytes"], own_pidns))
-            for name in os.listdir(home):  # fresh state for the next job: nothing it wrote survives
-                if name not in keep:
-                    p = os.path.join(home, name)
-                    if os.path.isdir(p) and not os.path.islink(p):
-                        shutil.rmtree(p, ignore_errors=True)
-                    else:
-                        try:
-                            os.unlink(p)
-                        except OSError:
-                            pass
+            if not _empty(scratch):
+                results[-1]["retire"] = True  # something could not be removed: the caller replaces this worker
         proto.write(json.dumps({"sets": results}) + "\n")
 
 

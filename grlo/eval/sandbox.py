@@ -70,15 +70,16 @@ NOBODY = 65534  # the uid/gid a root caller's sandboxes run as
 
 
 _SETUP = (  # inside the new namespaces: keep only the work dir writable, then drop privileges and exec python
-    'mount --bind "$W" "$W" && cd "$W" || exit 1; '  # re-enter: the old cwd is on the soon read-only mount
+    # $S (the work dir, or for workers its scratch subdirectory) stays writable: its own mount, not remounted
+    'mount --bind "$S" "$S" && cd "$W" || exit 1; '  # re-enter: the old cwd is on the soon read-only mount
     # the caller's credential files and directories (GRLO_HIDE, one per line) are covered by empty ones
     'printf "%s\\n" "$GRLO_HIDE" | while IFS= read -r p; do [ -z "$p" ] || '
     # (one this setup cannot even see is skipped: the program cannot see it either)
     '{ if [ -d "$p" ]; then mount -t tmpfs -o size=4k,mode=0 none "$p"; elif [ -e "$p" ]; then '
     'mount --bind /dev/null "$p"; fi; } || exit 1; done || exit 1; '
     "awk '{print $2}' /proc/self/mounts | while read mp; do "
-    '[ "$mp" = "$W" ] || mount -o remount,bind,ro "$mp" 2>/dev/null; done; '
-    "unset GRLO_HIDE W; "
+    '[ "$mp" = "$S" ] || mount -o remount,bind,ro "$mp" 2>/dev/null; done; '
+    "unset GRLO_HIDE W S; "
     # not exec'd: sh stays the namespace's init, so the program has a parent to kill (which ends the run) and,
     # unlike an init, it is not immune to its own signals
     'setpriv {drop} --bounding-set=-all --inh-caps=-all --no-new-privs "$@"'
@@ -129,7 +130,7 @@ def isolation_mode() -> str:
             os.chown(d, NOBODY, NOBODY)
         # with the same credential paths to cover as real runs: if covering them fails, so does the probe
         r = subprocess.run([*_ns_command(as_root), "true"], capture_output=True, timeout=20, cwd=d,
-                           env={"PATH": "/usr/bin:/bin", "W": d, "GRLO_HIDE": "\n".join(_hidden_paths(d))})
+                           env={"PATH": "/usr/bin:/bin", "W": d, "S": d, "GRLO_HIDE": "\n".join(_hidden_paths(d))})
         ok = r.returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         ok = False
@@ -202,8 +203,10 @@ _SETPRIV_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear
 class _Proc:
     """A sandboxed runner process with a protocol pipe, an output-bounded stderr file and a hard deadline."""
 
-    def __init__(self, mode: str, job: dict, files: dict[str, str] | None, limits: Limits, args=None):
-        """`args(isolation)`: extra runner arguments, given the isolation the process will get."""
+    def __init__(self, mode: str, job: dict, files: dict[str, str] | None, limits: Limits, args=None,
+                 writable: str | None = None):
+        """`args(isolation)`: extra runner arguments, given the isolation the process will get. `writable`: the only
+        writable subdirectory (with namespaces); default the whole work dir."""
         self.limits = limits
         self.workdir = tempfile.mkdtemp(prefix="grlo-sbx-")
         os.chmod(self.workdir, 0o700)
@@ -211,6 +214,8 @@ class _Proc:
         for name, text in (files or {}).items():
             Path(self.workdir, name).write_text(text, encoding="utf-8")
         Path(self.workdir, "_job.json").write_text(json.dumps(job), encoding="utf-8")
+        rw = os.path.join(self.workdir, writable) if writable else self.workdir
+        os.makedirs(rw, mode=0o700, exist_ok=True)
         iso = isolation_mode() if limits.isolate else "process_group"
         cmd, self.isolation = _command(self.workdir, mode, limits.isolate, *(args(iso) if args else ()))
         run_uid = None
@@ -222,7 +227,7 @@ class _Proc:
         self.errfile = tempfile.TemporaryFile()
         nproc_cap = _user_process_count(run_uid) + limits.nproc
         env = _env(self.workdir)
-        env["W"] = self.workdir  # read (and unset) by the namespace setup script
+        env["W"], env["S"] = self.workdir, rw  # read (and unset) by the namespace setup script
         env["GRLO_HIDE"] = "\n".join(_hidden_paths(self.workdir))
         self.t0 = time.monotonic()
         self.deadline = self.t0 + limits.timeout_s
@@ -383,9 +388,10 @@ class Worker:
         # the forkserver's own limits bound its children's: generous CPU (it lives long), the jobs' memory
         big = Limits(timeout_s=1e9, cpu_s=10**7, mem_mb=limits.mem_mb + 256, fsize_mb=limits.fsize_mb,
                      nproc=limits.nproc, isolate=isolate)
-        self.proc = _Proc("forkserver", {}, None, big,
+        self.proc = _Proc("forkserver", {}, None, big, writable="scratch",
                           args=lambda iso: ["pidns" if iso != "process_group" else "nopidns"])
         self.isolation = self.proc.isolation
+        self.retire = False
         self.proc.max_line = (2 * limits.output_mb + 16) << 20  # a reply holds the sets' escaped outputs
         self.nproc_cap = _user_process_count(NOBODY if os.geteuid() == 0 else None) + limits.nproc
         hello = self.proc.readline(time.monotonic() + 30)
@@ -414,6 +420,7 @@ class Worker:
         reply = self.proc.readline(time.monotonic() + sum(t["deadline_s"] for t in sets) + 10)
         if reply is None or not isinstance(reply.get("sets"), list) or len(reply["sets"]) != len(sets):
             raise WorkerDied("sandbox worker gave no answer")
+        self.retire = any(r.get("retire") for r in reply["sets"])  # its scratch dir could not be emptied
         return [{"records": _parse_records(r.get("out", "")), "killed": r.get("killed"), "wall_s": r.get("wall_s")}
                 for r in reply["sets"]]
 
@@ -476,7 +483,12 @@ class WorkerPool:
             if w is None:
                 w = Worker(self.limits, self.isolate)
                 self.started.append(w)
-            return w.run_calls(code, entry_point, sets)
+            out = w.run_calls(code, entry_point, sets)
+            if w.retire:
+                w.close()
+                self.started.remove(w)
+                w = None
+            return out
         except WorkerDied:
             if w is not None:
                 w.close()
