@@ -173,11 +173,11 @@ def setup(tmp_path_factory):
     return {"root": root, "policy": policy, "cfgs": cfgs, "data": data}
 
 
-def _train(s, stage, init, out, extra_cfg=None, resume="auto"):
+def _train(s, stage, init, out, extra_cfg=None, resume="auto", *extra_args):
     cfgs = list(s["cfgs"]) + ([str(extra_cfg)] if extra_cfg else [])
     return cli.main(["train-rlvr", "--config", *cfgs, "--backbone", "qwen3-4b-base", "--init", str(init),
                      "--data", str(s["data"]), "--stage", stage, "--output-dir", str(out),
-                     "--device-record", str(out.parent / f"{stage}.device.json"), "--resume", resume])
+                     "--device-record", str(out.parent / f"{stage}.device.json"), "--resume", resume, *extra_args])
 
 
 def _rows(out):
@@ -234,10 +234,15 @@ def test_short_grpo_run_then_grlo_rlvr_and_resume(setup):
     assert [r["step"] for r in rows3] == [1, 2, 3] and rows3[:2] == rows
     assert rows3[2]["time_s"] >= rows3[1]["time_s"]
 
-    # another recipe (learning rate) makes the old checkpoints stale: they are removed and training restarts
+    # another recipe (learning rate): resuming its checkpoints is refused in one line naming the key; --fresh
+    # removes them and starts over; litter of an earlier kill is removed at the start
     other = s["root"] / "other.yaml"
     other.write_text("rlvr:\n  train: {learning_rate: 2.0e-3, keep_checkpoints: false}\n")
-    assert _train(s, "rlvr", s["policy"], out, other) == 0
+    assert _train(s, "rlvr", s["policy"], out, other) == 2
+    assert (out / "checkpoint-3").is_dir()
+    (out / ".metrics.jsonl.x1.part").write_text("half")
+    assert _train(s, "rlvr", s["policy"], out, other, "auto", "--fresh") == 0
+    assert not list(out.glob(".*.part"))
     man4 = json.loads((out / "final" / "manifest.json").read_text())
     assert man4["resumed_from"] is None and man4["global_step"] == 2
     assert [r["step"] for r in _rows(out)] == [1, 2]
@@ -266,3 +271,49 @@ def test_model_verifier_loads_lazily_and_judges_in_batches(setup):
     verdicts = v.judge(["q1", "q2", "q3"], ["1", "2", "3"], ["1", None, "4"])
     # a random tiny model never writes the pass tag in 4 tokens; three prompts in batches of two
     assert verdicts == [False, False, False] and v._model is not None
+
+
+def test_resume_refusal_names_the_differing_keys(tmp_path, capsys):
+    from grlo.errors import GrloError
+
+    data, init, out = tmp_path / "d.jsonl", tmp_path / "init", tmp_path / "out"
+    data.write_text("{}\n")
+    init.mkdir()
+    (init / "config.json").write_text("{}")
+    out.mkdir()
+    recipe = {"learning_rate": 1e-6, "beta": 0.0, "max_steps": 10}
+    fp = rlvr.run_fingerprint(recipe, str(init), str(data), "rlvr", {"verifier": "math"}, 0)
+    (out / "checkpoint-2").mkdir()
+    with pytest.raises(GrloError, match="no run fingerprint"):  # checkpoints of an unknown run
+        rlvr.check_checkpoints(out, fp)
+    (out / "checkpoint-2").rmdir()
+    rlvr.check_checkpoints(out, fp)  # first run: records its fingerprint
+    (out / "checkpoint-2").mkdir()
+    longer = rlvr.run_fingerprint({**recipe, "max_steps": 20}, str(init), str(data), "rlvr", {"verifier": "math"}, 0)
+    rlvr.check_checkpoints(out, longer)  # a longer budget resumes
+    other = rlvr.run_fingerprint({**recipe, "beta": 0.1}, str(init), str(data), "rlvr", {"verifier": "math"}, 1)
+    with pytest.raises(GrloError, match=r"\(rlvr\.train\.beta, run\.seed\).*--fresh"):
+        rlvr.check_checkpoints(out, other)
+    data.write_text("{}\n{}\n")
+    changed_data = rlvr.run_fingerprint({**recipe, "max_steps": 20}, str(init), str(data), "rlvr",
+                                        {"verifier": "math"}, 0)
+    with pytest.raises(GrloError, match=r"inputs\.data"):
+        rlvr.check_checkpoints(out, changed_data)
+    rlvr.check_checkpoints(out, other, fresh=True)
+    assert not (out / "checkpoint-2").exists()
+
+
+def test_stop_callback_saves_and_stops_after_a_signal():
+    from transformers import TrainerControl
+
+    from grlo.train.stopping import StopOnSignal
+
+    stop = StopOnSignal(grace_s=30.0, save_s=0.0)
+    cb = rlvr.make_stop_callback(stop)
+    control = TrainerControl()
+    cb.on_step_begin(None, None, control)
+    cb.on_step_end(None, None, control)
+    assert not control.should_save and not control.should_training_stop
+    stop.signum = 15  # what the SIGTERM handler records
+    cb.on_step_end(None, None, control)
+    assert control.should_save and control.should_training_stop

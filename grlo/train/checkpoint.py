@@ -108,7 +108,7 @@ def input_id(path: str | Path, hash_limit: int = 64 * 2**20) -> str:
     return "dir:" + h.hexdigest()
 
 
-def code_version(modules: tuple[str, ...]) -> dict[str, str]:
+def code_version(modules: tuple[str, ...], libraries: tuple[str, ...] = ("torch", "transformers")) -> dict[str, str]:
     """grlo's version and a hash of the sources that compute the numbers, and the versions of torch/transformers."""
     import importlib
     import importlib.metadata as md
@@ -120,7 +120,7 @@ def code_version(modules: tuple[str, ...]) -> dict[str, str]:
         mod = importlib.import_module(name)
         h.update(name.encode() + b"\0" + Path(mod.__file__).read_bytes())
     out = {"code.grlo": grlo.__version__, "code.sources_sha256": h.hexdigest()}
-    for lib in ("torch", "transformers"):
+    for lib in libraries:
         try:
             out[f"code.{lib}"] = md.version(lib)
         except md.PackageNotFoundError:  # pragma: no cover
@@ -129,10 +129,11 @@ def code_version(modules: tuple[str, ...]) -> dict[str, str]:
 
 
 def fingerprint(section: dict, inputs: dict[str, str], code: dict[str, str], extra: dict[str, Any] | None = None,
-                name: str = "grlo") -> dict[str, str]:
-    """Flat {key: value} of everything that changes the numbers: the config section (less RESUMABLE_KEYS), the
-    inputs' identities, the code version and `extra` (e.g. the process count)."""
-    fp = {k: v for k, v in _flatten(section, name).items() if k.split(".")[1] not in RESUMABLE_KEYS}
+                name: str = "grlo", resumable: tuple[str, ...] = RESUMABLE_KEYS) -> dict[str, str]:
+    """Flat {key: value} of everything that changes the numbers: the config section (less `resumable` top-level
+    keys), the inputs' identities, the code version and `extra` (e.g. the process count)."""
+    depth = name.count(".") + 1
+    fp = {k: v for k, v in _flatten(section, name).items() if k.split(".")[depth] not in resumable}
     fp.update({f"inputs.{k}": input_id(v) for k, v in inputs.items()})
     fp.update(code)
     fp.update({f"run.{k}": json.dumps(v, sort_keys=True) for k, v in (extra or {}).items()})

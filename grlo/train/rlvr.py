@@ -13,7 +13,9 @@ sampled once and consumed in optimizer steps of `mini_batch_prompts` prompts (ve
 accumulated from micro-batches of `per_device_batch` completions per process.
 
 Outputs: {output_dir}/final/ (HF model + tokenizer + manifest.json), {output_dir}/metrics.jsonl (one row per logging
-step), {output_dir}/checkpoint-N/ (TRL/Trainer checkpoints; `--resume auto` continues from the newest one).
+step), {output_dir}/checkpoint-N/ (TRL/Trainer checkpoints; `--resume auto` continues from the newest one when the
+run fingerprint matches, else stops naming the differing keys; `--fresh` starts over). SIGTERM/SIGINT save a
+checkpoint at the end of the step when it fits in grlo.stop_grace_s and exit 128 + the signal.
 TRL logs reward and completion metrics only on the optimizer step that sampled a generation batch: with several
 optimizer steps per batch (paper recipe: 4), the other rows carry loss/KL/grad norm but no reward keys.
 Multi-GPU: with `rlvr.gpus` > 1 GPUs visible the command restarts itself under `accelerate launch` (one process per
@@ -28,6 +30,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -252,6 +255,29 @@ def make_metrics_callback(path: Path, start_step: int = 0):
     return MetricsJsonl()
 
 
+def make_stop_callback(stop):
+    """A TrainerCallback that, once SIGTERM/SIGINT arrived (grlo.train.stopping.StopOnSignal), saves a checkpoint at
+    the end of the current optimizer step and ends training; it also times the steps and the saves for the decision
+    whether a checkpoint still fits."""
+    from transformers import TrainerCallback
+
+    class StopOnSignalCallback(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            stop.step_started()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            stop.step_finished()
+            if stop.requested():
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+        def on_save(self, args, state, control, **kwargs):
+            stop.saved(max(0.0, stop.since_step_start() - (stop.step_s or 0.0)))
+
+    return StopOnSignalCallback()
+
+
 def _last_time(path: Path) -> float:
     if not path.exists():
         return 0.0
@@ -272,33 +298,42 @@ def truncate_metrics(path: Path, max_step: int) -> int:
     return len(keep)
 
 
-# Settings that may change between a run and its resumption (a longer budget); anything else makes old
-# checkpoints stale.
+# Settings that may change between a run and its resumption (a longer budget); anything else changes the numbers.
 _RESUMABLE_CHANGES = ("max_steps", "epochs", "save_steps", "save_total_limit", "logging_steps", "keep_checkpoints")
 _FINGERPRINT = "run_fingerprint.json"
+# the code that computes an RLVR run's numbers (with TRL's and the libraries' versions)
+_FINGERPRINT_MODULES = ("grlo.train.rlvr", "grlo.rewards.general_reasoner")
 
 
-def run_fingerprint(recipe: dict, init: str, data_sha256: str, stage: str, reward: Any, seed: int) -> dict:
-    kept = {k: v for k, v in sorted(recipe.items()) if k not in _RESUMABLE_CHANGES}
-    return {"stage": stage, "init": str(Path(init).resolve()), "data_sha256": data_sha256, "seed": seed,
-            "reward": reward, "recipe_hash": config_mod.config_hash(kept)}
+def run_fingerprint(recipe: dict, init: str, data: str, stage: str, reward: Any, seed: int) -> dict:
+    """Flat {key: value} of what changes the numbers (grlo.train.checkpoint.fingerprint): the recipe less
+    _RESUMABLE_CHANGES, the init model and data files, the reward settings, the seed, the code version."""
+    from grlo.train import checkpoint as ckpt
+
+    code = ckpt.code_version(_FINGERPRINT_MODULES, ("torch", "transformers", "trl", "accelerate"))
+    return ckpt.fingerprint(recipe, {"init": init, "data": data}, code, {"stage": stage, "seed": seed, "reward": reward},
+                            name="rlvr.train", resumable=_RESUMABLE_CHANGES)
 
 
 def _checkpoints(output_dir: Path) -> list[Path]:
     return sorted(p for p in output_dir.glob("checkpoint-*") if p.is_dir())
 
 
-def drop_stale_checkpoints(output_dir: Path, fingerprint: dict) -> bool:
-    """Remove checkpoint-N dirs written by a different run (other init, data or recipe); True if any removed.
-    Then record this run's fingerprint so that a crash can be resumed."""
+def check_checkpoints(output_dir: Path, fingerprint: dict, fresh: bool = False) -> None:
+    """Checkpoints written by a run with another fingerprint are refused, naming the differing keys; `fresh`
+    removes them (and the partial metrics) instead. Then this run's fingerprint is recorded for its own resume."""
+    from grlo.train import checkpoint as ckpt
+
     fp_path = output_dir / _FINGERPRINT
-    old = json.loads(fp_path.read_text()) if fp_path.exists() else None
-    stale = _checkpoints(output_dir) if old != fingerprint else []
-    for ckpt in stale:
-        log.warning("removing %s: written by a run with other settings", ckpt)
-        shutil.rmtree(ckpt)
+    existing = _checkpoints(output_dir)
+    if fresh:
+        for c in existing:
+            shutil.rmtree(c)
+        (output_dir / _PARTIAL).unlink(missing_ok=True)
+    elif existing:
+        old = json.loads(fp_path.read_text()) if fp_path.exists() else None
+        ckpt.check_fingerprint(old, fingerprint, str(existing[-1]))
     write_json(fp_path, fingerprint)
-    return bool(stale)
 
 
 def resolve_resume(output_dir: Path, resume: str) -> str | None:
@@ -333,6 +368,8 @@ def add_arguments(p) -> None:
     p.add_argument("--output-dir", required=True, help="checkpoints/{backbone}/{stage}")
     p.add_argument("--device-record", default=None, help="write the devices used here (benchmarks/...device.json)")
     p.add_argument("--resume", default="auto", help="auto (newest checkpoint-N in --output-dir), none, or a path")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over: delete the checkpoints of --output-dir instead of resuming them")
     p.add_argument("--verifier", default=None,
                    help="HF dir of the model-based verifier (models/general-verifier) when rlvr.reward.verifier is "
                         "general-verifier; overrides rlvr.reward.verifier_path")
@@ -417,12 +454,17 @@ def run(args) -> int:
 
     data_sha = sha256_file(args.data)
     reward_cfg = config_mod.get(cfg, "rlvr.reward")
-    fingerprint = run_fingerprint(t, args.init, data_sha, args.stage, reward_cfg, int(cfg.get("seed", 0)))
+    fingerprint = run_fingerprint(t, args.init, args.data, args.stage, reward_cfg, int(cfg.get("seed", 0)))
     from accelerate import PartialState
 
+    from grlo.train.checkpoint import clean_litter
+
     procs = PartialState()  # the process group GRPOConfig set up; a barrier orders the clean-up before the resume
-    if args.resume == "auto" and procs.is_main_process:
-        drop_stale_checkpoints(out, fingerprint)
+    if procs.is_main_process:
+        for litter in clean_litter(out):
+            log.info("removed %s left by an interrupted run", litter)
+        if args.resume == "auto" or getattr(args, "fresh", False):
+            check_checkpoints(out, fingerprint, fresh=getattr(args, "fresh", False))
     procs.wait_for_everyone()
     ckpt = resolve_resume(out, args.resume)
     partial = out / _PARTIAL
@@ -436,11 +478,26 @@ def run(args) -> int:
 
     from trl import GRPOTrainer
 
+    from grlo.train.stopping import StopOnSignal, TrainingInterrupted
+
     gcfg.model_init_kwargs = {"dtype": torch.bfloat16 if on_gpu else torch.float32}
+    stop = StopOnSignal(float(config_mod.get(cfg, "grlo.stop_grace_s", 25.0)), save_s=0.0)  # one grace setting
     trainer = GRPOTrainer(model=str(init), reward_funcs=reward_funcs, args=gcfg, train_dataset=dataset,
-                          processing_class=tok, callbacks=[metrics_cb])
+                          processing_class=tok, callbacks=[metrics_cb, make_stop_callback(stop)])
     t0 = time.time()
-    trainer.train(resume_from_checkpoint=ckpt)
+    try:
+        with stop:
+            trainer.train(resume_from_checkpoint=ckpt)
+    except TrainingInterrupted as e:  # no time for a checkpoint: the last saved one stays the resume point
+        print(f"grlo train-rlvr: stopped by signal {e.signum}: no new checkpoint (not enough time)", file=sys.stderr)
+        return 128 + int(e.signum)
+    finally:
+        if procs.is_main_process:
+            clean_litter(out)
+    if stop.signum is not None:
+        print(f"grlo train-rlvr: stopped by signal {stop.signum}: checkpoint saved at step "
+              f"{trainer.state.global_step}; rerun to resume", file=sys.stderr)
+        return 128 + int(stop.signum)
     wall = time.time() - t0
 
     manifest = {
