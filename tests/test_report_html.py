@@ -84,7 +84,7 @@ def test_overview_holds_claims_and_table1_and_smoke_banner(tmp_path):
     assert set(pages) == {"overview.html", "claims.html", "table1.html"}
     ov = pages["overview.html"]
     assert ov.index('id="claims"') < ov.index('id="table1"')  # verdicts first
-    assert 'class="smoke"' in ov
+    assert 'class="smoke"' in ov and ov.index('class="smoke"') < ov.index('id="claims"')  # said before any number
     t1 = cells_of(ov, "table1")
     assert t1[0][:3] == ["label", "model", "math500"]  # readable label first
     assert t1[1][:4] == ["Qwen3-4B-Base", "qwen3-4b-base--base", "41.2", html.EMPTY]  # 1 decimal, empty = dash

@@ -43,7 +43,7 @@ CSS = """
 .grlo table { border-collapse: collapse; margin: 0.4em 0 0.8em; }
 .grlo th, .grlo td { border: 1px solid #d1d5db; padding: 3px 7px; text-align: left; vertical-align: top; }
 .grlo th { background: #f3f4f6; font-weight: 600; }
-.grlo tbody td:first-child { white-space: nowrap; }
+.grlo tbody td:first-child, .grlo #table1 td { white-space: nowrap; }
 .grlo td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .grlo td.empty { color: #9ca3af; text-align: center; }
 .grlo .verdict { font-weight: 600; white-space: nowrap; }
@@ -127,14 +127,18 @@ def provenance(header: Sequence[str], with_notes: bool = True) -> str:
     """The CSV's header block: mode, config hash, date, code; notes as a list below."""
     keys = [h for h in header if not h.startswith("note:")]
     notes = [h[len("note:"):].strip() for h in header if h.startswith("note:")]
-    out = []
-    if any(h.startswith("mode: smoke") for h in header):
-        out.append('<p class="smoke">Smoke run: tiny stand-in models and data on CPU; no number here is comparable '
-                   "to the paper.</p>")
-    out.append('<div class="prov">' + "".join(f"<div>{esc(h)}</div>" for h in keys) + "</div>")
+    out = ['<div class="prov">' + "".join(f"<div>{esc(h)}</div>" for h in keys) + "</div>"]
     if with_notes and notes:
         out.append('<ul class="notes">' + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
     return "\n".join(out)
+
+
+def smoke_banner(header: Sequence[str]) -> str:
+    """A smoke run says so before any number."""
+    if any(h.startswith("mode: smoke") for h in header):
+        return ('<p class="smoke">Smoke run: tiny stand-in models and data on CPU; no number here is comparable '
+                "to the paper.</p>")
+    return ""
 
 
 def read_csv(path: str | Path) -> tuple[list[str], list[str], list[dict]]:
@@ -170,7 +174,7 @@ def claims_body(path: str | Path, full: bool) -> str:
     if missing:
         raise GrloError(f"not a claims table: no column {missing[0]!r}", path=str(path), field=missing[0])
     cols = [c for c in (columns if full else CLAIM_COLUMNS) if c in columns]
-    parts = ["<h1>Claims of the abstract: verdicts</h1>", verdict_counts(rows),
+    parts = [smoke_banner(header), "<h1>Claims of the abstract: verdicts</h1>", verdict_counts(rows),
              html_table(cols, rows, verdict_column="verdict", css_id="claims")]
     if not full:
         parts.append('<p class="notes">The rule behind each verdict and every column: the claims page.</p>')
@@ -196,7 +200,7 @@ def table_body(path: str | Path, name: str, level: int = 1) -> str:
     if "label" in cols:
         cols = ["label"] + [c for c in cols if c != "label"]
     sources = sorted({r["paper_source"] for r in rows if r.get("paper_source")})
-    body = [f"<h{level}>{esc(title)}</h{level}>",
+    body = [smoke_banner(header) if level == 1 else "", f"<h{level}>{esc(title)}</h{level}>",
             html_table(cols, rows, css_id=name, digits=1 if name == "table1" else 2)]
     if sources:
         body.append('<ul class="notes">' + "".join(f"<li>paper_overall source: {esc(s)}</li>" for s in sources)
@@ -271,7 +275,7 @@ def cost_body(forecast_path: str | Path, gpu_hours_path: str | Path | None) -> s
     rows = forecast_vs_measured(f_rows, m_rows)
     cols = ["stage", "model", "forecast_gpu_hours", "measured_gpu_hours", "measured_cpu_hours", "measured_over_forecast",
             "status"]
-    parts = ["<h1>Forecast against what was measured</h1>",
+    parts = [smoke_banner(f_header), "<h1>Forecast against what was measured</h1>",
              "<p>Forecast: <code>grlo forecast</code> before the run (token counts x FLOPs / (peak x efficiency)); "
              "measured: Snakemake benchmark TSVs x GPUs from the job's NVML record (<code>grlo gpu-hours</code>). "
              "The forecast's <i>eval</i> stage is compared with the measured <i>generate</i> + <i>score</i> jobs. "
