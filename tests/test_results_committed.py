@@ -18,7 +18,7 @@ from grlo.config import REPO_ROOT
 
 RESULTS = REPO_ROOT / "results"
 PAPER_CFG = str(REPO_ROOT / "config" / "config.yaml")
-REGEN = "snakemake --cores 1 --forceall committed_results"
+REGEN = "make results"  # = snakemake --cores 1 --forceall committed_results
 # committed file -> the command its rule runs (paper config); .md twins are written beside the .csv
 GENERATORS = {
     "forecast.csv": ["forecast", "--config", PAPER_CFG, "--output"],
