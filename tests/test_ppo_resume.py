@@ -91,6 +91,7 @@ def test_sigterm_in_another_process_then_resume_equals_uninterrupted_run(setup, 
     ckpts = sorted((out / "checkpoints").glob("step_*"))
     assert len(ckpts) == 1 and 2 <= int(ckpts[0].name.split("_")[1]) < 10
     assert not (out / "final").exists() and not parts(out)
+    assert [r["step"] for r in rows_of(out)] == list(range(1, int(ckpts[0].name.split("_")[1]) + 1))
 
     (out / "metrics.jsonl").unlink()  # a failed Snakemake job loses its declared outputs
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
@@ -105,9 +106,21 @@ def test_sigterm_in_another_process_then_resume_equals_uninterrupted_run(setup, 
 def test_resume_refuses_other_settings_and_fresh_starts_over(setup, tmp_path):
     pol, rm, prompts, _ = setup
     out = tmp_path / "run"
-    PPOTrainer(config_mod.load(overrides(tmp_path / "a.yaml", steps=3, save_freq=1)), "tiny", prompts, pol, rm,
-               str(out)).train(progress=False)
-    assert [p.name for p in (out / "checkpoints").glob("step_*")] == ["step_000002"]  # keep_last 1, none at the end
+    real_step = PPOTrainer.step
+
+    def dying_step(self):
+        if self.state.step == 2:  # a run killed during step 3, after the step-2 checkpoint
+            raise KeyboardInterrupt
+        return real_step(self)
+
+    PPOTrainer.step = dying_step
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            PPOTrainer(config_mod.load(overrides(tmp_path / "a.yaml", steps=3, save_freq=1)), "tiny", prompts, pol,
+                       rm, str(out)).train(progress=False)
+    finally:
+        PPOTrainer.step = real_step
+    assert [p.name for p in (out / "checkpoints").glob("step_*")] == ["step_000002"]  # keep_last 1
 
     changed = config_mod.load(overrides(tmp_path / "b.yaml", steps=3, save_freq=1, lr=2e-3))
     with pytest.raises(GrloError, match=r"other settings \(grlo\.actor\.lr\).*--fresh"):
@@ -128,7 +141,9 @@ def test_resume_refuses_other_settings_and_fresh_starts_over(setup, tmp_path):
     (out / "metrics.jsonl").unlink()
     state = PPOTrainer(same, "tiny", prompts, pol, rm, str(out)).train(progress=False)
     assert rows_of(out)[:2] == before[:2] and [r["step"] for r in rows_of(out)] == [1, 2, 3] and state.step == 3
-    assert not parts(out)
+    assert not parts(out) and not (out / "checkpoints").exists()  # a finished run drops its resume state
+    (out / "checkpoints" / "step_000002").mkdir(parents=True)  # as if interrupted again: --fresh must clear it
+    (out / "checkpoints" / "step_000002" / "state.json").write_text('{"step": 2}')
 
     fresh = config_mod.load(overrides(tmp_path / "e.yaml", steps=1, lr=2e-3))
     state = PPOTrainer(fresh, "tiny", prompts, pol, rm, str(out)).train(progress=False, fresh=True)

@@ -360,6 +360,8 @@ class PPOTrainer:
             if rank() == 0:
                 ckpt.clean_litter(self.output_dir, ckpt_root)
         self.save_final()
+        if rank() == 0:  # a finished run needs no resume state (GBs); a later run with other settings starts clean
+            shutil.rmtree(ckpt_root, ignore_errors=True)
         return self.state
 
     def _estimated_save_s(self) -> float:
