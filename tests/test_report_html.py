@@ -278,13 +278,16 @@ def test_captions_and_landing_text_are_valid_rst(tmp_path):
     overview = tmp_path / "overview.html"
     overview.write_text(html.pages(claims=str(write_claims(tmp_path / "claims.csv")),
                                    tables=[str(write_table1(tmp_path / "table1.csv"))])["overview.html"])
-    files = [SimpleNamespace(target="overview.html", path=overview)]
+    files = [SimpleNamespace(target="overview.html", path=overview),
+             SimpleNamespace(target="math500.html", path=tmp_path / "results" / "browser" / "math500.html")]
+    links = "\n\n.. _math500.html: javascript:app.showResultInfo('math500')\n"  # Snakemake appends these
     env = Environment(trim_blocks=True, lstrip_blocks=True)
     for rst in sorted((REPO_ROOT / "workflow" / "report").glob("*.rst")):
         for table in ("table1", "table3"):
             snakemake = SimpleNamespace(config=cfg, wildcards=SimpleNamespace(table=table))
-            text = env.from_string(rst.read_text(encoding="utf-8")).render(snakemake=snakemake, files=files,
-                                                                          categories={})
+            text = env.from_string(rst.read_text(encoding="utf-8") + links).render(snakemake=snakemake, files=files,
+                                                                                  categories={})
             body = publish_parts(text, writer_name="html", settings_overrides={"halt_level": 2})["html_body"]
             if rst.name == "workflow.rst":  # the landing text embeds the overview: verdicts first
                 assert 'id="claims"' in body and body.index('id="claims"') < body.index("GRLO reproduction (arXiv")
+                assert "href=\"javascript:app.showResultInfo('math500')\">math500.html</a>" in body  # browser link
