@@ -1,8 +1,10 @@
-"""Runs INSIDE the sandbox (copied into its directory). Standard library only (numpy is preloaded if present).
+"""Runs INSIDE the sandbox (copied into its directory): the forkserver of one sandbox worker (sandbox.Worker).
+Standard library only (numpy is preloaded if present).
 
-It holds no secrets: inputs in, outputs out; the caller decides pass/fail. Modes: stdio and serve (one sandbox per
-program, see sandbox.py) and forkserver (one long-lived sandbox per worker, a forked child per test set).
-The caller imports `encode` / `decode` from here too, so both sides share one value format.
+It holds no secrets: inputs in, outputs out; the caller decides pass/fail. Job kinds, each in a child forked per
+job (or per test set): calls (EvalPlus-style calls of an entry point), stdio (a script per input), session (the
+program loaded once, then called on request). The caller imports `encode` / `decode` from here too, so both sides
+share one value format.
 """
 
 import json
@@ -68,9 +70,10 @@ def _run_forked(code, inp, timeout):
     return out, (os.waitstatus_to_exitcode(status) if status is not None else None), False
 
 
-def stdio(proto):
-    job = json.load(open("_job.json"))
-    src = open("main.py", encoding="utf-8").read()
+def stdio(proto, job):
+    """job {"code", "inputs": [str], "test_timeout_s"}: the program runs once per input in a forked grandchild with
+    the input on stdin; one record {"stdout", "returncode", "timeout"} per test on `proto`."""
+    src = job["code"]
     try:
         code = compile(src, "main.py", "exec")
     except (SyntaxError, ValueError) as e:
@@ -82,10 +85,12 @@ def stdio(proto):
         proto.write(json.dumps({"stdout": out, "returncode": rc, "timeout": timed_out}) + "\n")
 
 
-def serve(proto):
+def serve(proto, src):
+    """`src` is exec'd once; then each request line {"fn", "args": repr, "kwargs": repr} on stdin is answered on
+    `proto` with {"ok": true, "result": repr(value)} or {"ok": false, "error": "TypeName: msg"}; the caller parses
+    the repr with ast.literal_eval (never unpickles)."""
     import ast
 
-    src = open("main.py", encoding="utf-8").read()
     ns = {"__name__": "__candidate__"}
     try:
         exec(compile(src, "main.py", "exec"), ns)
@@ -252,31 +257,51 @@ def _guard():
         sys.modules[mod] = None
 
 
+def _enter_child(lim, scratch, wfd, stdin_fd=None):
+    """First thing in a forked job: own session, the scratch dir as cwd and TMPDIR, stdin from `stdin_fd` or
+    /dev/null, stdout/stderr to /dev/null, the result pipe on fd 3 and no other descriptor, fresh rlimits."""
+    import resource
+
+    os.setsid()
+    os.chdir(scratch)
+    os.environ["TMPDIR"] = scratch
+    os.environ.pop("HOME", None)
+    null = os.open("/dev/null", os.O_RDWR)
+    if stdin_fd is not None:
+        os.dup2(stdin_fd, 0)
+    for fd in (1, 2) if stdin_fd is not None else (0, 1, 2):
+        os.dup2(null, fd)
+    os.dup2(wfd, 3)
+    os.closerange(4, 1 << 16)
+    mem = lim["mem_bytes"]
+    for res, v in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_DATA, mem), (resource.RLIMIT_STACK, lim.get("stack_bytes")),
+                   (resource.RLIMIT_CPU, lim["cpu_s"]), (resource.RLIMIT_FSIZE, lim["fsize_bytes"]),
+                   (resource.RLIMIT_NPROC, lim["nproc"]), (resource.RLIMIT_CORE, 0)):
+        if v is None:
+            continue
+        hard = resource.getrlimit(res)[1]
+        v = v if hard == resource.RLIM_INFINITY else min(v, hard)
+        resource.setrlimit(res, (v, v))
+    return 3
+
+
+def _child_stdio(job, scratch, wfd):
+    """A stdio job in the forked child: the program runs once per input in a grandchild (see stdio())."""
+    try:
+        wfd = _enter_child(job["limits"], scratch, wfd)
+        stdio(os.fdopen(wfd, "w", buffering=1), job)
+    except BaseException:  # noqa: BLE001 - nothing may escape into the forkserver's code
+        pass
+    os._exit(0)
+
+
 def _child(job, tset, scratch, wfd):
     """In the forked child: fresh session, scratch dir and rlimits; exec the program and call it on each input."""
-    import resource
     import signal
 
     write, exit_ = os.write, os._exit
     try:
-        os.setsid()
-        os.chdir(scratch)
-        os.environ["TMPDIR"] = scratch
-        os.environ.pop("HOME", None)
-        null = os.open("/dev/null", os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        os.dup2(wfd, 3)
-        os.closerange(4, 1 << 16)
-        wfd = 3
-        lim = job["limits"]
-        mem = lim["mem_bytes"]
-        for res, v in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_DATA, mem), (resource.RLIMIT_STACK, mem),
-                       (resource.RLIMIT_CPU, lim["cpu_s"]), (resource.RLIMIT_FSIZE, lim["fsize_bytes"]),
-                       (resource.RLIMIT_NPROC, lim["nproc"]), (resource.RLIMIT_CORE, 0)):
-            hard = resource.getrlimit(res)[1]
-            v = v if hard == resource.RLIM_INFINITY else min(v, hard)
-            resource.setrlimit(res, (v, v))
+        wfd = _enter_child(job["limits"], scratch, wfd)
 
         def emit(rec):
             data = (json.dumps(rec, separators=(",", ":")) + "\n").encode()
@@ -348,7 +373,9 @@ def _reap_all(own_pidns):
             return
 
 
-def _run_set(job, tset, scratch, max_bytes, own_pidns):
+def _run_child(target, scratch, deadline_s, max_bytes, own_pidns):
+    """Fork a job child running target(scratch, result_pipe_fd); collect what it writes on the pipe until it exits,
+    the pipe closes, the deadline passes or it writes too much; then kill and reap everything it left."""
     import select
     import signal
     import time
@@ -358,13 +385,14 @@ def _run_set(job, tset, scratch, max_bytes, own_pidns):
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        _child(job, tset, scratch, w)
+        target(scratch, w)
+        os._exit(0)
     os.close(w)
     # The job ends when the child exits (its pidfd turns readable) or when the pipe closes, whichever comes first:
     # a grandchild holding the pipe open cannot keep it going.
     pidfd = os.pidfd_open(pid)
     os.set_blocking(r, False)
-    deadline = t0 + tset["deadline_s"]
+    deadline = t0 + deadline_s
     chunks, size, why, exited = [], 0, None, False
     while True:
         left = deadline - time.monotonic()
@@ -416,6 +444,83 @@ PRELOAD = ("abc argparse array ast asyncio atexit base64 binascii bisect bz2 cal
            "zlib zoneinfo numpy").split()
 
 
+def _session(job, scratch, own_pidns, proto):
+    """An interactive job: the program is exec'd once in a forked child (serve()); each request line the caller
+    sends is passed to it and its answer back, within the job's deadline, until the caller sends {"end": true}.
+    Returns the closing record."""
+    import select
+    import signal
+    import time
+
+    r_req, w_req = os.pipe()
+    r_resp, w_resp = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(w_req)
+            os.close(r_resp)
+            wfd = _enter_child(job["limits"], scratch, w_resp, stdin_fd=r_req)
+            sys.stdin = open(0, "r", encoding="utf-8", closefd=False)
+            serve(os.fdopen(wfd, "w", buffering=1), job["code"])
+        except BaseException:  # noqa: BLE001
+            pass
+        os._exit(0)
+    os.close(r_req)
+    os.close(w_resp)
+    pidfd = os.pidfd_open(pid)
+    os.set_blocking(r_resp, False)
+    deadline = time.monotonic() + job["deadline_s"]
+    buf, limit = b"", job["limits"]["output_bytes"]
+
+    def answer():
+        nonlocal buf
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or len(buf) > limit:
+                return None
+            ready, _, _ = select.select([r_resp, pidfd], [], [], left)
+            if not ready:
+                return None
+            try:
+                data = os.read(r_resp, 1 << 16)
+            except BlockingIOError:  # nothing to read: the child has exited (a grandchild may hold the pipe)
+                return None
+            if not data:
+                return None
+            buf += data
+        line, buf = buf.split(b"\n", 1)
+        return line.decode("utf-8", "replace")
+
+    hello = answer()
+    proto.write((hello if hello is not None else json.dumps({"ready": False, "error": "candidate did not start"}))
+                + "\n")
+    alive = hello is not None
+    for line in sys.stdin:
+        if json.loads(line).get("end"):
+            break
+        reply = None
+        if alive:
+            try:
+                os.write(w_req, line.encode())
+                reply = answer()
+            except OSError:
+                reply = None
+        alive = reply is not None
+        proto.write((reply if alive else json.dumps({"ok": False, "dead": True})) + "\n")
+    for fd in (r_resp, w_req, pidfd):
+        os.close(fd)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    _reap_all(own_pidns)
+    return {"ended": True, "retire": not _empty(scratch)}
+
+
 def _empty(d):
     """Remove everything in d, whatever modes the job left on it; True when d is empty afterwards."""
     import shutil
@@ -460,16 +565,20 @@ def forkserver(proto, own_pidns):
     for line in sys.stdin:
         job = json.loads(line)
         results = []
-        for tset in job["sets"]:
-            results.append(_run_set(job, tset, scratch, job["limits"]["output_bytes"], own_pidns))
+        kind = job.get("kind", "calls")
+        if kind == "session":
+            proto.write(json.dumps(_session(job, scratch, own_pidns, proto)) + "\n")
+            continue
+        if kind == "stdio":
+            targets = [(lambda d, w: _child_stdio(job, d, w), job["deadline_s"])]
+        else:
+            targets = [((lambda t: lambda d, w: _child(job, t, d, w))(t), t["deadline_s"]) for t in job["sets"]]
+        for target, deadline_s in targets:
+            results.append(_run_child(target, scratch, deadline_s, job["limits"]["output_bytes"], own_pidns))
             if not _empty(scratch):
                 results[-1]["retire"] = True  # something could not be removed: the caller replaces this worker
         proto.write(json.dumps({"sets": results}) + "\n")
 
 
 if __name__ == "__main__":
-    p = _proto()
-    if sys.argv[1] == "forkserver":
-        forkserver(p, sys.argv[2] == "pidns")
-    else:
-        {"stdio": stdio, "serve": serve}[sys.argv[1]](p)
+    forkserver(_proto(), sys.argv[1] == "pidns")

@@ -37,12 +37,13 @@ def program_for(problem: dict, completion: str) -> str:
     return code
 
 
-def check_function_tests(problem: dict, program: str, limits: Limits | None = None) -> tuple[bool, str]:
+def check_function_tests(problem: dict, program: str, limits: Limits | None = None,
+                         pool: sandbox.WorkerPool | None = None) -> tuple[bool, str]:
     """Run the problem's `test` (defining check(candidate)) here against the sandboxed program."""
     entry = problem["entry_point"]
     if not program.strip():
         return False, "empty program"
-    with sandbox.CallSession(program, limits) as sess:
+    with sandbox.CallSession(program, limits, pool) as sess:
         if not sess.ready:
             return False, f"load failed: {sess.load_error}"
         env: dict = {"__name__": "__check__"}
@@ -85,10 +86,11 @@ def outputs_match(got: str, expected: str) -> bool:
     return True
 
 
-def check_stdio_tests(program: str, tests: list[dict], limits: Limits | None = None) -> tuple[bool, str]:
+def check_stdio_tests(program: str, tests: list[dict], limits: Limits | None = None,
+                      pool: sandbox.WorkerPool | None = None) -> tuple[bool, str]:
     if not program.strip():
         return False, "empty program"
-    res = sandbox.run_stdio(program, [t["input"] for t in tests], limits)
+    res = sandbox.run_stdio(program, [t["input"] for t in tests], limits, pool)
     for i, (t, rec) in enumerate(zip(tests, res.lines)):
         if rec.get("timeout"):
             return False, f"test {i}: timeout"
@@ -101,11 +103,12 @@ def check_stdio_tests(program: str, tests: list[dict], limits: Limits | None = N
     return True, "passed"
 
 
-def check_call_tests(program: str, fn: str, tests: list[dict], limits: Limits | None = None) -> tuple[bool, str]:
+def check_call_tests(program: str, fn: str, tests: list[dict], limits: Limits | None = None,
+                     pool: sandbox.WorkerPool | None = None) -> tuple[bool, str]:
     """LeetCode functional tests: input = newline-separated JSON arguments, output = JSON value."""
     if not program.strip():
         return False, "empty program"
-    with sandbox.CallSession(program, limits) as sess:
+    with sandbox.CallSession(program, limits, pool) as sess:
         if not sess.ready:
             return False, f"load failed: {sess.load_error}"
         for i, t in enumerate(tests):
@@ -122,6 +125,16 @@ def check_call_tests(program: str, fn: str, tests: list[dict], limits: Limits | 
             if got != expected:
                 return False, f"test {i}: wrong output"
     return True, "passed"
+
+
+def sandbox_pool(limits: Limits, workers: int) -> sandbox.WorkerPool:
+    """Sandbox workers for `workers` scoring threads, able to hold `limits`' programs."""
+    return sandbox.WorkerPool(workers, sandbox.CallLimits(mem_mb=limits.mem_mb, fsize_mb=limits.fsize_mb,
+                                                          nproc=limits.nproc), isolate=limits.isolate)
+
+
+def n_workers(options: dict) -> int:
+    return (options or {}).get("workers") or max(1, os.cpu_count() or 2)
 
 
 def sandbox_isolation(options: dict) -> str:

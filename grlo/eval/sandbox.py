@@ -17,12 +17,7 @@ Secrets never enter the sandbox: expected outputs stay with the caller, which co
 (stdio tests) or returned (call tests, through `CallSession`). A program that exits early, kills its parent, patches
 the runner or reads every file it can see therefore cannot produce a pass it did not earn.
 
-Runner protocol (modes of _runner.py, executed inside the sandbox):
-- stdio: job {"code", "inputs": [str], "test_timeout_s"}; each input is fed to a fresh `python main.py`; the runner
-  prints one JSON line per test {"stdout", "returncode", "timeout"} on the protocol fd.
-- serve: the candidate code is exec'd once; then each request line {"fn": name, "args": repr} is answered with
-  {"ok": true, "result": repr(value)} or {"ok": false, "error": "TypeName: msg"}. Values travel as Python reprs and
-  are parsed with ast.literal_eval on the caller's side (never unpickled).
+Protocol: JSON lines between the caller and the forkserver (_runner.py); see its job kinds.
 """
 
 from __future__ import annotations
@@ -185,8 +180,8 @@ def _env(workdir: str) -> dict:
             "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _command(workdir: str, mode: str, isolate: bool, *args: str) -> tuple[list[str], str]:
-    py = [sys.executable, "-I", workdir + "/_runner.py", mode, *args]
+def _command(workdir: str, isolate: bool, *args: str) -> tuple[list[str], str]:
+    py = [sys.executable, "-I", workdir + "/_runner.py", *args]
     iso = isolation_mode() if isolate else "process_group"
     if iso == "process_group":
         if os.geteuid() == 0 and shutil.which("setpriv"):
@@ -203,21 +198,16 @@ _SETPRIV_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear
 class _Proc:
     """A sandboxed runner process with a protocol pipe, an output-bounded stderr file and a hard deadline."""
 
-    def __init__(self, mode: str, job: dict, files: dict[str, str] | None, limits: Limits, args=None,
-                 writable: str | None = None):
-        """`args(isolation)`: extra runner arguments, given the isolation the process will get. `writable`: the only
-        writable subdirectory (with namespaces); default the whole work dir."""
+    def __init__(self, limits: Limits, writable: str):
+        """`writable`: the only writable subdirectory of the work dir (with namespaces)."""
         self.limits = limits
         self.workdir = tempfile.mkdtemp(prefix="grlo-sbx-")
         os.chmod(self.workdir, 0o700)
         shutil.copy(RUNNER, os.path.join(self.workdir, "_runner.py"))
-        for name, text in (files or {}).items():
-            Path(self.workdir, name).write_text(text, encoding="utf-8")
-        Path(self.workdir, "_job.json").write_text(json.dumps(job), encoding="utf-8")
-        rw = os.path.join(self.workdir, writable) if writable else self.workdir
+        rw = os.path.join(self.workdir, writable)
         os.makedirs(rw, mode=0o700, exist_ok=True)
         iso = isolation_mode() if limits.isolate else "process_group"
-        cmd, self.isolation = _command(self.workdir, mode, limits.isolate, *(args(iso) if args else ()))
+        cmd, self.isolation = _command(self.workdir, limits.isolate, "pidns" if iso != "process_group" else "nopidns")
         run_uid = None
         if os.geteuid() == 0:  # never run generated code as root: nobody owns the work dir and runs the program
             run_uid = NOBODY
@@ -293,21 +283,45 @@ class _Proc:
         return self.closed
 
 
-def run_stdio(code: str, inputs: list[str], limits: Limits | None = None) -> RunResult:
-    """Run `code` as a script once per input (fresh process each); returns one record per test that finished."""
+def _job_limits(limits: Limits, worker: "Worker") -> dict:
+    return {"mem_bytes": limits.mem_mb << 20, "fsize_bytes": limits.fsize_mb << 20, "nproc": worker.nproc_cap,
+            "cpu_s": limits.cpu_s or int(limits.timeout_s) + 2, "output_bytes": limits.fsize_mb << 20}
+
+
+def _pool_for(limits: Limits, pool: "WorkerPool | None") -> tuple["WorkerPool", bool]:
+    """The given pool, or a private one-worker pool (closed by the caller) for a one-off run."""
+    if pool is not None:
+        return pool, False
+    return WorkerPool(1, CallLimits(mem_mb=limits.mem_mb, fsize_mb=limits.fsize_mb, nproc=limits.nproc),
+                      isolate=limits.isolate), True
+
+
+def run_stdio(code: str, inputs: list[str], limits: Limits | None = None, pool: "WorkerPool | None" = None) -> RunResult:
+    """Run `code` as a script once per input (a fresh process each, stdin = the input) in a sandbox worker; returns
+    one record {"stdout", "returncode", "timeout"} per test that finished within limits.timeout_s."""
     limits = limits or Limits()
-    proc = _Proc("stdio", {"inputs": inputs, "test_timeout_s": limits.test_timeout_s}, {"main.py": code}, limits)
-    lines = []
+    pool, own = _pool_for(limits, pool)
+    t0 = time.monotonic()
+    lines, killed, isolation = [], "worker died", pool.isolation
     try:
-        for _ in inputs:
-            rec = proc.readline()
-            if rec is None:
-                break
-            lines.append(rec)
+        w = pool.acquire()
+        broken = True
+        try:
+            job = {"kind": "stdio", "code": code, "inputs": list(inputs), "test_timeout_s": limits.test_timeout_s,
+                   "deadline_s": limits.timeout_s, "limits": _job_limits(limits, w)}
+            res = w.run_job(job, limits.timeout_s + 10)["sets"][0]
+            lines, killed, broken = _parse_records(res.get("out", "")), res.get("killed"), bool(res.get("retire"))
+        except WorkerDied:
+            pass
+        finally:
+            pool.release(w, broken)
     finally:
-        rc, err, wall = proc.close()
-    status = "ok" if len(lines) == len(inputs) else ("timeout" if wall >= limits.timeout_s else "error")
-    return RunResult(status, rc, lines, err, wall, proc.isolation)
+        if own:
+            pool.close()
+    lines = lines[:len(inputs)]
+    wall = time.monotonic() - t0
+    status = "ok" if len(lines) == len(inputs) else ("timeout" if killed == "deadline" else "error")
+    return RunResult(status, None, lines, "", wall, isolation)
 
 
 class CallError(Exception):
@@ -315,16 +329,26 @@ class CallError(Exception):
 
 
 class CallSession:
-    """Candidate code exec'd once inside the sandbox; `call(fn, *args)` runs fn there and returns its value.
+    """Candidate code exec'd once inside a sandbox worker; `call(fn, *args)` runs fn there and returns its value.
 
     Used as a proxy: trusted test code (HumanEval's check()) runs in the caller, passing `session.proxy(name)` as
-    the candidate, so the test's expected values never reach the sandbox.
+    the candidate, so the test's expected values never reach the sandbox. The whole session (load and calls) has
+    limits.timeout_s; the worker is held by the session until close().
     """
 
-    def __init__(self, code: str, limits: Limits | None = None):
+    def __init__(self, code: str, limits: Limits | None = None, pool: "WorkerPool | None" = None):
         self.limits = limits or Limits()
-        self.proc = _Proc("serve", {}, {"main.py": code}, self.limits)
-        hello = self.proc.readline()
+        self.pool, self.own_pool = _pool_for(self.limits, pool)
+        self.t0 = time.monotonic()
+        self.deadline = self.t0 + self.limits.timeout_s + 2  # the worker enforces timeout_s; this is a backstop
+        self.worker = self.pool.acquire()
+        self.isolation = self.worker.isolation
+        self.broken = False
+        hello = None
+        if self.worker.proc.send({"kind": "session", "code": code, "deadline_s": self.limits.timeout_s,
+                                  "limits": _job_limits(self.limits, self.worker)}):
+            hello = self.worker.proc.readline(self.deadline)
+        self.broken = hello is None
         self.ready = bool(hello and hello.get("ready"))
         self.load_error = None if self.ready else ((hello or {}).get("error") or "candidate did not start")
         self.dead = not self.ready
@@ -332,27 +356,34 @@ class CallSession:
     def call(self, fn: str, *args, **kwargs):
         if self.dead:
             raise CallError(self.load_error or "sandbox is gone")
-        if not self.proc.send({"fn": fn, "args": repr(args), "kwargs": repr(kwargs)}):
+        rec = None
+        if self.worker.proc.send({"fn": fn, "args": repr(args), "kwargs": repr(kwargs)}):
+            rec = self.worker.proc.readline(self.deadline)
+        if rec is None or rec.get("dead"):
             self.dead = True
-            raise CallError("sandbox closed its input")
-        rec = self.proc.readline()
-        if rec is None:
-            self.dead = True
+            self.broken = self.broken or rec is None
             raise CallError("no answer (exited, killed or timed out)")
         if not rec.get("ok"):
-            raise CallError(rec.get("error", "error"))
+            raise CallError(str(rec.get("error", "error")))
         try:
             return ast.literal_eval(rec["result"])
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError, KeyError):
             raise CallError("result is not a Python literal") from None
 
     def proxy(self, fn: str):
         return lambda *a, **k: self.call(fn, *a, **k)
 
     def close(self) -> RunResult:
-        rc, err, wall = self.proc.close()
+        if self.worker is not None:
+            end = None
+            if not self.broken and self.worker.proc.send({"end": True}):
+                end = self.worker.proc.readline(time.monotonic() + 10)
+            self.pool.release(self.worker, end is None or not end.get("ended") or bool(end.get("retire")))
+            self.worker = None
+            if self.own_pool:
+                self.pool.close()
         self.dead = True
-        return RunResult("ok" if self.ready else "error", rc, [], err, wall, self.proc.isolation)
+        return RunResult("ok" if self.ready else "error", None, [], "", time.monotonic() - self.t0, self.isolation)
 
     def __enter__(self):
         return self
@@ -388,8 +419,7 @@ class Worker:
         # the forkserver's own limits bound its children's: generous CPU (it lives long), the jobs' memory
         big = Limits(timeout_s=1e9, cpu_s=10**7, mem_mb=limits.mem_mb + 256, fsize_mb=limits.fsize_mb,
                      nproc=limits.nproc, isolate=isolate)
-        self.proc = _Proc("forkserver", {}, None, big, writable="scratch",
-                          args=lambda iso: ["pidns" if iso != "process_group" else "nopidns"])
+        self.proc = _Proc(big, writable="scratch")
         self.isolation = self.proc.isolation
         self.retire = False
         self.proc.max_line = (2 * limits.output_mb + 16) << 20  # a reply holds the sets' escaped outputs
@@ -402,6 +432,15 @@ class Worker:
             last = (err.strip().splitlines() or ["no output"])[-1][:300]
             raise GrloError(f"the sandbox worker did not start ({self.isolation}): {last}", field="sandbox")
 
+    def run_job(self, job: dict, timeout_s: float) -> dict:
+        """Send one job, return the forkserver's reply line; WorkerDied when none comes within timeout_s."""
+        if not self.proc.send(job):
+            raise WorkerDied("sandbox worker closed its input")
+        reply = self.proc.readline(time.monotonic() + timeout_s)
+        if reply is None or not isinstance(reply.get("sets"), list) or not reply["sets"]:
+            raise WorkerDied("sandbox worker gave no answer")
+        return reply
+
     def run_calls(self, code: str, entry_point: str, sets: list[dict]) -> list[dict]:
         """`sets`: [{"inputs": [args per call] (or "inputs_pickle": pickle_inputs(them)), "time_limits": [s per call],
         "deadline_s": s}]. Returns per set {"records": [...], "killed": None | "deadline" | "output too large",
@@ -409,16 +448,15 @@ class Worker:
         {"load_error"}."""
         deadline = max(1.0, max(t["deadline_s"] for t in sets))
         lim = self.limits
-        job = {"code": code, "entry_point": entry_point,
-               "limits": {"mem_bytes": lim.mem_mb << 20, "fsize_bytes": lim.fsize_mb << 20, "nproc": self.nproc_cap,
-                          "cpu_s": int(deadline) + 2, "output_bytes": lim.output_mb << 20},
+        job = {"kind": "calls", "code": code, "entry_point": entry_point,
+               "limits": {"mem_bytes": lim.mem_mb << 20, "stack_bytes": lim.mem_mb << 20,  # as EvalPlus
+                          "fsize_bytes": lim.fsize_mb << 20, "nproc": self.nproc_cap, "cpu_s": int(deadline) + 2,
+                          "output_bytes": lim.output_mb << 20},
                "sets": [{"inputs_pickle": t.get("inputs_pickle") or pickle_inputs(t["inputs"]),
                          "time_limits": list(t["time_limits"]), "deadline_s": t["deadline_s"]} for t in sets]}
-        if not self.proc.send(job):
-            raise WorkerDied("sandbox worker closed its input")
         # each set's child is killed at its deadline by the forkserver; the margin covers its clean-up
-        reply = self.proc.readline(time.monotonic() + sum(t["deadline_s"] for t in sets) + 10)
-        if reply is None or not isinstance(reply.get("sets"), list) or len(reply["sets"]) != len(sets):
+        reply = self.run_job(job, sum(t["deadline_s"] for t in sets) + 10)
+        if len(reply["sets"]) != len(sets):
             raise WorkerDied("sandbox worker gave no answer")
         self.retire = any(r.get("retire") for r in reply["sets"])  # its scratch dir could not be emptied
         return [{"records": _parse_records(r.get("out", "")), "killed": r.get("killed"), "wall_s": r.get("wall_s")}
@@ -476,27 +514,39 @@ class WorkerPool:
         self.started: list[Worker] = []
         self.inputs_cache: dict = {}  # key -> pickle_inputs(...), for inputs shared by many programs
 
-    def run_calls(self, code: str, entry_point: str, sets: list[dict]) -> list[dict] | None:
-        """As Worker.run_calls; None when the worker died during the job (it is replaced)."""
+    def acquire(self) -> Worker:
+        """A worker for this thread alone (started on first use); give it back with release()."""
         w = self.idle.get()
-        try:
-            if w is None:
+        if w is None:
+            try:
                 w = Worker(self.limits, self.isolate)
-                self.started.append(w)
-            out = w.run_calls(code, entry_point, sets)
-            if w.retire:
-                w.close()
-                self.started.remove(w)
-                w = None
-            return out
-        except WorkerDied:
-            if w is not None:
-                w.close()
+            except BaseException:
+                self.idle.put(None)
+                raise
+            self.started.append(w)
+        return w
+
+    def release(self, w: Worker, broken: bool = False) -> None:
+        """Back to the pool; a broken worker (died, stuck, or its scratch dir could not be emptied) is replaced."""
+        if broken or w.retire:
+            w.close()
+            if w in self.started:
                 self.started.remove(w)
             w = None
+        self.idle.put(w)
+
+    def run_calls(self, code: str, entry_point: str, sets: list[dict]) -> list[dict] | None:
+        """As Worker.run_calls; None when the worker died during the job (it is replaced)."""
+        w = self.acquire()
+        broken = True
+        try:
+            out = w.run_calls(code, entry_point, sets)
+            broken = False
+            return out
+        except WorkerDied:
             return None
         finally:
-            self.idle.put(w)
+            self.release(w, broken)
 
     @property
     def isolation(self) -> str:

