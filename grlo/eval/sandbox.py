@@ -10,8 +10,9 @@ cannot undo the mounts. Killing the namespace's PID 1 kills every process in it,
 escape the deadline. Without namespaces, scoring stops (`require_isolation`) unless the config allows weaker
 isolation.
 
-Two ways in: `CallSession` / `run_stdio` start one sandbox per program; `WorkerPool` (HumanEval+/MBPP+) sets a
-sandbox up once per worker and runs each test set in a child forked inside it (see `Worker`).
+A `WorkerPool` sets a sandbox up once per worker (see `Worker`); each job runs in a child forked inside it:
+EvalPlus-style calls (`WorkerPool.run_calls`), a script per input (`run_stdio`) or a session whose functions the
+caller calls (`CallSession`). Without a pool, `run_stdio` / `CallSession` start a private one-worker pool.
 
 Secrets never enter the sandbox: expected outputs stay with the caller, which compares what the program printed
 (stdio tests) or returned (call tests, through `CallSession`). A program that exits early, kills its parent, patches
