@@ -286,7 +286,7 @@ class _Proc:
 
 def _job_limits(limits: Limits, worker: "Worker") -> dict:
     return {"mem_bytes": limits.mem_mb << 20, "fsize_bytes": limits.fsize_mb << 20, "nproc": worker.nproc_cap,
-            "cpu_s": limits.cpu_s or int(limits.timeout_s) + 2, "output_bytes": limits.fsize_mb << 20}
+            "cpu_s": limits.cpu_s or int(limits.timeout_s) + 2, "output_bytes": worker.limits.output_mb << 20}
 
 
 def _pool_for(limits: Limits, pool: "WorkerPool | None") -> tuple["WorkerPool", bool]:
@@ -409,11 +409,11 @@ class CallLimits:
 
 
 class Worker:
-    """One sandbox set up once (namespaces, read-only filesystem but its directory, no network, scrubbed environment,
-    no capabilities) running the forkserver of _runner.py. Each test set of each job runs in a fresh child forked
-    from it: own session and process group, own scratch directory (removed afterwards), fresh rlimits (address
-    space, CPU, file size, processes, no core) and a deadline; after each child everything it left in the PID
-    namespace is killed. Only the inputs enter; the returned values come back as plain data (see _runner.encode)."""
+    """One sandbox set up once (namespaces, read-only filesystem but its scratch directory, no network, scrubbed
+    environment, no capabilities) running the forkserver of _runner.py. Each job (each test set of a calls job) runs
+    in a fresh child forked from it: own session and process group, the scratch directory emptied, fresh rlimits
+    (address space, CPU, file size, processes, no core) and a deadline; after each child everything it left in the
+    PID namespace is killed. Only the inputs enter; returned values come back as plain data (see _runner.encode)."""
 
     def __init__(self, limits: CallLimits, isolate: bool = True):
         self.limits = limits
