@@ -186,11 +186,19 @@ rule report_html:
         " --gpu-hours {input.gpu_hours} --protocol {input.protocol} --output-dir {params.out_dir} > {log} 2>&1"
 
 
-# Per-problem browser: one page per benchmark, every evaluated model's answers side by side.
+# Per-problem browser: one page per benchmark, every evaluated model's answers side by side, with the known-answer
+# row (reference solutions scored as generations) where the benchmark has one.
+def _browse_models(bench):
+    from grlo.eval.reference import REFERENCE_MODEL
+
+    ref = [REFERENCE_MODEL] if bench in W.reference_benchmarks(config) else []
+    return W.eval_models(config) + ref
+
+
 rule browse:
     input:
         samples=lambda w: [
-            out(f"scores/{m}/{w.bench}.samples.jsonl") for m in W.eval_models(config)
+            out(f"scores/{m}/{w.bench}.samples.jsonl") for m in _browse_models(w.bench)
         ],
         data=out("data/benchmarks/{bench}.jsonl"),
     output:
