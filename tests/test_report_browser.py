@@ -41,10 +41,12 @@ def write_samples(root: Path, bench: str = "math500") -> list[str]:
 
 def test_view_fields_and_flips(tmp_path):
     data = tmp_path / "math500.jsonl"
-    data.write_text(json.dumps({"id": "p1", "problem": "2+3?", "answer": "5"}) + "\n", encoding="utf-8")
+    data.write_text(json.dumps({"id": "p1", "problem": "2+3?", "answer": "5"}) + "\n"
+                    + json.dumps({"id": "p9", "problem": "not scored by any model"}) + "\n", encoding="utf-8")
     view = browser.build("math500", write_samples(tmp_path), str(data))
     assert view["models"] == ["m1--base", "m2--grlo"]
     probs = {p["id"]: p for p in view["problems"]}
+    assert sorted(probs) == ["p1", "p2", "p3"]  # a problem no model scored (beyond the run's limit) is not listed
     assert probs["p1"]["problem"] == "2+3?" and probs["p1"]["answer"] == "5" and probs["p2"]["answer"] is None
     e = probs["p2"]["by_model"]["m1--base"]
     assert e["cut"] == [True] and e["length"] == [32] and e["length_unit"] == "tokens" and e["extracted"] == [None]

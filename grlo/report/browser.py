@@ -104,7 +104,7 @@ def build(benchmark: str, samples: Sequence[str], data: str | None = None, mode:
             prob["by_model"][model] = model_entry(r, str(p))
     return {"benchmark": benchmark, "label": common.bench_info(benchmark, {})["label"], "models": models,
             "labels": {m: common.model_label(m, mode) for m in models}, "solved_at": SOLVED_AT,
-            "problems": list(problems.values())}
+            "problems": [p for p in problems.values() if p["by_model"]]}  # beyond a run's `limit`: not listed
 
 
 def flips(view: dict, a: str, b: str) -> list[str]:
