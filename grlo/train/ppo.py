@@ -31,6 +31,7 @@ from typing import Callable
 import torch
 
 from grlo.errors import GrloError
+from grlo.io import write_jsonl
 from grlo.models.local import check_model_dir
 from grlo.rewards.reward_model import RewardScorer, rm_response_text
 from grlo.train.advantages import explained_variance, gae, masked_mean, token_level_rewards
@@ -43,7 +44,6 @@ from grlo.train.prompts import PromptSet, chat_ids, left_pad, load_prompts, resp
 from grlo.train.rollout import HFRollout, VLLMRollout, eos_token_ids, vllm_settings  # noqa: F401
 from grlo.train.run_log import Loggers, append_jsonl, progress_bar
 from grlo.train.stopping import StopOnSignal, TrainingInterrupted
-from grlo.io import write_jsonl
 
 log = logging.getLogger("grlo.train.ppo")
 
