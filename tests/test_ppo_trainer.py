@@ -252,3 +252,20 @@ def test_two_process_fsdp2_cpu_run_and_resume(models, tmp_path):
     assert len(saved) == 1 and not (out / "final").exists()
     subprocess.run(cmd(out), check=True, capture_output=True, timeout=600, env=env)
     assert [deterministic(r) for r in rows(out)] == [deterministic(r) for r in ref]
+
+
+def test_lr_warmup_ratio_and_critic_warmup_in_the_loop(models, tmp_path):
+    """verl: warm-up over int(ratio x total steps) updates, the first at lr 0; critic_warmup 2 skips the actor once."""
+    pol, rm = models
+    prompts = write_prompts(tmp_path / "p.jsonl", 8)
+    cfg = tiny_cfg(total_training_steps=4, critic_warmup=2, actor={"lr_warmup_steps_ratio": 0.5},
+                   critic={"lr_warmup_steps_ratio": 0.5})
+    tr = PPOTrainer(cfg, "tiny", prompts, pol, rm, str(tmp_path / "out"))
+    assert tr.lr_warmup == {"actor": 2, "critic": 2}
+    before = [p.detach().clone() for p in tr.actor.parameters()]
+    row = tr.step()  # step 1: critic at lr 0 (first warm-up update), actor skipped (critic_warmup 2 > step 1)
+    assert "actor/pg_loss" not in row and tr.critic_opt.param_groups[0]["lr"] == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(before, tr.actor.parameters()))
+    row = tr.step()  # step 2: critic at half its lr, the actor's first update at lr 0
+    assert "actor/pg_loss" in row and tr.actor_opt.param_groups[0]["lr"] == 0.0
+    assert tr.critic_opt.param_groups[0]["lr"] == pytest.approx(cfg["grlo"]["critic"]["lr"] / 2)
