@@ -229,6 +229,11 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None, engine: str |
             if points and val_n:
                 flops["decode"] += 2.0 * n * len(points) * val_n * t
                 detail += f"; + {len(points)} validation passes x {val_n} {val_bench} prompts (greedy)"
+                note = (f"verl in-loop validation at steps {', '.join(map(str, points))} (val_before_train, "
+                        f"grlo.test_freq; train.sh), {val_n} prompts of grlo.verl.val_benchmark {val_bench}, greedy "
+                        f"decode of mean {t:g} tokens (rule-scored: no RM pass)")
+                if note not in assumptions:
+                    assumptions.append(note)
             elif points:
                 missing.append(str(val_bench))
         add("grlo", bb, flops, detail, eng=engine)
