@@ -232,8 +232,8 @@ def main(argv=None) -> int:
         "dtype": str(dtype).replace("torch.", ""),
         "torch": torch.__version__, "transformers": transformers.__version__,
         "cuda": torch.version.cuda, "shape": {"prompt": args.prompt_len, "response_max": args.response_len},
-        "notes": ("update phase = update_critic + update_actor from grlo.train.ppo_update; each micro-batch padded to its own longest prompt and response (sdpa), tokens/s "
-                  "counts real tokens; model TFLOP/s = 3 x forward FLOPs on real tokens (no recompute); "
+        "notes": ("update phase = update_critic + update_actor from grlo.train.ppo_update; each micro-batch padded "
+                  "to its own longest prompt and response (sdpa), tokens/s counts real tokens; model TFLOP/s = 3 x forward FLOPs on real tokens (no recompute); "
                   "optimizer AdamW with states in the parameter dtype; one process, no FSDP"),
         "peak_bf16_matmul_tflops": None, "runs": [], "generation": [], "errors": [],
     }

@@ -176,7 +176,8 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None, engine: str |
     assumptions = [
         f"GPU type {gpu}: peak {table['gpus'][gpu]['peak_bf16_tflops']} bf16 TFLOP/s ({table['gpus'][gpu]['kind']}: "
         f"{table['gpus'][gpu]['source']})",
-        f"engine {engine}: GRLO training on {'verl (packed sequences)' if engine == 'verl' else 'the native trainer (padded micro-batches)'}",
+        f"engine {engine}: GRLO training on "
+        + ("verl (packed sequences)" if engine == "verl" else "the native trainer (padded micro-batches)"),
         *[f"efficiency {k} = {eff[k]['value']} (range {eff[k].get('low', eff[k]['value'])}-"
           f"{eff[k].get('high', eff[k]['value'])}; {eff[k]['work']}, {eff[k]['kind']}: {eff[k]['source']})"
           for k in KINDS],
