@@ -1,13 +1,12 @@
-"""Integration: the complete smoke DAG runs offline on CPU in a temporary output directory, and every artifact is
+"""Integration: the complete smoke DAG runs offline on CPU in a temporary output directory (killed in the middle of GRLO
+training and restarted, tests/conftest.py smoke_outdir), and every artifact is
 read back (table 1 accuracy from the real SmolLM2 generations, the other tables, claims, figures)."""
 
 import csv
 import io
 import json
 import os
-import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -21,19 +20,8 @@ def _read_csv(path: Path) -> list[dict]:
 
 
 @pytest.mark.integration
-def test_smoke_dag_end_to_end(tmp_path):
-    snakemake = shutil.which("snakemake") or str(Path(os.sys.executable).parent / "snakemake")
-    outdir = tmp_path / "smoke"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"}
-    t0 = time.time()
-    r = subprocess.run([snakemake, "--cores", "2", "--nolock", "--configfile", "config/smoke.yaml",
-                        "--config", f"outdir={outdir}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
-    wall = time.time() - t0
-    if r.returncode != 0:
-        logs = "\n".join(f"== {p}\n{p.read_text()[-1500:]}" for p in sorted(outdir.glob("logs/**/*.log"))[-4:])
-        pytest.fail(f"smoke DAG failed:\n{r.stderr[-4000:]}\n{logs}")
-    print(f"smoke DAG wall time: {wall:.0f}s")
+def test_smoke_dag_end_to_end(smoke_outdir):
+    outdir = smoke_outdir
     res = outdir / "results"
     rows = {row["model"]: row for row in _read_csv(res / "table1.csv")}
     score = json.loads((outdir / "scores/qwen3-4b-base--base/math500.json").read_text())
@@ -48,9 +36,68 @@ def test_smoke_dag_end_to_end(tmp_path):
         assert (res / f"{name}.csv").exists() and (res / f"{name}.md").exists(), name
     assert "not comparable" in (res / "claims.csv").read_text()
     assert list((res / "figures").glob("*.png"))
-    # snakemake --report: one HTML file with the tables and figures
-    report = tmp_path / "report.html"
-    r = subprocess.run([snakemake, "--cores", "2", "--nolock", "--configfile", "config/smoke.yaml", "--config", f"outdir={outdir}",
-                        "--report", str(report)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0 and report.stat().st_size > 10_000, r.stderr[-2000:]
+    # snakemake --report (built by the fixture as `make smoke` does): one HTML file with the tables and figures
+    assert (outdir / "report.html").stat().st_size > 10_000
+    # the committed results/ are never touched by a smoke run
+    t0 = (outdir / "fault_injection.json").stat().st_mtime - json.loads((outdir / "fault_injection.json").read_text())["wall_s"]
     assert not (ROOT / "results" / "table1.csv").exists() or (ROOT / "results" / "table1.csv").stat().st_mtime < t0
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _curve(path: Path) -> list[dict]:
+    """metrics.jsonl without wall-clock and memory columns (they differ between runs by nature)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [{k: v for k, v in r.items() if not k.startswith(("time/", "gpu/")) and not k.endswith("_per_s")} for r in rows]
+
+
+@pytest.mark.integration
+def test_smoke_dag_killed_in_training_and_restarted_equals_uninterrupted(smoke_outdir, tmp_path):
+    """Fault injection: the session's smoke run was killed after train_grlo's checkpoint and restarted with the same
+    command. An uninterrupted run of what table 1's GRLO row needs (train_grlo, its generations and scores, on the
+    same prepared inputs) gives the same weights and the same GRLO row."""
+    from conftest import grlo_train_dir, smoke_config, smoke_overlay, snakemake_cmd, snakemake_env
+
+    rec = json.loads((smoke_outdir / "fault_injection.json").read_text())
+    assert rec["final_existed_at_kill"] is False, rec  # the kill really landed inside training
+    assert rec["resumed"], rec  # the restarted trainer continued from the checkpoint
+    cfg = smoke_config()
+    backbone, benches = cfg["backbones"]["primary"], cfg["evaluation"]["benchmarks"]
+    model = f"{backbone}--grlo"
+    ref = tmp_path / "reference"
+    ref.mkdir()
+    for sub in ("models", "data"):  # the same inputs (hard links keep their mtimes: nothing upstream reruns)
+        subprocess.run(["cp", "-al", str(smoke_outdir / sub), str(ref / sub)], check=True)
+    targets = [str(ref / f"checkpoints/{backbone}/grlo/final")] + [str(ref / f"scores/{model}/{b}.json") for b in benches]
+    r = subprocess.run(snakemake_cmd(ref, smoke_overlay(smoke_outdir), *targets), cwd=ROOT, env=snakemake_env(),
+                       capture_output=True, text=True, timeout=2400)
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert "train_grlo" in r.stderr  # trained here, not copied
+    # identical final weights
+    a, b = grlo_train_dir(smoke_outdir, cfg) / "final", grlo_train_dir(ref, cfg) / "final"
+    weights = sorted(p.name for p in a.glob("*.safetensors"))
+    assert weights and weights == sorted(p.name for p in b.glob("*.safetensors"))
+    for name in weights:
+        assert _sha256(a / name) == _sha256(b / name), name
+    # the training curve survived the kill (rows before the checkpoint kept) and equals the uninterrupted one
+    total = int(cfg["grlo"]["total_training_steps"])
+    got_m = _curve(grlo_train_dir(smoke_outdir, cfg) / "metrics.jsonl")
+    assert [r["step"] for r in got_m] == list(range(1, total + 1))
+    assert got_m == _curve(grlo_train_dir(ref, cfg) / "metrics.jsonl")
+    # identical scores, and table 1's GRLO row built from them equals the restarted run's
+    for bench in benches:
+        got = json.loads((smoke_outdir / f"scores/{model}/{bench}.json").read_text())
+        want = json.loads((ref / f"scores/{model}/{bench}.json").read_text())
+        assert got["value"] == want["value"] and got["n"] == want["n"], bench
+    ref_table = tmp_path / "table1.csv"
+    r = subprocess.run([os.sys.executable, "-m", "grlo.cli", "table", "--name", "table1", "--config",
+                        str(ref / ".grlo/config.json"), "--scores", *[str(ref / f"scores/{model}/{b}.json") for b in benches],
+                        "--output", str(ref_table)], cwd=ROOT, env=snakemake_env(), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got_row = {row["model"]: row for row in _read_csv(smoke_outdir / "results/table1.csv")}[model]
+    want_row = {row["model"]: row for row in _read_csv(ref_table)}[model]
+    assert got_row == want_row

@@ -1,0 +1,149 @@
+"""Shared fixtures. `smoke_outdir`: the smoke DAG, run once per session, killed in the middle of GRLO training and
+restarted with the same command (fault injection), then its HTML report built as `make smoke` does."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PAPER, SMOKE = ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml"
+DAG_TIMEOUT_S = 2400  # a loaded 2-core machine
+
+
+def smoke_config() -> dict:
+    from grlo import config as C
+
+    return C.load([PAPER, SMOKE])
+
+
+def snakemake_env() -> dict:
+    bindir = Path(os.sys.executable).parent
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false", "PATH": f"{bindir}:{os.environ['PATH']}"}
+
+
+def snakemake_cmd(outdir: Path, overlay: Path | None, *extra: str) -> list[str]:
+    """The user's command (`make smoke`), with the output directory (and the test's overlay) added."""
+    snakemake = shutil.which("snakemake") or str(Path(os.sys.executable).parent / "snakemake")
+    configs = [str(SMOKE)] + ([str(overlay)] if overlay else [])
+    # targets and flags first: everything after --config is read as key=value
+    return [snakemake, *extra, "--cores", "2", "--nolock", "--configfile", *configs, "--config", f"outdir={outdir}"]
+
+
+def checkpoint_overlay(cfg: dict, dest: Path) -> Path | None:
+    """The kill needs a checkpoint inside the run: if the smoke cadence writes none before the last step, save one
+    step before the end (the same overlay is given to the uninterrupted reference run)."""
+    g = cfg["grlo"]
+    total, freq = int(g["total_training_steps"]), int(g.get("save_freq") or -1)
+    if 0 < freq < total:
+        return None
+    dest.write_text(yaml.safe_dump({"grlo": {"save_freq": max(1, total - 1)}}))
+    return dest
+
+
+def grlo_train_dir(outdir: Path, cfg: dict) -> Path:
+    return outdir / "checkpoints" / cfg["backbones"]["primary"] / "grlo"
+
+
+def _failure(outdir: Path, what: str, stderr: str) -> str:
+    logs = "\n".join(f"== {p}\n{p.read_text(errors='replace')[-1500:]}"
+                     for p in sorted(outdir.glob("logs/**/*.log"), key=lambda p: p.stat().st_mtime)[-4:])
+    return f"{what}:\n{stderr[-4000:]}\n{logs}"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _stop_group(proc: subprocess.Popen, grace_s: float = 120.0) -> str:
+    """SIGTERM to snakemake's whole process group (what SLURM sends on cancel: the trainer may save a checkpoint);
+    SIGKILL whatever is still running after `grace_s`."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.time() + grace_s
+    while time.time() < deadline and (proc.poll() is None or _group_alive(proc.pid)):
+        time.sleep(0.5)
+    how = "SIGTERM"
+    if proc.poll() is None or _group_alive(proc.pid):
+        how = "SIGTERM+SIGKILL"
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    return how
+
+
+def run_fault_injected(outdir: Path, overlay: Path | None, cfg: dict) -> dict:
+    """Start the DAG, wait for train_grlo's first complete checkpoint, kill the run, restart it with the same
+    command + --rerun-incomplete, let it finish. Returns what happened (written to outdir/fault_injection.json)."""
+    env, cmd = snakemake_env(), snakemake_cmd(outdir, overlay)
+    train = grlo_train_dir(outdir, cfg)
+    outdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    with open(outdir.parent / "first_attempt.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            while proc.poll() is None and time.time() - t0 < DAG_TIMEOUT_S:
+                if list(train.glob("checkpoints/step_*/state.json")):
+                    break
+                time.sleep(0.5)
+            if proc.poll() is not None or not list(train.glob("checkpoints/step_*/state.json")):
+                pytest.fail(_failure(outdir, f"smoke DAG ended (rc {proc.returncode}) or timed out before train_grlo "
+                                     f"wrote a checkpoint", (outdir.parent / "first_attempt.log").read_text()))
+            final_before_kill = (train / "final").exists()
+            checkpoint = sorted(p.parent.name for p in train.glob("checkpoints/step_*/state.json"))[-1]
+            how = _stop_group(proc)
+        finally:
+            if proc.poll() is None:
+                _stop_group(proc, grace_s=5)
+    t_kill = time.time() - t0
+    r = subprocess.run(cmd + ["--rerun-incomplete"], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=DAG_TIMEOUT_S)
+    if r.returncode != 0:
+        pytest.fail(_failure(outdir, "smoke DAG failed after the restart", r.stderr))
+    train_log = outdir / "logs" / "train_grlo" / f"{cfg['backbones']['primary']}.log"
+    record = {"killed_after_s": round(t_kill, 1), "signal": how, "checkpoint_at_kill": checkpoint,
+              "final_existed_at_kill": final_before_kill, "wall_s": round(time.time() - t0, 1),
+              "resumed": "resum" in train_log.read_text(errors="replace").lower(), "overlay": str(overlay or "")}
+    (outdir / "fault_injection.json").write_text(json.dumps(record, indent=2))
+    return record
+
+
+@pytest.fixture(scope="session")
+def smoke_outdir(tmp_path_factory) -> Path:
+    """The finished smoke outdir (fault-injected run; `report.html` inside it). GRLO_TEST_SMOKE_OUTDIR reuses an
+    outdir this fixture finished before (development only: it must hold fault_injection.json)."""
+    reuse = os.environ.get("GRLO_TEST_SMOKE_OUTDIR")
+    if reuse:
+        outdir = Path(reuse).resolve()
+        assert (outdir / "fault_injection.json").exists() and (outdir / "report.html").exists(), reuse
+        return outdir
+    cfg = smoke_config()
+    base = tmp_path_factory.mktemp("smoke_run")
+    outdir = base / "smoke"
+    overlay = checkpoint_overlay(cfg, base / "overlay.yaml")
+    record = run_fault_injected(outdir, overlay, cfg)
+    print(f"fault-injected smoke DAG: {record}")
+    r = subprocess.run(snakemake_cmd(outdir, overlay, "--report", str(outdir / "report.html")), cwd=ROOT,
+                       env=snakemake_env(), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return outdir
+
+
+def smoke_overlay(outdir: Path) -> Path | None:
+    """The overlay the fault-injected run used (the reference run must use the same config)."""
+    rec = json.loads((outdir / "fault_injection.json").read_text())
+    return Path(rec["overlay"]) if rec.get("overlay") else None
