@@ -638,7 +638,12 @@ def check_prompts(c: Ctx) -> list[Check]:
     quiet = logging.getLogger("grlo.train.ppo")  # resolve_batch_sizes logs an adaptation: reported below instead
     level, quiet.level = quiet.level, logging.ERROR
     try:
-        got = resolve_batch_sizes(g, n, procs, source="config")
+        if g.get("engine") == "verl":  # the engine's own rule: verl's workers also need whole micro-batches per GPU
+            from grlo.train.train_grlo import verl_batch
+
+            got = verl_batch(g, n, source="config")
+        else:
+            got = resolve_batch_sizes(g, n, procs, source="config")
     except GrloError as e:
         return [Check(FAIL, f"{n} prompts ({src}) vs grlo.train_batch_size {g.get('train_batch_size')}", str(e))]
     finally:

@@ -303,3 +303,16 @@ def test_prompt_check_in_the_host_env_without_torch(tmp_path, monkeypatch):
     assert any(x.startswith("[FAIL] 3 prompts vs grlo.train_batch_size 4") for x in fails), fails
     ok = D.doctor(cfg(SMOKE), FakeProbe(), outdir=tmp_path)
     assert any(ch.line().startswith("[ ok ] 40 prompts vs grlo.train_batch_size 4") for ch in ok)
+
+
+def test_prompt_check_uses_the_engines_batch_rule(tmp_path):
+    """The public 1,000 prompts on the paper config: verl needs whole micro-batches (16 and 32) per GPU, so its batch
+    is 512 (the dry run's data.train_batch_size); the native engine's rule keeps 4 optimizer steps on 4 GPUs: 992."""
+    from grlo.train.train_grlo import verl_batch
+
+    g = cfg()["grlo"]
+    want = {"verl": verl_batch(g, 1000, "config")["train_batch_size"], "native": 992}
+    assert want["verl"] == 512
+    for engine, bs in want.items():
+        warns = by_status(D.doctor(cfg(grlo={"engine": engine}), FakeProbe(), outdir=tmp_path), D.WARN)
+        assert any(f"adapt_batch_size shrinks it to {bs}:" in w for w in warns), (engine, warns)
