@@ -1,7 +1,7 @@
 """`grlo download-rlvr-data`: the RLVR training set, normalised to {"id", "prompt", "answer", "meta"}.
 
-paper: WebInstruct-verified (General-Reasoner's ~230K verifiable questions; inferred baseline, shared/docs/paper.md
-§3), hub dataset `rlvr.data.repo` at `rlvr.data.revision` (null = resolve the current commit once and record it in
+paper: WebInstruct-verified (General-Reasoner's ~230K verifiable questions; inferred baseline, results/README.md),
+hub dataset `rlvr.data.repo` at `rlvr.data.revision` (null = resolve the current commit once and record it in
 stats.json), read from its parquet shards with huggingface_hub (imported lazily).
 smoke: `fixture` problems generated offline by `generate_fixture` (seeded arithmetic, fractions, linear equations,
 powers) with exact answers, some in LaTeX, so the shared math checker is exercised on both sides.

@@ -17,7 +17,7 @@ from grlo.io import open_input
 
 DEFAULT_DIR = REPO_ROOT / "results" / "paper"
 FILES = {
-    "abstract": "abstract_claims.csv",  # shared/docs/paper.md section 1
+    "abstract": "abstract_claims.csv",  # the abstract (results/README.md, "What is known about the paper")
     "baseline": "rlvr_baseline_cost.csv",  # section 3 (inferred)
     "qwen3": "qwen3_report.csv",  # section 5
 }

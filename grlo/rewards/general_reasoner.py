@@ -3,7 +3,7 @@
 Every equivalence decision goes through `grlo.rewards.math` (the one checker shared with evaluation), unless the
 optional model-based verifier (TIGER-Lab/general-verifier) is selected.
 
-General-Reasoner's reward (inferred baseline, shared/docs/paper.md §3; its `verifier.py` at
+General-Reasoner's reward (inferred baseline, results/README.md §3; its `verifier.py` at
 github.com/TIGER-AI-Lab/General-Reasoner, read for reference):
   - no answer can be extracted              -> -0.5
   - answer verified                         -> 1 - 0.05 * min(10, |len(gold) - len(answer)|)   (lengths in tokens)

@@ -8,7 +8,7 @@ The grlo-rlvr stage always trains: same recipe, initialised from checkpoints/{ba
 data subset and step budget (`rlvr.stages.grlo-rlvr`).
 
 Recipe defaults (config/config.yaml, rlvr.train) come from General-Reasoner's launcher (inferred baseline,
-shared/docs/paper.md §3). Mapping onto TRL: one generation batch = `batch_prompts` x `num_generations` completions,
+results/README.md). Mapping onto TRL: one generation batch = `batch_prompts` x `num_generations` completions,
 sampled once and consumed in optimizer steps of `mini_batch_prompts` prompts (verl's ppo_mini_batch_size), each
 accumulated from micro-batches of `per_device_batch` completions per process.
 
@@ -510,7 +510,7 @@ def run(args) -> int:
         "summary": metrics_cb.summary, "config_hash": config_mod.config_hash(config_mod.get(cfg, "rlvr")),
         "versions": library_versions(("torch", "transformers", "trl", "accelerate", "deepspeed", "vllm",
                                       "math-verify")),
-        "provenance": "recipe defaults inferred from General-Reasoner (shared/docs/paper.md §3)",
+        "provenance": "recipe defaults inferred from General-Reasoner (results/README.md, What is known about the paper)",
     }
     _save_final(trainer, tok, out, manifest)
     if trainer.accelerator.is_main_process:
