@@ -6,6 +6,7 @@ import sys
 from snakemake.settings.types import DeploymentMethod
 
 from grlo import config as GC
+from grlo import lock as GL
 from grlo import workflow as W
 from grlo.errors import GrloError
 
@@ -13,7 +14,8 @@ try:
     GC.validate(
         config, source="config (" + ", ".join(map(str, workflow.configfiles)) + ")"
     )
-    __import__("grlo.lock").lock.check_frozen(config)  # lock.frozen: an unpinned source stops the run
+    # lock.frozen: an unpinned or changed source stops the run here, before any download
+    GL.check_frozen(config)
 except GrloError as e:
     sys.exit(f"error: {e}")
 

@@ -13,12 +13,12 @@ rule generate:
         meta=expand(
             out("generations/{{model}}/{bench}.meta.json"), bench=W.benchmarks(config)
         ),
-    wildcard_constraints:
-        model=r"(?!reference--)[a-z0-9.\-]+--[a-z0-9\-]+",  # reference--answers: rule reference_answers
     log:
         log_path("generate", "{model}"),
     benchmark:
         bench_path("generate", "{model}")
+    wildcard_constraints:
+        model=r"(?!reference--)[a-z0-9.\-]+--[a-z0-9\-]+",  # reference--answers: rule reference_answers
     conda:
         ENV
     container:

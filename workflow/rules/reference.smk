@@ -6,7 +6,8 @@ if W.reference_benchmarks(config):
     rule reference_answers:
         input:
             data=expand(
-                out("data/benchmarks/{bench}.jsonl"), bench=W.reference_benchmarks(config)
+                out("data/benchmarks/{bench}.jsonl"),
+                bench=W.reference_benchmarks(config),
             ),
         output:
             gens=expand(
