@@ -299,15 +299,6 @@ def prepared_path(cfg: dict, bench: str) -> Path:
     return Path(f"{prefix(cfg)}data/benchmarks/{bench}.jsonl")
 
 
-def require_prepared(cfg: dict, bench: str) -> Path:
-    """prepared_path, or a one-line error naming the command that makes it."""
-    p = prepared_path(cfg, bench)
-    if not p.is_file():
-        raise GrloError(f"benchmark file not prepared: run `grlo download-benchmark --config ... --benchmark {bench} "
-                        f"--output {p}` (or `snakemake {p}`)", path=str(p))
-    return p
-
-
 def run(args) -> int:
     cfg = config_mod.load(args.config) if args.config else {"mode": "paper"}
     spec = spec_mod.benchmark_spec(args.benchmark, cfg)

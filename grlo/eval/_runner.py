@@ -354,6 +354,21 @@ def _child(job, tset, scratch, wfd):
     exit_(0)
 
 
+def _end_job(pid, own_pidns):
+    """Kill a job's process group, wait for its leader and reap whatever else it left in the sandbox."""
+    import signal
+
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    _reap_all(own_pidns)
+
+
 def _reap_all(own_pidns):
     """After a job: kill what the program left behind (everything in this PID namespace but us and its init; without
     a PID namespace only the job's process group was killed) and reap it."""
@@ -418,15 +433,7 @@ def _run_child(target, scratch, deadline_s, max_bytes, own_pidns):
             break
     os.close(pidfd)
     os.close(r)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-    _reap_all(own_pidns)
+    _end_job(pid, own_pidns)
     return {"out": b"".join(chunks).decode("utf-8", "replace"), "killed": why, "wall_s": time.monotonic() - t0}
 
 
@@ -509,15 +516,7 @@ def _session(job, scratch, own_pidns, proto):
         proto.write((reply if alive else json.dumps({"ok": False, "dead": True})) + "\n")
     for fd in (r_resp, w_req, pidfd):
         os.close(fd)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-    _reap_all(own_pidns)
+    _end_job(pid, own_pidns)
     return {"ended": True, "retire": not _empty(scratch)}
 
 

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from grlo import config as config_mod
+from grlo.data.benchmarks import prepared_path
 from grlo.errors import GrloError
 from grlo.eval import metrics, spec as spec_mod
 from grlo.eval.thinking import split_think
@@ -84,13 +85,6 @@ def _token_counter(tokenizer_dir: str | None):
 
 # Scorer kinds that extract an answer (or a program) from each completion: their no-answer share is meaningful.
 EXTRACTING_KINDS = ("math", "choice", "evalplus", "lcb")
-
-
-def prepared_data_path(cfg: dict, bench: str) -> Path:
-    """The normalised benchmark file the workflow's download_benchmark rule writes for this config."""
-    from grlo.workflow import prefix
-
-    return Path(f"{prefix(cfg)}data/benchmarks/{bench}.jsonl")
 
 
 def _share(flags: list[bool]) -> float | None:
@@ -209,7 +203,7 @@ def run(args) -> int:
     spec = spec_mod.benchmark_spec(args.benchmark, cfg)
     gens_path = Path(args.generations)
     gens = load_generations(gens_path)
-    data_path = Path(args.data) if args.data else prepared_data_path(cfg, args.benchmark)
+    data_path = Path(args.data) if args.data else prepared_path(cfg, args.benchmark)
     if not data_path.is_file():
         cfgs = " ".join(args.config) if args.config else "CONFIG.yaml"
         raise GrloError(f"benchmark file not prepared (scoring never downloads); make it with `grlo download-benchmark "
