@@ -22,11 +22,11 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 # verl (the paper's GRLO engine) in its own venv, as it runs in its own image in paper mode: its Hydra/OmegaConf need
-# antlr4 4.9, lm-eval[math] in the main venv needs 4.11. The tests in tests/verl/ run here.
-$(VERL_VENV)/.installed: tests/verl/requirements.txt pyproject.toml
+# antlr4 4.9, lm-eval[math] in the main venv needs 4.11. The tests in tests/verl_env/ run here.
+$(VERL_VENV)/.installed: tests/verl_env/requirements.txt pyproject.toml
 	test -x $(VERL_VENV)/bin/python || python3 -m venv $(VERL_VENV)
 	$(VERL_VENV)/bin/python -m pip install -q --upgrade pip
-	$(VERL_VENV)/bin/python -m pip install -q $(PIP_ARGS) -r tests/verl/requirements.txt
+	$(VERL_VENV)/bin/python -m pip install -q $(PIP_ARGS) -r tests/verl_env/requirements.txt
 	$(VERL_VENV)/bin/python -m pip install -q --no-deps verl==$(VERL_VERSION)
 	$(VERL_VENV)/bin/python -m pip install -q --no-deps -e .
 	touch $@
@@ -51,11 +51,11 @@ $(CHROMIUM):
 	  || ($(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium)
 
 test: venv verl-venv $(CHROMIUM)
-	$(OFFLINE) $(VERL_VENV)/bin/python -m pytest -q tests/verl
+	$(OFFLINE) $(VERL_VENV)/bin/python -m pytest -q tests/verl_env
 	$(OFFLINE) $(PY) -m pytest -q --durations=15
 
 test-all: venv verl-venv $(CHROMIUM)
-	$(OFFLINE) $(VERL_VENV)/bin/python -m pytest -q -m "" tests/verl
+	$(OFFLINE) $(VERL_VENV)/bin/python -m pytest -q -m "" tests/verl_env
 	$(OFFLINE) $(PY) -m pytest -q -m ""
 
 lint: venv

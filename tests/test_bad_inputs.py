@@ -186,7 +186,7 @@ def test_unexpected_exception_keeps_its_traceback():
     from grlo import cli
 
     with pytest.raises(ZeroDivisionError):
-        cli.COMMANDS["zz-test"] = ("tests.test_bad_inputs", "test only")
+        cli.COMMANDS["zz-test"] = (__name__, "test only")  # this module, as pytest imported it
         try:
             cli.main(["zz-test"])
         finally:

@@ -9,7 +9,6 @@ import torch
 
 from grlo.train.verl.compat import ensure_transformers_aliases
 
-pytest.importorskip("verl")
 ensure_transformers_aliases()
 
 from verl import DataProto  # noqa: E402
