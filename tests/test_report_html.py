@@ -223,6 +223,7 @@ def report_items(dom: str) -> dict:
     return json.loads(m.group(1))
 
 
+@pytest.mark.integration
 def test_smoke_report_as_reviewer(smoke_outdir, tmp_path):
     out = Path(smoke_outdir)
     dom = dump_dom(out / "report.html")
