@@ -164,6 +164,14 @@ def reference_benchmarks(cfg: dict) -> list[str]:
     return benchmarks_with_reference(cfg) if C.get(cfg, "evaluation.known_answer_row") else []
 
 
+def browse_models(cfg: dict, bench: str) -> list[str]:
+    """Models on a benchmark's per-problem browser page: every evaluated model, plus the known-answer row where the
+    benchmark has one."""
+    from grlo.eval.reference import REFERENCE_MODEL
+
+    return eval_models(cfg) + ([REFERENCE_MODEL] if bench in reference_benchmarks(cfg) else [])
+
+
 def table_scores(cfg: dict, table: str) -> list[str]:
     from grlo.eval.reference import REFERENCE_MODEL
 

@@ -76,3 +76,14 @@ def bench_path(rule, stem):
 
 def all_targets():
     return W.all_targets(config)
+
+
+def report_page(name, category, caption):
+    """An HTML page of the Snakemake report (results/report/NAME.html), shown inline under `category`."""
+    return report(
+        out(f"results/report/{name}.html"),
+        caption=f"../report/{caption}.rst",
+        category=category,
+        subcategory="Pages",
+        labels={"page": name},
+    )

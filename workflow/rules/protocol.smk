@@ -21,7 +21,5 @@ rule protocol_card:
         ENV
     container:
         IMAGE
-    params:
-        config=CFG,
     shell:
-        "grlo protocol-card --config {params.config} --output {output} > {log} 2>&1"
+        "grlo protocol-card --config {input.cfg} --output {output} > {log} 2>&1"

@@ -150,16 +150,6 @@ rule figures:
 PROTOCOL_CARD = out("results/protocol.md")
 
 
-def _html_page(name, category, caption):
-    return report(
-        out(f"results/report/{name}.html"),
-        caption=f"../report/{caption}.rst",
-        category=category,
-        subcategory="Pages",
-        labels={"page": name},
-    )
-
-
 rule report_html:
     input:
         claims=out("results/claims.csv"),
@@ -168,11 +158,13 @@ rule report_html:
         gpu_hours=out("results/gpu_hours.csv"),
         protocol=PROTOCOL_CARD,
     output:
-        overview=_html_page("overview", "1 Verdicts", "overview"),
-        claims=_html_page("claims", "1 Verdicts", "claims"),
-        tables=[_html_page(f"table{i}", "2 Tables", "tables_html") for i in range(1, 6)],
-        cost=_html_page("cost", "5 Cost", "cost"),
-        protocol=_html_page("protocol", "3 Protocol", "protocol"),
+        overview=report_page("overview", "1 Verdicts", "overview"),
+        claims=report_page("claims", "1 Verdicts", "claims"),
+        tables=[
+            report_page(f"table{i}", "2 Tables", "tables_html") for i in range(1, 6)
+        ],
+        cost=report_page("cost", "5 Cost", "cost"),
+        protocol=report_page("protocol", "3 Protocol", "protocol"),
     log:
         log_path("report_html", "all"),
     conda:
@@ -188,17 +180,11 @@ rule report_html:
 
 # Per-problem browser: one page per benchmark, every evaluated model's answers side by side, with the known-answer
 # row (reference solutions scored as generations) where the benchmark has one.
-def _browse_models(bench):
-    from grlo.eval.reference import REFERENCE_MODEL
-
-    ref = [REFERENCE_MODEL] if bench in W.reference_benchmarks(config) else []
-    return W.eval_models(config) + ref
-
-
 rule browse:
     input:
         samples=lambda w: [
-            out(f"scores/{m}/{w.bench}.samples.jsonl") for m in _browse_models(w.bench)
+            out(f"scores/{m}/{w.bench}.samples.jsonl")
+            for m in W.browse_models(config, w.bench)
         ],
         data=out("data/benchmarks/{bench}.jsonl"),
     output:
