@@ -7,8 +7,8 @@ when any item would make the run fail later (0 otherwise; 2 for a config that do
 
 What it checks, and from where:
   gpus        visible GPUs (NVML, then torch.cuda; grlo.accounting.probe_devices) against the `gpu` resource of every
-              GPU rule the run needs. The rule's GPU count is computed the way the workflow computes it: the
-              `gpu=` expression of each rule in workflow/rules/*.smk evaluated on this config.
+              GPU rule the run needs. The rule's GPU count is the workflow's own: grlo.workflow.rule_gpus, which the
+              rules' `gpu=` resources read.
   resources   `--resources gpu=N` (what you will pass to snakemake) against the largest rule: Snakemake lowers a
               job's resource to the global limit without a word, so an 8-GPU rule would start on N.
   trainer     the GRLO trainer's process count (grlo.n_gpus_per_node x grlo.nnodes) against its rule's GPUs.
@@ -33,7 +33,6 @@ What it checks, and from where:
 from __future__ import annotations
 
 import argparse
-import ast
 import logging
 import os
 import re
@@ -51,7 +50,6 @@ from grlo.errors import GrloError
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 MARK = {OK: "[ ok ]", WARN: "[warn]", FAIL: "[FAIL]", SKIP: "[skip]"}
 GIB = 1 << 30
-RULES_DIR = _config.REPO_ROOT / "workflow" / "rules"
 # Hub repos that need accepted terms and a token. The registry may also mark an entry `gated: true`.
 GATED_REPOS = {"meta-llama/Llama-3.2-3B", "Idavidrein/gpqa"}
 SMOKE_PARAMS_B = 0.135  # SmolLM2-135M-Instruct stands in for every smoke model (registry smoke sources)
@@ -150,69 +148,13 @@ class Probe:
 # ------------------------------------------------------------------------------------------------ what the run needs
 
 
-def _smk_texts(rules_dir: Path) -> list[str]:
-    return [p.read_text(encoding="utf-8") for p in sorted(rules_dir.glob("*.smk"))]
-
-
-def rule_gpu_expressions(rules_dir: Path = RULES_DIR) -> dict[str, str]:
-    """{rule: the Python expression of its `gpu=` resource} from workflow/rules/*.smk."""
-    out = {}
-    for text in _smk_texts(rules_dir):
-        blocks = re.split(r"^rule (\w+):\s*$", text, flags=re.M)
-        for name, body in zip(blocks[1::2], blocks[2::2]):
-            m = re.search(r"^\s+gpu=(.+?),?\s*(#.*)?$", body, flags=re.M)
-            if m:
-                out[name] = m.group(1).strip()
-    return out
-
-
-def module_assignments(rules_dir: Path = RULES_DIR) -> dict[str, str]:
-    """{NAME: source} of the top-level `NAME = ...` statements of the rule files (e.g. a rule's GPU count computed
-    once from the config), so that a `gpu=` expression naming them can be evaluated as the workflow does."""
-    out = {}
-    for text in _smk_texts(rules_dir):
-        for m in re.finditer(r"^([A-Za-z_]\w*)\s*=(?!=).*(?:\n(?:[ \t)\]}].*|))*", text, flags=re.M):
-            out.setdefault(m.group(1), m.group(0).rstrip())
-    return out
-
-
-def _eval_in_workflow(expr: str, cfg: dict, assigns: dict[str, str], rules_dir: Path = RULES_DIR):
-    """Evaluate `expr` with the names the rule files see: config, W, GC and the top-level assignments it needs."""
-    ns: dict = {"config": cfg, "W": W, "GC": _config, "int": int, "max": max, "min": min, "len": len}
-    for text in _smk_texts(rules_dir):  # the rule files' own imports (grlo helpers such as judge_gpus)
-        for line in re.findall(r"^(?:from [\w.]+ import [\w, ]+|import [\w., ]+)$", text, flags=re.M):
-            try:
-                exec(line, ns)
-            except ImportError:
-                pass
-
-    def need(source: str, seen: set) -> None:
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.Name) and node.id not in ns and node.id in assigns and node.id not in seen:
-                seen.add(node.id)
-                need(assigns[node.id], seen)
-                exec(compile(assigns[node.id], node.id, "exec"), ns)  # our own workflow text
-
-    need(expr, set())
-    return eval(compile(expr, "gpu", "eval"), ns)
-
-
-def rule_gpus(cfg: dict, rules_dir: Path = RULES_DIR) -> dict[str, int | None]:
-    """{rule: GPUs per job} as the workflow will reserve them (None: the expression could not be evaluated)."""
-    assigns = module_assignments(rules_dir)
-    out: dict[str, int | None] = {}
-    for rule, expr in rule_gpu_expressions(rules_dir).items():
-        try:
-            v = _eval_in_workflow(expr, cfg, assigns, rules_dir)
-            if callable(v):  # per-job count (a lambda of the wildcards): the largest over this config's benchmarks
-                from types import SimpleNamespace
-
-                model = f"{cfg['backbones']['primary']}--base"
-                v = max([int(v(SimpleNamespace(bench=b, model=model))) for b in W.benchmarks(cfg)] or [0])
-            out[rule] = int(v)
-        except Exception:
-            out[rule] = None
-    return out
+def rule_gpus(cfg: dict) -> dict[str, int | None]:
+    """{rule: GPUs per job} as the workflow reserves them (grlo.workflow.rule_gpus, which the rules' `gpu=` read);
+    None when this config cannot say (reported, never guessed)."""
+    try:
+        return dict(W.rule_gpus(cfg))
+    except (GrloError, KeyError, TypeError, ValueError):
+        return {r: None for r in ("generate", "lmeval_fewshot", "score", "train_grlo", "train_rlvr")}
 
 
 def needed_rules(cfg: dict) -> set[str]:

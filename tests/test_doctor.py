@@ -74,8 +74,13 @@ def test_paper_config_on_a_full_machine_passes(tmp_path):
 
 
 def test_rule_gpus_are_read_from_the_workflow_rules():
-    exprs = D.rule_gpu_expressions()
-    assert {"train_grlo", "train_rlvr", "generate", "lmeval_fewshot"} <= set(exprs)
+    """Every `gpu=` resource of the rule files reads grlo.workflow (one plan for the rules and doctor)."""
+    import re
+
+    exprs = {m.group(1): m.group(2) for p in (REPO_ROOT / "workflow" / "rules").glob("*.smk")
+             for m in re.finditer(r"^rule (\w+):(?:\n(?!rule ).*)*?\n\s+gpu=(.+)$", p.read_text(), flags=re.M)}
+    assert {"train_grlo", "train_rlvr", "generate", "lmeval_fewshot", "score"} <= set(exprs)
+    assert all("W.rule_gpus(config)" in e or "GRLO[" in e or "judge_gpus" in e for e in exprs.values()), exprs
     paper = cfg()
     got = D.rule_gpus(paper)
     assert got["train_rlvr"] == paper["rlvr"]["gpus"] == 8
@@ -125,17 +130,14 @@ def test_trainer_processes_must_match_the_rule(tmp_path, monkeypatch):
     assert any("trainer starts 2 processes" in f and "reserves 4" in f for f in by_status(checks, D.FAIL))
 
 
-def test_rule_gpus_evaluate_module_names_and_per_job_lambdas(tmp_path):
-    (tmp_path / "a.smk").write_text(
-        'from grlo import workflow as W2\n'
-        'NODES = int(config["n"]["nodes"])\n'
-        'TRAIN_GPUS = (\n    0\n    if config["n"].get("cpu")\n    else 4 * NODES\n)\n\n\n'
-        'rule train:\n    resources:\n        gpu=TRAIN_GPUS,\n        nodes=NODES,\n\n\n'
-        'rule judge:\n    resources:\n        gpu=lambda w: 2 if w.bench == "b2" else 0,  # per benchmark\n')
-    c = {"n": {"nodes": 2}, "evaluation": {"benchmarks": ["b1", "b2"]}, "backbones": {"primary": "p"}}
-    assert D.rule_gpus(c, tmp_path) == {"train": 8, "judge": 2}
-    assert D.rule_gpus({**c, "n": {"nodes": 2, "cpu": True}}, tmp_path)["train"] == 0
-    assert D.rule_gpus({}, tmp_path)["train"] is None  # cannot be computed: reported, never guessed
+def test_rule_gpus_follow_nodes_cpu_and_the_served_judge():
+    assert D.rule_gpus(cfg(grlo={"nnodes": 2}))["train_grlo"] == 8
+    assert D.rule_gpus(cfg(grlo={"device": "cpu"}))["train_grlo"] == 0
+    served = cfg(evaluation={"judge": {"serve": {"tensor_parallel_size": 2}}})
+    assert D.rule_gpus(served)["score"] == 2  # the largest per-benchmark count: AlpacaEval's served judge
+    assert D.rule_gpus(cfg())["score"] == 0
+    assert set(D.rule_gpus({}).values()) == {None}  # cannot be computed: reported, never guessed
+
 
 
 def test_container_checks(tmp_path):

@@ -25,7 +25,7 @@ rule generate:
         IMAGE
     threads: 1
     resources:
-        gpu=config["resources"]["gpus_eval"],
+        gpu=W.rule_gpus(config)["generate"],
     params:
         config=CFG,
         benches=" ".join(W.benchmarks(config)),

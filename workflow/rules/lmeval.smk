@@ -15,7 +15,7 @@ rule lmeval_fewshot:
     container:
         IMAGE
     resources:
-        gpu=config["resources"]["gpus_eval"],
+        gpu=W.rule_gpus(config)["lmeval_fewshot"],
     params:
         config=CFG,
         device=lambda w: out(f"benchmarks/lmeval_fewshot/{w.backbone}.device.json"),

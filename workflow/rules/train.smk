@@ -1,25 +1,9 @@
 # train_grlo's engine (grlo.engine): verl runs in its own image (container.verl_image, docker/verl.Dockerfile), the
-# native trainer in the main image. GPUs: grlo.n_gpus_per_node x grlo.nnodes (0 for a CPU run).
-GRLO_IMAGE = IMAGE
-# verl validates on a rule-scored benchmark file (grlo.verl.val_benchmark; grlo/train/verl/data.py)
-GRLO_VAL = []
-if config["grlo"].get("engine", "native") == "verl":
-    GRLO_VAL = [
-        out(
-            f"data/benchmarks/{config['grlo'].get('verl', {}).get('val_benchmark', 'math500')}.jsonl"
-        )
-    ]
-    GRLO_IMAGE = GC.get(config, "container.verl_image")
-    if not GRLO_IMAGE:
-        sys.exit(
-            "error: config: container.verl_image: grlo.engine verl needs the verl image (docker/verl.Dockerfile)"
-        )
-GRLO_NODES = int(config["grlo"].get("nnodes", 1))
-GRLO_GPUS = (
-    0
-    if config["grlo"].get("device") == "cpu"
-    else int(config["grlo"]["n_gpus_per_node"]) * GRLO_NODES
-)
+# native trainer in the main image; grlo.workflow.grlo_engine gives the image, extra inputs, GPUs and nodes.
+try:
+    GRLO = W.grlo_engine(config)
+except GrloError as e:
+    sys.exit(f"error: {e}")
 
 
 rule train_grlo:
@@ -27,7 +11,7 @@ rule train_grlo:
         prompts=out("data/prompts/{backbone}/prepared.jsonl"),
         policy=out("models/{backbone}"),
         reward=out(f"models/{config['reward_model']}"),
-        val=GRLO_VAL,
+        val=GRLO["val"],
     output:
         model=directory(out("checkpoints/{backbone}/grlo/final")),
         metrics=out("checkpoints/{backbone}/grlo/metrics.jsonl"),
@@ -38,11 +22,11 @@ rule train_grlo:
     conda:
         ENV
     container:
-        GRLO_IMAGE
+        GRLO["image"]
     threads: 16  # capped at --cores by Snakemake
     resources:
-        gpu=GRLO_GPUS,
-        nodes=GRLO_NODES,
+        gpu=GRLO["gpus"],
+        nodes=GRLO["nodes"],
     params:
         config=CFG,
         settings=W.section_hash(config, "grlo", "reward_model", "seed"),
@@ -92,7 +76,7 @@ rule train_rlvr:
         IMAGE
     threads: 16  # capped at --cores by Snakemake
     resources:
-        gpu=config["rlvr"]["gpus"],
+        gpu=W.rule_gpus(config)["train_rlvr"],
     params:
         config=CFG,
         settings=W.section_hash(config, "rlvr", "seed"),
