@@ -130,9 +130,11 @@ def test_evalplus_backend_on_converted_rows_agrees_with_sandbox():
 @pytest.mark.parametrize("tag", ["python", "Python", "PYTHON", "py", "PY", "Py", "python3", "Python3", "PYTHON3", ""])
 def test_lcb_fence_language_tag_in_any_case(tag):
     text = f"Here it is:\n```{tag}\nprint(1)\n```\nand the final version:\n```{tag}  \nprint(2)\n```\n"
-    assert lcb.extract_code(text) == "print(2)\n"
+    assert lcb.extract_code(text) == "print(2)"
 
 
-def test_lcb_fence_other_language_or_no_fence_is_not_python():
-    assert lcb.extract_code("```cpp\nint main() {}\n```") == ""
+def test_lcb_fence_rule_is_lcbs_last_two_fence_lines():
+    # LCB extraction_utils.extract_code: the lines between the last two lines containing ``` whatever the tag.
+    assert lcb.extract_code("```cpp\nint main() {}\n```") == "int main() {}"
     assert lcb.extract_code("print(1)") == ""
+    assert lcb.extract_code("only one ```python\nprint(1)") == ""
