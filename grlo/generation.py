@@ -192,7 +192,13 @@ def truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
 
 
 def render_chat(tokenizer, messages: list[dict], chat_kwargs: dict, prefill: str = "") -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **chat_kwargs) + prefill
+    """The prompt text: the chat template with its generation prompt; with an assistant prefill, the chat rendered
+    as EvalPlus renders it (grlo.eval.templates.render_with_prefill: the template's own assistant opening first)."""
+    if prefill:
+        from grlo.eval.templates import render_with_prefill
+
+        return render_with_prefill(tokenizer, messages, chat_kwargs, prefill)
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **chat_kwargs)
 
 
 class PresencePenalty:
@@ -391,6 +397,26 @@ def _prefill(bench: str) -> str:
     return prefill(registry.benchmark(bench).get("prompt_template"))
 
 
+def _request(bench: str, row: dict, chat: dict) -> Request:
+    """One row's request: its chat messages for the model's mode (grlo.eval.templates.chat_messages) and prefill."""
+    from grlo.eval.templates import chat_messages
+
+    return Request(chat_messages(registry.benchmark(bench).get("prompt_template"), row, chat), chat, _prefill(bench))
+
+
+def _prompt_record(tokenizer, bench: str, chat: dict, rows: list[dict]) -> dict:
+    """What the meta records about the prompts: their style and the assistant opening the completions continue
+    (put back in front of each completion by `grlo score`)."""
+    from grlo.eval import templates
+
+    name = registry.benchmark(bench).get("prompt_template")
+    opening = ""
+    if rows and _prefill(bench):
+        req = _request(bench, rows[0], chat)
+        opening = templates.assistant_opening(tokenizer, req.messages, chat, req.prefill)
+    return {"prompt_style": templates.prompt_style(name, chat), "assistant_prefill": opening}
+
+
 def _write_bench(args, cfg, backend, manifest, t_load, t_gen, group, bench, s, chat, rows, outs) -> None:
     n_tokens = sum(c.num_tokens for cs in outs for c in cs)
     out = Path(args.output_dir) / f"{bench}.jsonl"
@@ -402,7 +428,7 @@ def _write_bench(args, cfg, backend, manifest, t_load, t_gen, group, bench, s, c
         "backend": backend.name, "sampling": dataclasses.asdict(s),
         "stop_token_ids": stop_token_ids(backend.tokenizer, s.stop_tokens), "max_model_len": backend.max_model_len,
         "finish_reason_counts": dict(Counter(c.finish_reason for cs in outs for c in cs)), "chat_template_kwargs": chat,
-        "assistant_prefill": _prefill(bench),
+        **_prompt_record(backend.tokenizer, bench, chat, rows),
         "generation_config": cfg["generation"], "model_manifest": manifest, "versions": library_versions(),
         "load_s": round(t_load, 2), "generate_s": round(t_gen, 2), "batched_with": group,
         "completion_tokens": n_tokens})
@@ -433,8 +459,7 @@ def run(args: argparse.Namespace) -> int:
         groups.setdefault((plan[1], tuple(sorted(plan[2].items()))), []).append(plan)
     for (s, _), members in groups.items():
         chat = members[0][2]
-        reqs = [Request([{"role": "user", "content": r["prompt"]}], chat, _prefill(bench))
-                for bench, _, _, rows in members for r in rows]
+        reqs = [_request(bench, r, chat) for bench, _, _, rows in members for r in rows]
         t1 = time.time()
         outs = backend.generate(reqs, s)
         t_gen = time.time() - t1
