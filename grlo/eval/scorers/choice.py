@@ -7,9 +7,15 @@ Extraction, first rule that matches wins:
    answer shape the prompt itself shows). Like simple-evals, the letter is taken as written (a lower-case letter
    does not equal the upper-case gold) and the letter range is the problem's options (A-D for GPQA).
 2. Our extension where simple-evals finds nothing (our assumption, it never overrides rule 1): the LAST
-   "Answer: X" / "answer is X" with markdown or brackets around it (`**Answer:** (C)`, "the answer is (c)").
+   "Answer: X" / "answer is X" with markdown or brackets around it (`**Answer:** (C)`, "the answer is (c)"); a bare
+   letter must be upper case and stand alone, so an article or a word ("the answer is a mixture") is no letter.
 3. the last \\boxed{X} whose content is a single valid letter (models trained on math often box the letter).
 4. otherwise no answer (counted wrong). A bare letter elsewhere in the text is NOT used: it would reward guessing.
+
+Option order (declared deviation, results/protocol.md): one seeded permutation per question (grlo.data.benchmarks,
+`shuffle_seed` + row index) shared by its k samples, where simple-evals' gpqa_eval.py draws a fresh permutation for
+every repeat (`rng.sample(range(4), 4)` per repeated example): one prompt per question lets the k samples share a
+request (vLLM's n).
 """
 
 from __future__ import annotations
@@ -23,7 +29,10 @@ from grlo.rewards.math import extract_boxed
 
 EXTRACTION = ("simple-evals ANSWER_PATTERN_MULTICHOICE (first match), else the last markdown/bracketed "
               "'Answer: X' / 'answer is X', else a boxed single letter")
-_LOOSE = re.compile(r"answer(?:\s+is)?[\*_\s]*[:：]?[\*_\s]*[\(\[\$]?\s*([A-J])\s*[\)\]\$]?(?![A-Za-z])", re.I)
+# "answer" in any case; the letter upper-case when bare ("the answer is a mixture" is not letter A), either case
+# inside brackets / dollars ("the answer is (c)").
+_LOOSE = re.compile(r"(?i:answer)(?:\s+(?i:is))?[\*_\s]*[:：]?[\*_\s]*"
+                    r"(?:[\(\[\$]\s*([A-Ja-j])\s*[\)\]\$]|([A-J])(?![A-Za-z0-9]))")
 
 
 def _simple_evals_pattern(valid: str) -> re.Pattern:
@@ -36,7 +45,7 @@ def extract_letter(text: str, n_choices: int = 4) -> str | None:
     m = _simple_evals_pattern(valid).search(text)
     if m:
         return m.group(1)
-    hits = [m.group(1).upper() for m in _LOOSE.finditer(text)]
+    hits = [(m.group(1) or m.group(2)).upper() for m in _LOOSE.finditer(text)]
     hits = [h for h in hits if h in valid]
     if hits:
         return hits[-1]
