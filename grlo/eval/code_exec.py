@@ -277,13 +277,13 @@ def evalplus_set_verdict(dataset: str, entry_point: str, inputs: list, expected:
 
 
 def check_evalplus(pool: sandbox.WorkerPool, dataset: str, problem: dict, program: str, expected: dict,
-                   base_only: bool = False) -> dict:
+                   base_only: bool = False, min_time_limit: float | None = None) -> dict:
     """EvalPlus's check_correctness, with the program run in our sandbox: base then plus inputs, each set in a
     fresh child; returns {"base": (status, details), "plus": (status, details)} as EvalPlus does."""
     names = ["base"] if base_only else ["base", "plus"]
     sets = []
     for name in names:
-        tl, deadline = evalplus_time_limits(expected[f"{name}_time"])
+        tl, deadline = evalplus_time_limits(expected[f"{name}_time"], min_time_limit)
         key = (problem["task_id"], name)
         if key not in pool.inputs_cache:  # every sample of a task shares its inputs: pickled once
             pool.inputs_cache[key] = sandbox.pickle_inputs(problem[f"{name}_input"])

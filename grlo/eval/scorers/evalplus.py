@@ -35,6 +35,15 @@ def _limits(spec: dict) -> Limits:
     return Limits(timeout_s=float(lim.get("timeout_s", 20)), mem_mb=int(lim.get("mem_mb", 2048)))
 
 
+# EvalPlus's minimum per-input time limit. evalplus 0.3.1 (config.DEFAULT_MIN_TIME_LIMIT) has 1 s; upstream raised it
+# to 4 s "to minimize false positives" (evalplus commit af49138): 4 s by default (registry sandbox.min_time_limit_s).
+MIN_TIME_LIMIT_S = 4.0
+
+
+def min_time_limit(spec: dict) -> float:
+    return float((spec.get("sandbox") or {}).get("min_time_limit_s", MIN_TIME_LIMIT_S))
+
+
 def score(spec: dict, problems: list[dict], completions: list[list[str]], options: dict) -> ScoreResult:
     if all("evalplus" in p and "base_input" in (p["evalplus"] or {}) for p in problems):
         return _score_evalplus(spec, problems, completions, options)
@@ -92,6 +101,7 @@ def _score_evalplus(spec, problems, completions, options) -> ScoreResult:
     dataset = spec.get("evalplus_dataset", "humaneval")
     workers = code_exec.n_workers(options)
     mem_mb = _evalplus_memory_mb()
+    floor = min_time_limit(spec)
     with tempfile.TemporaryDirectory(prefix="grlo-evalplus-") as tmp:
         ep_problems, expected = evalplus_groundtruth(dataset, [p["evalplus"] for p in problems], tmp)
     with sandbox.WorkerPool(workers, sandbox.CallLimits(mem_mb=mem_mb)) as pool:
@@ -99,7 +109,8 @@ def _score_evalplus(spec, problems, completions, options) -> ScoreResult:
         def check(problem, completion):
             tid = problem["evalplus"]["task_id"]
             program = code_exec.program_for(problem, completion)
-            res = code_exec.check_evalplus(pool, dataset, ep_problems[tid], program, expected[tid])
+            res = code_exec.check_evalplus(pool, dataset, ep_problems[tid], program, expected[tid],
+                                           min_time_limit=floor)
             (b, _), (pl, _) = res["base"], res["plus"]
             return program, b == PASS and pl == PASS, f"base:{b} plus:{pl}"
 
@@ -110,7 +121,8 @@ def _score_evalplus(spec, problems, completions, options) -> ScoreResult:
     return ScoreResult(records, info={"backend": "EvalPlus test data and correctness rules (evalplus "
                                       "check_correctness semantics), programs in the grlo sandbox",
                                       "dataset": dataset, "isolation": isolation, "mem_mb": mem_mb,
-                                      "time_limits": "evalplus: max(1 s, 4 x canonical time) per input",
+                                      "time_limits": f"evalplus: max({floor:g} s, 4 x canonical time) per input "
+                                      "(4 s floor: evalplus commit af49138)", "min_time_limit_s": floor,
                                       "base_value": base_value, "base_stderr": base_se})
 
 
