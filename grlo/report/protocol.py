@@ -145,6 +145,22 @@ def settings_rows(cfg: dict) -> list[list]:
     return rows
 
 
+def grader_lines() -> list[str]:
+    """The official grader of each scorer, the test that compares ours with it, and every declared deviation."""
+    from grlo.eval import deviations
+
+    rows = [[f"`{kind}`", official, test] for kind, (official, test) in deviations.GRADERS.items()]
+    devs = [[f"`{d['id']}`", f"`{d['scorer']}`", d["ours"], d["official"], d["reason"]] for d in deviations.DEVIATIONS]
+    return ["## Graders and parity with the official ones", "",
+            "Each scorer is checked against its benchmark's official grader: shared cases go through both and the "
+            "verdicts must match, or, where the grader is not on PyPI, the tests pin its rules with their source "
+            "lines. A verdict may differ only where a deviation below is declared (grlo/eval/deviations.py).", "",
+            markdown_table(["scorer", "official grader", "parity test"], rows), "",
+            "### Declared deviations", "",
+            markdown_table(["id", "scorer", "ours", "official grader", "reason"], devs), "",
+            *[f"- {n}" for n in deviations.NOTES], ""]
+
+
 def render(cfg: dict) -> str:
     gen = cfg.get("generation") or {}
     vllm = gen.get("vllm") or {}
@@ -166,8 +182,11 @@ def render(cfg: dict) -> str:
         f"{vllm.get('tensor_parallel_size')}, gpu_memory_utilization {vllm.get('gpu_memory_utilization')}, "
         f"max_model_len {vllm.get('max_model_len')} capped by each model's `max_position_embeddings` (32,768 for the "
         "Qwen3 base models).",
-        "- Prompts: the benchmark's prompt template is the user message; the model's chat template is applied "
-        "(`enable_thinking` per mode) and tokenized once (the template writes its own BOS).",
+        "- Prompts: the benchmark's prompt template is the user message (LiveCodeBench: LCB's system and user turns "
+        "for the model's mode); the model's chat template is applied (`enable_thinking` per mode) and tokenized once "
+        "(the template writes its own BOS). A template with an assistant prefill (EvalPlus) is rendered as EvalPlus's "
+        "make_raw_chat_prompt renders it: the chat with the prefilled assistant turn through the model's template, "
+        "cut after the prefill, so the template's own assistant opening (Qwen3: its think block) comes first.",
         "- Turn end: generation stops at the model's turn-end token (a stop token id in vLLM and transformers, checked "
         "against the chat template at load), so text written past the assistant turn is never scored. Every "
         "completion records why it ended: `stop` (turn end / stop string), `eos`, `length`, or vLLM's other reasons "
@@ -182,6 +201,7 @@ def render(cfg: dict) -> str:
         markdown_table(["benchmark", "source", "revision", "sha256", "prompt template", "extractor / scorer", "metric",
                         "k and budget: source"], benchmark_rows(cfg)),
         "",
+        *grader_lines(),
         "## Models",
         "",
         markdown_table(["model", "weights", "revision", "sha256", "turn end (stop token)", "chat options",

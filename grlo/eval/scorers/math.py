@@ -1,9 +1,9 @@
 """Math: last \\boxed{} answer, math-verify equivalence with the gold answer first (grlo.rewards.math.grade).
 
-Currency: MATH-500 golds such as `\\$18.90`, `\\$36` and `\\$32,\\!348` hold an escaped dollar sign, which
-math-verify reads as a LaTeX delimiter and then fails to parse. The escaped dollar (also as `\\text{\\$}`) is a
-unit, not part of the number, so it is removed from the gold and the extracted answer before the comparison
-(our rule; the extracted answer is recorded as the model wrote it).
+Currency: MATH-500 golds such as `\\$18.90`, `\\$36` and `\\$32,\\!348` hold an escaped dollar sign; the checker
+(grlo.rewards.math) wraps an answer in `$...$` only when it holds no `$`, so such a gold would not parse. The
+escaped dollar (also as `\\text{\\$}`) is a unit, so it is removed from the gold and the extracted answer before
+the comparison; the verdicts then equal math-verify's own on the `$`-wrapped gold (tests/test_eval_parity.py).
 
 Several boxes: a completion with more than one \\boxed{} is judged as math-verify judges it, by math-verify's own
 extraction on the (currency-stripped) completion (boxes of one expression become a set, `\\boxed{1}, \\boxed{2}`
