@@ -3,8 +3,11 @@
 The registries pin what a public source publishes (a commit revision, a file sha256). Everything else is pinned by
 the lock file (config `lock.path`, default `config/lock.yaml`), one entry per source:
 
-    models:     {NAME: {repo, revision, files: {FILE: sha256}}}
+    models:     {NAME: {repo, revision, files: {FILE: sha256}}}      (weight files: their LFS sha256)
+    judges:     {alpacaeval-judge: {repo, revision, files: {...}}}  (a hub-id AlpacaEval judge served by vLLM)
     benchmarks: {NAME: {repo, revision, files: {FILE: sha256}}  or  {url, files: {FILE: sha256}}}
+                (support files a grader reads, e.g. alpaca-eval's df_gamed.csv, are files of their benchmark)
+    datasets:   {lmeval-gsm8k | lmeval-math: {repo, revision}}      (lm-eval's own few-shot datasets)
 
 `grlo lock` resolves every source the config uses (the hub's current commit; a dataset file's sha256 by downloading
 it, a model's weight sha256s from the hub's LFS metadata) and writes the file. `grlo fetch-model` and
@@ -162,8 +165,33 @@ def used_models(cfg: dict) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
 
 
+def judge_source(cfg: dict) -> tuple[str, str, dict] | None:
+    """The AlpacaEval judge as a hub source when the run judges with a model served from a hub id (not a local dir)."""
+    import os
+
+    if not any(registry.benchmark(b).get("scorer") == "alpacaeval" for b in C.get(cfg, "evaluation.benchmarks") or []):
+        return None
+    from grlo.eval.scorers.alpacaeval import judge_settings
+
+    judge = judge_settings(cfg)
+    path = str((judge.get("serve") or {}).get("model_path") or "")
+    if judge.get("kind") != "openai" or not path or os.path.isabs(path) or path.startswith(".") or Path(path).exists():
+        return None
+    return ("judges", "alpacaeval-judge", {"kind": "hub", "repo": path, "revision": judge.get("revision")})
+
+
+def lmeval_sources(cfg: dict) -> list[tuple[str, str, dict]]:
+    """lm-eval's own datasets for the base model's few-shot check (paper mode; grlo.eval.lmeval)."""
+    if C.get(cfg, "mode") != "paper":
+        return []
+    from grlo.eval.lmeval import LMEVAL_DATASETS
+
+    return [("datasets", f"lmeval-{key}", {"kind": "hub_dataset", **src}) for key, src in LMEVAL_DATASETS.items()]
+
+
 def sources(cfg: dict) -> list[tuple[str, str, dict]]:
-    """(section, name, source) of every hub / url source the config's paper run fetches."""
+    """(section, name, source) of every hub / url source the config's paper run fetches: models, benchmarks (with
+    their support files), the served AlpacaEval judge and lm-eval's few-shot datasets."""
     out = []
     for name in used_models(cfg):
         src = (registry.model(name).get("source") or {}).get("paper") or {}
@@ -173,13 +201,16 @@ def sources(cfg: dict) -> list[tuple[str, str, dict]]:
         src = (registry.benchmark(name).get("source") or {}).get("paper") or {}
         if src.get("kind") in ("hub_dataset", "url"):
             out.append(("benchmarks", name, src))
-    return out
+    judge = judge_source(cfg)
+    if judge is not None:
+        out.append(judge)
+    return out + lmeval_sources(cfg)
 
 
 def _files(src: dict) -> list[str]:
     if src.get("kind") == "url":
         return [src["url"].rsplit("/", 1)[-1]]
-    return list(src.get("files") or ([src["file"]] if src.get("file") else []))
+    return list(src.get("files") or ([src["file"]] if src.get("file") else [])) + list(src.get("support_files") or [])
 
 
 def missing_pins(cfg: dict) -> list[str]:
@@ -194,10 +225,14 @@ def missing_pins(cfg: dict) -> list[str]:
             out.append(f"{section}.{name} (revision)")
         if section == "benchmarks":
             shas = src.get("sha256")
-            shas = shas if isinstance(shas, list) else [shas] * len(_files(src))
-            for f, sha in zip(_files(src), shas):
+            files = _files(src)
+            shas = shas if isinstance(shas, list) else [shas] * len(files)
+            shas = shas + [None] * (len(files) - len(shas))  # support files: pinned by the lock file
+            for f, sha in zip(files, shas):
                 if not sha and not (e.get("files") or {}).get(f):
                     out.append(f"{section}.{name} (sha256 of {f})")
+        elif section in ("models", "judges") and not e.get("files"):
+            out.append(f"{section}.{name} (weight sha256s)")
     return out
 
 
@@ -207,27 +242,44 @@ def check_frozen(cfg: dict) -> None:
         return
     miss = missing_pins(cfg)
     if miss:
-        raise GrloError(f"lock.frozen is true but {len(miss)} source(s) are not pinned, first {miss[0]}: run "
-                        "`grlo lock --config ...` with lock.frozen: false", path=str(lock_path(cfg)))
+        raise GrloError(f"lock.frozen is true but {miss[0]} is not pinned ({len(miss)} unpinned in all; "
+                        "`grlo lock --check` lists them): run `grlo lock --config ...` with lock.frozen: false",
+                        path=str(lock_path(cfg)))
 
 
 # ---------------------------------------------------------------- grlo lock
 
-def _lock_model(cfg: dict, name: str, src: dict) -> None:
+def _lock_model(cfg: dict, name: str, src: dict, section: str = "models") -> None:
     from huggingface_hub import HfApi
 
     from grlo.data.download import hub_error
 
     try:
-        rev = revision(cfg, "models", name, src) or HfApi().model_info(src["repo"]).sha
+        rev = revision(cfg, section, name, src) or HfApi().model_info(src["repo"]).sha
         info = HfApi().model_info(src["repo"], revision=rev, files_metadata=True)
     except Exception as e:  # noqa: BLE001 - hub errors become one line
-        err = hub_error(e, src["repo"], None, f"models.{name}")
+        err = hub_error(e, src["repo"], None, f"{section}.{name}")
         if err is None:
             raise
         raise err from None
     files = {s.rfilename: s.lfs.sha256 for s in info.siblings or [] if getattr(s, "lfs", None) is not None}
-    record(cfg, "models", name, src, rev, files)
+    record(cfg, section, name, src, rev, files)
+
+
+def _lock_dataset(cfg: dict, name: str, src: dict) -> None:
+    """A dataset lm-eval loads itself: its commit (the content of a hub commit never changes)."""
+    from huggingface_hub import HfApi
+
+    from grlo.data.download import hub_error
+
+    try:
+        rev = revision(cfg, "datasets", name, src) or HfApi().dataset_info(src["repo"]).sha
+    except Exception as e:  # noqa: BLE001 - hub errors become one line
+        err = hub_error(e, src["repo"], None, f"datasets.{name}", repo_type="dataset")
+        if err is None:
+            raise
+        raise err from None
+    record(cfg, "datasets", name, src, rev, {})
 
 
 def _lock_benchmark(cfg: dict, name: str, src: dict, cache: Path) -> None:
@@ -240,10 +292,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", nargs="+", required=True)
     p.add_argument("--only", nargs="*", default=None, help="source names to (re)lock; default every source the config uses")
     p.add_argument("--cache-dir", default="data/benchmarks/.cache", help="where dataset files are downloaded to hash them")
+    p.add_argument("--check", action="store_true", help="list what is still unpinned (no network, writes nothing); "
+                                                        "exit 1 when something is")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = C.load(args.config)
+    if getattr(args, "check", False):
+        miss = missing_pins(cfg)
+        print(f"lock file {lock_path(cfg)}: {len(sources(cfg))} sources; "
+              + (f"{len(miss)} unpinned:" if miss else "all pinned"))
+        for m in miss:
+            print(f"  {m}")
+        return 1 if miss else 0
     if cfg.get("mode") != "paper":
         raise GrloError("grlo lock pins paper-mode hub sources; smoke sources are fixtures and wheels pinned in the "
                         "registry", field="mode")
@@ -252,8 +313,10 @@ def run(args: argparse.Namespace) -> int:
     for section, name, src in sources(cfg):
         if args.only is not None and name not in args.only:
             continue
-        if section == "models":
-            _lock_model(cfg, name, src)
+        if section in ("models", "judges"):
+            _lock_model(cfg, name, src, section)
+        elif section == "datasets":
+            _lock_dataset(cfg, name, src)
         else:
             _lock_benchmark(cfg, name, src, Path(args.cache_dir))
     miss = missing_pins(cfg)

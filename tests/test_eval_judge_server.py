@@ -145,15 +145,14 @@ def test_alpaca_eval_annotator_against_a_local_openai_compatible_judge(tmp_path,
     assert all(p == pytest.approx(1.7) or p == pytest.approx(1.3) for p in prefs) and len(prefs) == 3
 
 
-def test_the_openai_judge_without_a_key_fails_early_in_one_line(monkeypatch):
+def test_the_openai_judge_without_a_key_is_a_not_run_cell(monkeypatch):
     from grlo.eval.scorers import alpacaeval
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_API_KEYS", raising=False)
-    with pytest.raises(GrloError, match="set OPENAI_API_KEY") as e:
-        alpacaeval.score({}, [{"problem": "q", "reference": "r"}], [["a"]],
-                         {"config": {"evaluation": {"judge": {"kind": "openai"}}}})
-    assert "\n" not in str(e.value)
+    res = alpacaeval.score({}, [{"problem": "q", "reference": "r"}], [["a"]],
+                           {"config": {"evaluation": {"judge": {"kind": "openai", "model": "m", "serve": None}}}})
+    assert res.summary["value"] is None and "OPENAI_API_KEY" in res.summary["not_run_reason"]
     assert alpacaeval.judge_api_key({"base_url": "http://127.0.0.1:1/v1"}) == alpacaeval.LOCAL_PLACEHOLDER_KEY
     assert alpacaeval.judge_api_key({"serve": {"model_path": "/m"}}) == alpacaeval.LOCAL_PLACEHOLDER_KEY
     monkeypatch.setenv("OPENAI_API_KEY", "sk-real")

@@ -129,7 +129,7 @@ def test_alpacaeval_openai_judge_needs_an_endpoint(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_API_KEYS", raising=False)
     with pytest.raises(GrloError, match="OPENAI_API_KEY"):
-        alpacaeval._judge_openai(alpacaeval.judge_settings({}), [], [])
+        alpacaeval._judge_openai({**alpacaeval.judge_settings({}), "serve": None}, [], [])
 
 
 def test_gpqa_credit_for_latex_answer_line_through_grlo_score(tmp_path):

@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import random
+import shutil
 from pathlib import Path
 
 from grlo import config as config_mod
@@ -75,7 +76,7 @@ def _hub_download(cfg: dict, name: str, src: dict) -> tuple[list[Path], dict]:
     from grlo.data.download import hub_error
 
     repo = src["repo"]
-    files = src.get("files") or [src["file"]]
+    files = source_files(src)
     rev = lock.revision(cfg, "benchmarks", name, src)
     current = None
     try:
@@ -104,10 +105,18 @@ def _url_download(src: dict, dest_dir: Path, sha256: str | None, key: str) -> tu
     return [dest], {"url": url}
 
 
+def source_files(src: dict) -> list[str]:
+    """Every file a hub_dataset / url source fetches: its row files, then its support files (registry
+    `support_files`: files a grader reads, fetched at the same revision and pinned the same way)."""
+    if src.get("kind") == "url":
+        return [src["url"].rsplit("/", 1)[-1]]
+    return list(src.get("files") or [src["file"]]) + list(src.get("support_files") or [])
+
+
 def fetch_raw_files(cfg: dict, name: str, src: dict, cache_dir: Path) -> tuple[list[Path], dict]:
     """Download a hub_dataset / url source, verify every file against its pin (registry sha256, else the lock file)
     and record what was not pinned yet in the lock file."""
-    names = [src["url"].rsplit("/", 1)[-1]] if src.get("kind") == "url" else (src.get("files") or [src["file"]])
+    names = source_files(src)
     pinned = src.get("sha256")
     pinned = pinned if isinstance(pinned, list) else [pinned] * len(names)
     expected = [lock.expected_sha256(cfg, "benchmarks", name, src, f, p) for f, p in zip(names, pinned)]
@@ -151,6 +160,9 @@ def fetch_raw(spec: dict, cache_dir: Path | None = None, cfg: dict | None = None
         raise GrloError(f"unknown source kind {kind!r}", path=str(spec_mod.REGISTRY_PATH), field=f"{name}.source")
     paths, prov = fetch_raw_files(cfg or {"mode": spec.get("mode", "paper")}, name, src,
                                   cache_dir or Path(".cache/benchmarks"))
+    support = list(src.get("support_files") or [])
+    if support:
+        paths, prov["support_paths"] = paths[:len(paths) - len(support)], dict(zip(support, map(str, paths[-len(support):])))
     rows = []
     for p in paths:
         rows.extend(read_records(p))
@@ -299,6 +311,11 @@ def prepared_path(cfg: dict, bench: str) -> Path:
     return Path(f"{prefix(cfg)}data/benchmarks/{bench}.jsonl")
 
 
+def support_path(prepared: Path, name: str) -> Path:
+    """Where a support file of a benchmark lives: beside its prepared file, as NAME.<file name>."""
+    return prepared.with_name(f"{prepared.name.removesuffix('.jsonl')}.{name}")
+
+
 def run(args) -> int:
     cfg = config_mod.load(args.config) if args.config else {"mode": "paper"}
     spec = spec_mod.benchmark_spec(args.benchmark, cfg)
@@ -308,6 +325,9 @@ def run(args) -> int:
     if not rows:
         raise GrloError("benchmark has no rows after normalisation", field=args.benchmark)
     write_jsonl(out, rows)
+    for fname, path in (prov.pop("support_paths", None) or {}).items():  # beside the prepared file: NAME.<file>
+        shutil.copyfile(path, support_path(out, fname))
+        prov.setdefault("support_files", {})[fname] = str(support_path(out, fname))
     meta = {"benchmark": args.benchmark, "mode": spec["mode"], "count": len(rows), "source": prov,
             "prompt_template": spec["prompt_template"], "output_sha256": sha256_file(out)}
     write_json(out.with_name(out.name.removesuffix(".jsonl") + ".meta.json"), meta)

@@ -51,6 +51,8 @@ def serve_command(judge: dict, port: int | None = None) -> list[str]:
         return [str(x).replace("{port}", str(port)) for x in serve["command"]]
     cmd = ["vllm", "serve", serve["model_path"], "--served-model-name", judge["model"],
            "--port", str(port), "--host", "127.0.0.1"]
+    if judge.get("revision"):  # the pinned commit of a hub-id judge (registry/config, else the lock file)
+        cmd += ["--revision", str(judge["revision"])]
     for key in ("tensor_parallel_size", "max_model_len", "gpu_memory_utilization"):
         if serve.get(key) is not None:
             cmd += [f"--{key.replace('_', '-')}", str(serve[key])]
@@ -83,6 +85,8 @@ def judge_endpoint(judge: dict, log_path: str | None = None):
     if serve.get("port") and _port_in_use(port):
         raise GrloError(f"port {port} is already in use (another judge server or service): remove "
                         "evaluation.judge.serve.port to use a free port", field="evaluation.judge.serve.port")
+    if log_path:
+        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(serve_command(judge, port), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -41,6 +41,18 @@ DEFAULTS = {
 }
 
 
+# lm-eval's own datasets for these tasks (its gsm8k-cot.yaml / minerva_math_*.yaml dataset_path), loaded at a pinned
+# commit in paper mode (lm-eval itself reads `main`): the registry pin here, else the lock file (grlo/lock.py,
+# section datasets). openai/gsm8k: the commit pinned by several third-party public scripts (code search), as the
+# gsm8k benchmark in grlo/registry/benchmarks.yaml.
+LMEVAL_DATASETS = {
+    "gsm8k": {"repo": "openai/gsm8k", "revision": "cc7b047b6e5bb11b4f1af84efc572db110a51b3c"},
+    "math": {"repo": "EleutherAI/hendrycks_math", "revision": None},
+}
+MINERVA_SUBTASKS = ("algebra", "counting_and_prob", "geometry", "intermediate_algebra", "num_theory", "prealgebra",
+                    "precalc")
+
+
 def add_arguments(p) -> None:
     p.add_argument("--config", nargs="*", default=[])
     p.add_argument("--model-dir", required=True, help="HF model directory (base model)")
@@ -84,6 +96,42 @@ def write_smoke_tasks(dest: Path) -> dict:
     return {"gsm8k": "grlo_smoke_gsm8k_cot", "math": "grlo_smoke_minerva_math"}
 
 
+def write_pinned_tasks(dest: Path, revisions: dict) -> dict:
+    """Paper-mode tasks: lm-eval's own gsm8k-cot and minerva_math definitions (included by absolute path: prompts,
+    exemplars, filters and metrics are lm-eval's), each loading its dataset at the pinned commit (dataset_kwargs
+    revision); minerva_math's group with lm-eval's own aggregation over our pinned subtasks."""
+    dest.mkdir(parents=True, exist_ok=True)
+    bodies = {"grlo_gsm8k_cot": {"include": str(_lm_eval_task_dir("gsm8k") / "gsm8k-cot.yaml"),
+                                 "dataset_kwargs": {"revision": revisions["gsm8k"]}}}
+    for sub in MINERVA_SUBTASKS:
+        bodies[f"grlo_minerva_math_{sub}"] = {"include": str(_lm_eval_task_dir("minerva_math") / f"minerva_math_{sub}.yaml"),
+                                              "dataset_kwargs": {"revision": revisions["math"]}}
+    for name, body in bodies.items():
+        (dest / f"{name}.yaml").write_text(yaml.safe_dump({"task": name, **body, "tag": []}, sort_keys=False))
+    group = yaml.safe_load((_lm_eval_task_dir("benchmarks") / "minerva_math.yaml").read_text())
+    group.update({"group": "grlo_minerva_math", "task": [f"grlo_minerva_math_{s}" for s in MINERVA_SUBTASKS]})
+    (dest / "grlo_minerva_math.yaml").write_text(yaml.safe_dump(group, sort_keys=False))
+    return {"gsm8k": "grlo_gsm8k_cot", "math": "grlo_minerva_math"}
+
+
+def dataset_revisions(cfg: dict) -> dict:
+    """The commit of each lm-eval dataset: the pin above, else the lock file, else resolved now and recorded (refused
+    with one line when lock.frozen)."""
+    from grlo import lock
+
+    out = {}
+    for key, src in LMEVAL_DATASETS.items():
+        full = {"kind": "hub_dataset", **src}
+        rev = lock.revision(cfg, "datasets", f"lmeval-{key}", full) if lock.lock_path(cfg) else src["revision"]
+        if rev is None:
+            from huggingface_hub import HfApi
+
+            rev = HfApi().dataset_info(src["repo"]).sha
+            lock.record(cfg, "datasets", f"lmeval-{key}", full, rev, {})
+        out[key] = rev
+    return out
+
+
 def _metric(results: dict, task: str, metric: str) -> tuple[float | None, float | None]:
     r = results.get(task) or {}
     key, _, filt = metric.partition(",")
@@ -113,7 +161,11 @@ def run(args) -> int:
             names = write_smoke_tasks(Path(tmp))
             tm = TaskManager(include_path=tmp)
             backend = "hf"
-        else:
+        elif all(s["tasks"][k]["task"] == DEFAULTS["tasks"][k]["task"] for k in DEFAULTS["tasks"]):
+            names = write_pinned_tasks(Path(tmp), dataset_revisions(cfg))
+            tm = TaskManager(include_path=tmp)
+            backend = s["backend"]
+        else:  # other lm-eval tasks chosen in the config: lm-eval's own definitions and dataset revisions
             names = {k: v["task"] for k, v in s["tasks"].items()}
             tm = TaskManager()
             backend = s["backend"]

@@ -217,7 +217,7 @@ def run(args) -> int:
     gen_meta = read_json(meta_path) if meta_path.exists() else None
     prefill = (gen_meta or {}).get("assistant_prefill") or ""
     options = {"workers": args.workers, "config": cfg, "generations": str(gens_path), "model": _model_id(gens_path),
-               "judge_log": args.judge_log}
+               "judge_log": args.judge_log, "output": args.output, "data_path": str(data_path)}
     summary, samples = score_generations(spec, problems, gens, partial=args.partial, tokenizer=args.tokenizer,
                                          options=options, data_label=data_label, prefill=prefill)
     summary["model"] = (gen_meta or {}).get("model") or _model_id(gens_path)
@@ -242,6 +242,10 @@ def run(args) -> int:
     summary["generations"] = str(gens_path)
     write_jsonl(samples_out, samples)
     write_json(args.output, summary)
+    if summary["value"] is None:
+        log.warning("%s: %s (%s) -> %s", args.benchmark, summary.get("status", "not run"),
+                    summary.get("not_run_reason"), args.output)
+        return 0
     stderr = f" ± {summary['stderr']:.2f}" if summary["stderr"] is not None else ""
     log.info("%s %s = %.2f%s (n=%d, k=%d) -> %s", args.benchmark, summary["metric"], summary["value"], stderr,
              summary["n"], summary["k"], args.output)

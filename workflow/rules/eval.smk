@@ -59,6 +59,8 @@ rule score:
         gpu=lambda w: judge_gpus(config, w.bench),  # a judge served by the scoring job (evaluation.judge.serve)
     params:
         config=CFG,
+        judge_log=lambda w: log_path("score", f"{w.model}/{w.bench}.judge"),  # a served AlpacaEval judge's log
     shell:
         "grlo score --config {params.config} --benchmark {wildcards.bench} --data {input.data}"
-        " --generations {input.gens} --output {output.summary} --samples {output.samples} > {log} 2>&1"
+        " --generations {input.gens} --output {output.summary} --samples {output.samples}"
+        " --judge-log {params.judge_log} > {log} 2>&1"

@@ -1,17 +1,26 @@
 """AlpacaEval 2: length-controlled win rate against the reference outputs, computed by `alpaca-eval`.
 
 Judges (config `evaluation.judge`):
-- kind "openai" (paper mode): alpaca-eval's own PairwiseAnnotator with the AlpacaEval 2 annotator
-  (weighted_alpaca_eval_gpt4_turbo: logprob of the judge's "m"/"M" token) whose judge model is `judge.model`
-  (default gpt-4-1106-preview, the official AlpacaEval 2 judge) behind any OpenAI-compatible endpoint:
-  `judge.base_url` (e.g. a local vLLM server, exported as OPENAI_API_BASE) and the key in OPENAI_API_KEY.
+- kind "openai": alpaca-eval's own PairwiseAnnotator with a weighted annotator (the logprob of the judge's "m"/"M"
+  token, so the judge must return logprobs) whose judge model is `judge.model`, behind any OpenAI-compatible
+  endpoint: `judge.serve` (a vLLM server started for the scoring job, its log under logs/), `judge.base_url`, or
+  OpenAI's API (key in OPENAI_API_KEY). The default is a local open-weights judge (DEFAULT_JUDGE): the official
+  AlpacaEval 2 judge, gpt-4-1106-preview (annotator weighted_alpaca_eval_gpt4_turbo), was shut down by OpenAI on
+  2026-10-23, so the paper's AE2-LC cannot be re-judged with it (RETIRED). Annotations are cached per model in the
+  outdir (`annotations_path`): a rerun, or a run after a crash, asks the judge only for what is not cached.
 - kind "reward_model" (smoke mode, documented substitute): a local sequence classifier (default: the smoke reward
   model, `{outdir}/models/<judge.model>`) scores (instruction, output) with its own chat template; the preference
   for the model over the reference is the Bradley-Terry probability sigmoid(r_model - r_ref), mapped to alpaca-eval's
   scale 1 (reference wins) .. 2 (model wins).
-Both feed alpaca-eval's get_length_controlled_winrate (its GLM on length difference + instruction difficulty). That
-function downloads `df_gamed.csv` (instruction difficulties) from the hub; in smoke mode it is replaced by a local
-table with difficulty 0 for every instruction and the GLM is fitted without the baseline regularisation
+- kind "none", or an OpenAI-API judge that cannot be called (retired model, no key): the cell is "not run (no
+  judge)" with the reason, never a traceback.
+Every summary records the judge's id, revision, annotator and whether it is the paper's judge (`judge`); a
+substitute judge's LC is a different measurement from the paper's and is never compared with it.
+All feed alpaca-eval's get_length_controlled_winrate (its GLM on length difference + instruction difficulty). That
+function downloads `df_gamed.csv` (instruction difficulties) from the hub at `main`; here the file comes from the
+benchmark's pinned source (registry `support_files`, fetched and verified by `grlo download-benchmark`, beside the
+prepared benchmark file), so scoring never touches the network except for the judge. In smoke mode it is replaced
+by a table with difficulty 0 for every instruction and the GLM is fitted without the baseline regularisation
 (alpaca-eval's "length_controlled_noreg"), with at most as many CV folds as instructions.
 Only the first completion of each problem is judged (AlpacaEval is a single-output benchmark).
 """
@@ -49,12 +58,75 @@ def _ensure_pkg_resources() -> None:
     sys.modules["pkg_resources"] = shim
 
 
-DEFAULT_JUDGE = {"kind": "openai", "model": "gpt-4-1106-preview", "base_url": None,
-                 "annotator": "weighted_alpaca_eval_gpt4_turbo"}
+# The paper's judge: AlpacaEval 2's annotator and judge model (alpaca-eval 0.6.6 evaluators_configs).
+PAPER_JUDGE = {"model": "gpt-4-1106-preview", "annotator": "weighted_alpaca_eval_gpt4_turbo"}
+# OpenAI models shut down (OpenAI's deprecations page): an OpenAI-API judge with one of these cannot run.
+RETIRED = {"gpt-4-1106-preview": "2026-10-23", "gpt-4o": "2027-01-14", "gpt-4.1": "2027-01-14"}
+# Default judge: Llama-3-70B-Instruct through alpaca-eval's own weighted logprob annotator for it
+# (weighted_alpaca_eval_vllm_llama3_70b, shipped with alpaca-eval 0.6.6), served locally by vLLM. Chosen for its
+# published agreement: alpaca-eval 0.6.6's evaluators leaderboard
+# (alpaca_eval/leaderboards/evaluators/evaluators_leaderboard.csv) gives Llama-3-70B-Instruct as judge
+# (alpaca_eval_llama3_70b_fn) 67.5% agreement with human preferences, the official judge
+# (weighted_alpaca_eval_gpt4_turbo) 65.7%; the weighted (logprob) variant has no published figure of its own.
+DEFAULT_JUDGE = {"kind": "openai", "model": "meta-llama/Meta-Llama-3-70B-Instruct", "revision": None,
+                 "base_url": None, "annotator": "weighted_alpaca_eval_vllm_llama3_70b",
+                 "serve": {"model_path": "meta-llama/Meta-Llama-3-70B-Instruct", "tensor_parallel_size": 2,
+                           "max_model_len": 8192}}
+AGREEMENT = {
+    "meta-llama/Meta-Llama-3-70B-Instruct": "67.5% human agreement for Llama-3-70B-Instruct as AlpacaEval judge "
+    "(alpaca_eval_llama3_70b_fn; the official judge: 65.7%), alpaca-eval 0.6.6 "
+    "leaderboards/evaluators/evaluators_leaderboard.csv",
+    "gpt-4-1106-preview": "65.7% human agreement (weighted_alpaca_eval_gpt4_turbo), alpaca-eval 0.6.6 "
+    "leaderboards/evaluators/evaluators_leaderboard.csv",
+}
 
 
 def judge_settings(cfg: dict) -> dict:
-    return {**DEFAULT_JUDGE, **((cfg or {}).get("evaluation", {}).get("judge") or {})}
+    conf = (cfg or {}).get("evaluation", {}).get("judge") or {}
+    if conf.get("kind") not in (None, "openai"):  # a reward-model / none judge takes nothing from the default
+        return {"kind": conf["kind"], "model": None, "revision": None, "annotator": None, **conf}
+    return {**DEFAULT_JUDGE, **conf}
+
+
+def is_paper_judge(judge: dict) -> bool:
+    return (judge.get("kind") == "openai" and judge.get("model") == PAPER_JUDGE["model"]
+            and judge.get("annotator") == PAPER_JUDGE["annotator"])
+
+
+def judge_record(judge: dict) -> dict:
+    """What every AlpacaEval cell records about its judge."""
+    served = (judge.get("serve") or {}).get("model_path")
+    return {"kind": judge.get("kind"), "model": judge.get("model"), "revision": judge.get("revision"),
+            "annotator": judge.get("annotator"), "served_from": served, "paper_judge": is_paper_judge(judge),
+            "agreement": AGREEMENT.get(judge.get("model") or "")}
+
+
+def no_judge_reason(judge: dict) -> str | None:
+    """Why no judge can be called (None when one can)."""
+    if judge.get("kind") == "none":
+        return "evaluation.judge.kind is none"
+    if judge.get("kind") != "openai" or judge.get("serve") or judge.get("base_url"):
+        return None
+    model = judge.get("model") or ""
+    if model in RETIRED:
+        return f"{model} on OpenAI's API was shut down on {RETIRED[model]}"
+    if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEYS")):
+        return "an OpenAI-API judge needs OPENAI_API_KEY (or set evaluation.judge.serve / base_url)"
+    return None
+
+
+def annotations_path(output: str | None, judge: dict) -> str | None:
+    """The judge's annotation cache for one model's cell, beside its score file: one file per judge (model, revision,
+    annotator), so another judge never reuses these annotations."""
+    if not output:
+        return None
+    import hashlib
+    import json
+
+    key = json.dumps({k: judge.get(k) for k in ("model", "revision", "annotator")}, sort_keys=True)
+    out = Path(output)
+    stem = out.name.removesuffix(".json")
+    return str(out.with_name(f"{stem}.judge-{hashlib.sha256(key.encode()).hexdigest()[:10]}.annotations.json"))
 
 
 LOCAL_PLACEHOLDER_KEY = "EMPTY"  # vLLM's OpenAI server checks no key unless started with --api-key
@@ -75,7 +147,7 @@ def judge_api_key(judge: dict) -> str:
                     "OpenAI-compatible server (or set evaluation.judge.serve to start one)", field="evaluation.judge")
 
 
-def _judge_openai(judge: dict, refs: list[dict], outs: list[dict]) -> list[float]:
+def _judge_openai(judge: dict, refs: list[dict], outs: list[dict], caching_path: str | None = None) -> list[float]:
     import yaml
 
     key = judge_api_key(judge)
@@ -97,7 +169,9 @@ def _judge_openai(judge: dict, refs: list[dict], outs: list[dict]) -> list[float
         path.parent.mkdir(parents=True)
         conf[name]["completions_kwargs"]["client_config_path"] = str(Path(tmp) / "no-client-configs.yaml")
         path.write_text(yaml.safe_dump(conf))
-        annotator = PairwiseAnnotator(annotators_config=str(path), caching_path=None)
+        if caching_path:
+            Path(caching_path).parent.mkdir(parents=True, exist_ok=True)
+        annotator = PairwiseAnnotator(annotators_config=str(path), caching_path=caching_path)
         ann = annotator.annotate_head2head(outputs_1=refs, outputs_2=outs, is_ordered=True)
     return [float(a["preference"]) if a.get("preference") is not None else math.nan for a in ann]
 
@@ -126,32 +200,56 @@ def _judge_reward_model(judge: dict, refs: list[dict], outs: list[dict], model_d
     return prefs
 
 
-def lc_win_rate(df, offline: bool) -> dict:
+def lc_win_rate(df, df_gamed: str | None) -> dict:
     """alpaca-eval's LC win rate on an annotations frame (columns index, output_1, output_2, generator_1/2,
-    preference, annotator); `offline` swaps the hub table of instruction difficulties for zeros."""
+    preference, annotator). `df_gamed` is the local copy of alpaca-eval's df_gamed.csv (length_controlled_v1, as
+    alpaca-eval); None = smoke substitute (difficulty 0 everywhere, length_controlled_noreg). Never downloads."""
     import pandas as pd
 
     _ensure_pkg_resources()
     from alpaca_eval.metrics import glm_winrate
 
     n = int(df["preference"].notna().sum())
-    info = dict(glm_winrate.GLM_INFO["length_controlled_noreg" if offline else "length_controlled_v1"])
+    info = dict(glm_winrate.GLM_INFO["length_controlled_noreg" if df_gamed is None else "length_controlled_v1"])
     info["kwargs"] = {"n_splits": max(2, min(5, n))}
-    if not offline:
-        return glm_winrate.get_length_controlled_winrate(df, save_weights_dir=None, glm_info=info,
-                                                         is_add_glm_preference_inplace=False)
     with tempfile.TemporaryDirectory(prefix="grlo-lc-") as tmp:
-        table = Path(tmp) / "df_gamed.csv"
-        pd.DataFrame({"model": "none", "index": range(int(df["index"].max()) + 1), "instruction_difficulty": 0.0,
-                      "preference": 1.5, "std_delta_len": 0.0, "not_gamed_baseline": True}).to_csv(table, index=False)
+        table = df_gamed
+        if table is None:
+            table = str(Path(tmp) / "df_gamed.csv")
+            pd.DataFrame({"model": "none", "index": range(int(df["index"].max()) + 1), "instruction_difficulty": 0.0,
+                          "preference": 1.5, "std_delta_len": 0.0, "not_gamed_baseline": True}).to_csv(table, index=False)
+
+        def local_only(**kw):  # alpaca-eval asks the hub for df_gamed.csv: it gets the pinned local copy
+            if kw.get("filename") != "df_gamed.csv":
+                raise GrloError(f"alpaca-eval asked the hub for {kw.get('filename')!r}: not registered",
+                                field="alpacaeval2.source.paper.support_files")
+            return str(table)
+
         original = glm_winrate.hf_hub_download
-        glm_winrate.hf_hub_download = lambda **kw: str(table)
+        glm_winrate.hf_hub_download = local_only
         try:
             return glm_winrate.get_length_controlled_winrate(df, save_weights_dir=None, glm_info=info,
                                                              is_add_glm_preference_inplace=False,
-                                                             is_warn_extreme_changes=False)
+                                                             is_warn_extreme_changes=df_gamed is not None)
         finally:
             glm_winrate.hf_hub_download = original
+
+
+def support_file(options: dict, name: str) -> Path | None:
+    """A support file fetched with the benchmark (registry `support_files`), beside the prepared data file."""
+    from grlo.data.benchmarks import support_path
+
+    data = options.get("data_path")
+    return support_path(Path(data), name) if data else None
+
+
+def _not_run(problems, completions, reason: str, judge: dict) -> ScoreResult:
+    records = [{"extracted": [None] * len(c), "scores": [0.0] * len(c), "verdicts": ["not judged"] * len(c)}
+               for c in completions]
+    rec = judge_record(judge)
+    return ScoreResult(records, summary={"value": None, "stderr": None, "status": "not run (no judge)",
+                                         "not_run_reason": reason, "judge": rec},
+                       info={"judge": rec, "not_run_reason": reason})
 
 
 def score(spec: dict, problems: list[dict], completions: list[list[str]], options: dict) -> ScoreResult:
@@ -159,40 +257,56 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
 
     cfg = options.get("config") or {}
     judge = judge_settings(cfg)
+    if judge.get("kind") == "openai" and not judge.get("revision"):
+        from grlo import lock
+
+        src = lock.judge_source(cfg)
+        if src is not None and lock.lock_path(cfg) is not None:
+            judge["revision"] = lock.revision(cfg, *src)  # refused with one line when frozen and unpinned
     model_name = options.get("model") or "model"
     refs = [{"instruction": p["problem"], "output": p["reference"], "generator": p.get("generator") or "reference"}
             for p in problems]
     outs = [{"instruction": p["problem"], "output": c[0], "generator": model_name} for p, c in zip(problems, completions)]
+    reason = None if options.get("judge_fn") is not None else no_judge_reason(judge)
+    if reason:
+        return _not_run(problems, completions, reason, judge)
+    paper_lc = cfg.get("mode") != "smoke" and judge["kind"] == "openai" and options.get("judge_fn") is None
+    df_gamed = None
+    if paper_lc:  # before any judge call: a missing file must not waste the judge's work
+        df_gamed = support_file(options, "df_gamed.csv")
+        if df_gamed is None or not df_gamed.is_file():
+            raise GrloError("alpaca-eval's df_gamed.csv (instruction difficulties for the LC win rate) is not beside "
+                            "the benchmark file: run `grlo download-benchmark` for alpacaeval2 (scoring never "
+                            "downloads)", path=str(df_gamed) if df_gamed else None)
     t0 = time.perf_counter()
     if options.get("judge_fn") is not None:  # injected by tests and by users with their own judge
         prefs = list(options["judge_fn"](refs, outs))
-        judge_desc = {"kind": "custom"}
+        judge_desc = {"kind": "custom", "model": None, "revision": None, "paper_judge": False}
     elif judge["kind"] == "openai":
         from grlo.eval.judge_server import judge_endpoint
 
         judge_api_key(judge)  # a missing key for the OpenAI API fails here, before a server starts
 
+        cache = annotations_path(options.get("output"), judge)
         with judge_endpoint(judge, options.get("judge_log")) as base_url:
-            prefs = _judge_openai({**judge, "base_url": base_url}, refs, outs)
-        judge_desc = {k: judge.get(k) for k in ("kind", "model", "annotator")}
-        judge_desc["base_url"] = base_url
-        if judge.get("serve"):
-            judge_desc["served_from"] = judge["serve"].get("model_path")
+            prefs = _judge_openai({**judge, "base_url": base_url}, refs, outs, caching_path=cache)
+        judge_desc = {**judge_record(judge), "base_url": base_url, "annotations": cache}
     elif judge["kind"] == "reward_model":
         outdir = cfg.get("outdir") or ""
         model_dir = judge.get("model_dir") or os.path.join(outdir, "models", judge["model"])
         prefs = _judge_reward_model(judge, refs, outs, model_dir)
-        judge_desc = {"kind": "reward_model", "model": judge["model"], "model_dir": model_dir}
+        judge_desc = {**judge_record(judge), "model_dir": model_dir}
     else:
-        raise GrloError(f"unknown judge kind {judge['kind']!r} (openai | reward_model)", field="evaluation.judge.kind")
+        raise GrloError(f"unknown judge kind {judge['kind']!r} (openai | reward_model | none)",
+                        field="evaluation.judge.kind")
     elapsed = time.perf_counter() - t0
     df = pd.DataFrame({"index": [int(p.get("index", i)) for i, p in enumerate(problems)],
                        "instruction": [r["instruction"] for r in refs],
                        "output_1": [r["output"] for r in refs], "output_2": [o["output"] for o in outs],
                        "generator_1": [r["generator"] for r in refs], "generator_2": model_name,
                        "preference": prefs, "annotator": judge_desc.get("kind")})
-    offline = cfg.get("mode") == "smoke" or judge["kind"] != "openai"
-    m = lc_win_rate(df, offline=offline)
+    offline = df_gamed is None
+    m = lc_win_rate(df, str(df_gamed) if df_gamed is not None else None)
     records = []
     for i, (p, c) in enumerate(zip(problems, completions)):
         pref = prefs[i]
