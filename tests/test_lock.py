@@ -51,7 +51,8 @@ def test_frozen_lock_refuses_an_unpinned_source_with_one_line(tmp_path):
     cfg = paper_cfg(tmp_path, frozen=True)
     with pytest.raises(GrloError) as e:
         lock.check_frozen(cfg)
-    assert "\n" not in str(e.value) and "grlo lock" in str(e.value) and "models.general-reasoner-qwen3-4b" in str(e.value)
+    assert "\n" not in str(e.value) and "grlo lock" in str(e.value)
+    assert "models.qwen3-4b-base (weight sha256s)" in str(e.value)  # revision pinned, weights not yet
     src = {"kind": "hub", "repo": "Qwen/Qwen3-4B-Base", "revision": None}
     with pytest.raises(GrloError, match="pinned neither in the registry nor in the lock file"):
         lock.revision(cfg, "models", "qwen3-4b-base", src)
@@ -215,3 +216,78 @@ def test_a_registry_revision_bump_makes_the_locked_shas_stale(tmp_path):
     lock.record(cfg, "models", "m", bumped, "2" * 40, {"model.safetensors": "b" * 64})
     assert lock.entry(cfg, "models", "m", bumped) == {"repo": "org/m", "revision": "2" * 40,
                                                       "files": {"model.safetensors": "b" * 64}}
+
+
+def _full_lock(cfg) -> dict:
+    """A lock that pins every source the paper config fetches (fake values)."""
+    data = {}
+    for section, name, src in lock.sources(cfg):
+        e = {"url": src["url"]} if src.get("kind") == "url" else {"repo": src["repo"], "revision": src.get("revision") or "f" * 40}
+        if section in ("benchmarks",):
+            e["files"] = {f: "e" * 64 for f in lock._files(src)}
+        elif section in ("models", "judges"):
+            e["files"] = {"model.safetensors": "e" * 64}
+        data.setdefault(section, {})[name] = e
+    return data
+
+
+# One of each kind of fetch the issue named (support file, lm-eval dataset, served judge, weight sha256s) and a
+# benchmark file: (how to break the full lock, the name the one-line error must carry).
+DROPS = {
+    "df_gamed.csv": (lambda d: d["benchmarks"]["alpacaeval2"]["files"].pop("df_gamed.csv"),
+                     "benchmarks.alpacaeval2 (sha256 of df_gamed.csv)"),
+    "lm-eval MATH": (lambda d: d["datasets"].pop("lmeval-math"), "datasets.lmeval-math (revision)"),
+    "judge": (lambda d: d["judges"].pop("alpacaeval-judge"), "judges.alpacaeval-judge (revision)"),
+    "weights": (lambda d: d["models"]["qwen3-4b-base"].pop("files"), "models.qwen3-4b-base (weight sha256s)"),
+    "lcb file": (lambda d: d["benchmarks"]["livecodebench"]["files"].pop("test3.jsonl"),
+                 "benchmarks.livecodebench (sha256 of test3.jsonl)"),
+}
+
+
+@pytest.mark.parametrize("what", sorted(DROPS))
+def test_frozen_lock_missing_any_one_fetch_stops_naming_it(tmp_path, what):
+    cfg = paper_cfg(tmp_path, frozen=True)
+    names = {(s, n) for s, n, _ in lock.sources(cfg)}
+    assert {("judges", "alpacaeval-judge"), ("datasets", "lmeval-gsm8k"), ("datasets", "lmeval-math")} <= names
+    full = _full_lock(cfg)
+    (tmp_path / "lock.yaml").write_text(yaml.safe_dump(full))
+    lock.check_frozen(cfg)  # everything pinned: the run may start
+    assert lock.missing_pins(cfg) == []
+    drop, name = DROPS[what]
+    drop(full)
+    (tmp_path / "lock.yaml").write_text(yaml.safe_dump(full))
+    with pytest.raises(GrloError) as e:
+        lock.check_frozen(cfg)
+    assert "\n" not in str(e.value) and name in str(e.value)
+
+
+def test_lock_check_lists_what_is_unpinned(tmp_path, capsys):
+    import argparse
+
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(yaml.safe_dump({"lock": {"frozen": False, "path": str(tmp_path / "lock.yaml")}}))
+    args = argparse.Namespace(config=[str(ROOT / "config/config.yaml"), str(cfg_file)], only=None, cache_dir=None, check=True)
+    assert lock.run(args) == 1
+    out = capsys.readouterr().out
+    assert "benchmarks.alpacaeval2 (sha256 of df_gamed.csv)" in out and "datasets.lmeval-math (revision)" in out
+    assert "benchmarks.math500" not in out  # pinned by the registry (public pins)
+    full = _full_lock(C.load([ROOT / "config/config.yaml", cfg_file]))
+    (tmp_path / "lock.yaml").write_text(yaml.safe_dump(full))
+    assert lock.run(args) == 0 and "all pinned" in capsys.readouterr().out
+
+
+def test_frozen_paper_dry_run_with_a_lock_missing_df_gamed_stops_naming_it(tmp_path):
+    lock_file = tmp_path / "lock.yaml"
+    over = tmp_path / "frozen.yaml"
+    over.write_text(yaml.safe_dump({"lock": {"frozen": True, "path": str(lock_file)}}))
+    full = _full_lock(C.load([ROOT / "config/config.yaml", over]))
+    full["benchmarks"]["alpacaeval2"]["files"].pop("df_gamed.csv")
+    lock_file.write_text(yaml.safe_dump(full))
+    exe = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
+    r = subprocess.run([exe, "-n", "--cores", "1", "--nolock", "--configfile", "config/config.yaml", str(over),
+                        "--config", f"outdir={tmp_path}/out"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode != 0
+    lines = [x for x in (r.stdout + r.stderr).splitlines() if "lock.frozen" in x]
+    assert len(lines) == 1 and "benchmarks.alpacaeval2 (sha256 of df_gamed.csv)" in lines[0], r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
