@@ -147,3 +147,43 @@ def test_default_judge_is_local_open_weights_with_its_agreement_source():
     board = (Path(alpaca_eval.__file__).parent / "leaderboards/evaluators/evaluators_leaderboard.csv").read_text()
     row = next(l for l in board.splitlines() if l.startswith("alpaca_eval_llama3_70b_fn,"))
     assert row.split(",")[1].startswith("67.5")
+
+
+def test_download_benchmark_fetches_df_gamed_at_the_pinned_revision_beside_the_data(tmp_path, monkeypatch):
+    """The download rule prefetches alpaca-eval's df_gamed.csv with the rows (same repo, same revision), verifies and
+    records its sha256, and writes it where the scorer reads it."""
+    import argparse
+
+    import huggingface_hub
+    import yaml
+
+    from grlo.data import benchmarks
+
+    rows_file, gamed = tmp_path / "alpaca_eval_gpt4_baseline.json", tmp_path / "df_gamed.csv"
+    rows_file.write_text(json.dumps([{"instruction": f"q{i}", "output": "ref", "generator": "gpt4_1106_preview"}
+                                     for i in range(805)]))
+    gamed.write_text("model,index,instruction_difficulty\nx,0,0.1\n")
+    calls = []
+
+    def fake_download(repo, filename, repo_type=None, revision=None):
+        calls.append((repo, filename, revision))
+        return str({"alpaca_eval_gpt4_baseline.json": rows_file, "df_gamed.csv": gamed}[filename])
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(yaml.safe_dump({"lock": {"frozen": False, "path": str(tmp_path / "lock.yaml")}}))
+    lock_data = {"benchmarks": {"alpacaeval2": {"repo": "tatsu-lab/alpaca_eval", "revision": "a" * 40, "files": {}}}}
+    (tmp_path / "lock.yaml").write_text(yaml.safe_dump(lock_data))
+    out = tmp_path / "data" / "benchmarks" / "alpacaeval2.jsonl"
+    root = Path(__file__).resolve().parent.parent
+    benchmarks.run(argparse.Namespace(benchmark="alpacaeval2", output=str(out),
+                                      config=[str(root / "config/config.yaml"), str(cfg_file)]))
+    assert calls == [("tatsu-lab/alpaca_eval", "alpaca_eval_gpt4_baseline.json", "a" * 40),
+                     ("tatsu-lab/alpaca_eval", "df_gamed.csv", "a" * 40)]
+    beside = out.with_name("alpacaeval2.df_gamed.csv")
+    assert beside.read_text() == gamed.read_text()
+    assert alpacaeval.support_file({"data_path": str(out)}, "df_gamed.csv") == beside
+    locked = yaml.safe_load((tmp_path / "lock.yaml").read_text())["benchmarks"]["alpacaeval2"]["files"]
+    assert set(locked) == {"alpaca_eval_gpt4_baseline.json", "df_gamed.csv"}
+    meta = json.loads(out.with_name("alpacaeval2.meta.json").read_text())
+    assert meta["count"] == 805 and meta["source"]["support_files"] == {"df_gamed.csv": str(beside)}

@@ -124,7 +124,7 @@ def test_paper_mode_download_uses_pinned_revision(tmp_path, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
     spec = spec_mod.benchmark_spec("math500", {"mode": "paper"})
-    spec["source"]["revision"] = "abc123"
+    spec["source"].update(revision="abc123", sha256=None, count=None)  # the registry's public pins are for the real file
     rows, prov = benchmarks.fetch_raw(spec)
     assert calls == [("HuggingFaceH4/MATH-500", "test.jsonl", "dataset", "abc123")]
     assert prov["revision"] == "abc123" and len(prov["sha256"]) == 64

@@ -232,3 +232,19 @@ def test_table2_reports_an_adapted_batch_as_deviation(tmp_path):
     assert training_deviations(tmp_path / "missing.json") == [] and training_deviations(None) == []
     t = tables.build("table2", make_cfg(), {}, PaperRefs(), jobs=[], prompts=40, deviations=dev)
     assert t["rows"][0]["deviations"] == dev[0] and any("512 -> 40" in n for n in t["notes"])
+
+
+def test_table1_cells_and_notes_carry_the_alpacaeval_judge():
+    from grlo.report import tables
+
+    judge = {"kind": "openai", "model": "meta-llama/Meta-Llama-3-70B-Instruct", "revision": "c" * 40,
+             "paper_judge": False}
+    scores = {("m1", "alpacaeval2"): {"value": 31.0, "judge": judge, "label": "AlpacaEval 2 (LC)", "domain": "chat"},
+              ("m2", "alpacaeval2"): {"value": None, "status": "not run (no judge)", "judge": {"kind": "none"},
+                                      "label": "AlpacaEval 2 (LC)", "domain": "chat"}}
+    cells = [tables._cell(m, "alpacaeval2", scores) for m in ("m1", "m2")]
+    assert cells[0]["judge"] == judge["model"] and cells[0]["judge_revision"] == "c" * 40 and cells[0]["paper_judge"] is False
+    assert cells[1]["status"] == "not run (no judge)"
+    notes = tables.judge_notes(cells)
+    assert any("Meta-Llama-3-70B-Instruct@" + "c" * 40 in n and "not comparable with the paper's AE2-LC" in n for n in notes)
+    assert any("not run (no judge) for m2" in n for n in notes)

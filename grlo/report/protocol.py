@@ -145,7 +145,48 @@ def settings_rows(cfg: dict) -> list[list]:
     return rows
 
 
-def grader_lines() -> list[str]:
+def judge_lines(cfg: dict) -> list[str]:
+    """The AlpacaEval judge as the scoring job will call it: id, revision, annotator, paper judge or substitute."""
+    from grlo.eval.scorers import alpacaeval
+
+    judge = alpacaeval.judge_settings(cfg)
+    src = lock.judge_source(cfg)
+    rev = judge.get("revision")
+    if not rev and src is not None and lock.lock_path(cfg):
+        rev = (lock.entry(cfg, *src) or {}).get("revision")
+    rec = alpacaeval.judge_record({**judge, "revision": rev})
+    where = ("a vLLM server started by the scoring job (log: logs/score/<model>/alpacaeval2.judge.log)"
+             if judge.get("serve") else (judge.get("base_url") or "OpenAI's API"))
+    lines = ["### AlpacaEval judge", "",
+             f"- kind `{rec['kind']}`, model `{rec['model']}`, revision "
+             + (f"`{rev}`" if rev else "**unpinned** (the lock file pins it: `grlo lock`)")
+             + f", annotator `{rec['annotator']}`, served by {where}.",
+             "- " + ("the paper's judge (AlpacaEval 2's official annotator and judge model)." if rec["paper_judge"] else
+                     f"a substitute for the paper's judge ({alpacaeval.PAPER_JUDGE['model']} with "
+                     f"{alpacaeval.PAPER_JUDGE['annotator']}, shut down by OpenAI on "
+                     f"{alpacaeval.RETIRED[alpacaeval.PAPER_JUDGE['model']]}): its LC win rate is another "
+                     "measurement and is never compared with the paper's AE2-LC."),
+             f"- published agreement: {rec['agreement'] or 'none published for this judge'}.",
+             "- annotations cached per model beside the score (scores/<model>/alpacaeval2.judge-<hash>.annotations.json):"
+             " a rerun asks the judge only for what is missing; df_gamed.csv (the LC step's instruction difficulties) "
+             "is fetched with the benchmark at its pinned revision, so scoring calls nothing but the judge; no judge: "
+             "the cell reads `not run (no judge)` with the reason.", ""]
+    return lines
+
+
+def time_limit_lines() -> list[str]:
+    from grlo.eval.scorers import evalplus, lcb
+
+    floors = sorted({evalplus.min_time_limit(registry.benchmark(b)) for b in ("humaneval_plus", "mbpp_plus")})
+    return ["### Code time limits", "",
+            f"- HumanEval+ / MBPP+: EvalPlus's per-input limit max({', '.join(f'{f:g}' for f in floors)} s, 4 x the "
+            "canonical solution's time); the 4 s floor is upstream EvalPlus's since commit af49138 (\"to minimize "
+            "false positives\"); the 0.3.1 release has 1 s.",
+            f"- LiveCodeBench: {lcb.TEST_TIMEOUT_S} s per test and (6 + 1) x n_tests + 5 s per problem, as LCB's "
+            "runner (run_test timeout 6; check_correctness join).", ""]
+
+
+def grader_lines(cfg: dict) -> list[str]:
     """The official grader of each scorer, the test that compares ours with it, and every declared deviation."""
     from grlo.eval import deviations
 
@@ -158,7 +199,7 @@ def grader_lines() -> list[str]:
             markdown_table(["scorer", "official grader", "parity test"], rows), "",
             "### Declared deviations", "",
             markdown_table(["id", "scorer", "ours", "official grader", "reason"], devs), "",
-            *[f"- {n}" for n in deviations.NOTES], ""]
+            *[f"- {n}" for n in deviations.NOTES], "", *time_limit_lines(), *judge_lines(cfg)]
 
 
 def render(cfg: dict) -> str:
@@ -201,7 +242,7 @@ def render(cfg: dict) -> str:
         markdown_table(["benchmark", "source", "revision", "sha256", "prompt template", "extractor / scorer", "metric",
                         "k and budget: source"], benchmark_rows(cfg)),
         "",
-        *grader_lines(),
+        *grader_lines(cfg),
         "## Models",
         "",
         markdown_table(["model", "weights", "revision", "sha256", "turn end (stop token)", "chat options",

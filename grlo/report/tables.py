@@ -107,6 +107,7 @@ def table1(cfg: dict, scores: dict, refs: PaperRefs) -> dict:
             "paper_source"]
     cells = [_cell(m, b, scores) for m in models for b in benches]
     notes = ["values in percent (0-100); empty = not run (no score file): a score of 0 is written as 0",
+             *judge_notes(cells),
              "domain averages are unweighted over a domain's benchmarks; overall = unweighted over domains "
              "(grlo.eval.metrics.domain_averages); mean_benchmarks = unweighted over benchmarks; an average with a "
              "missing member is left empty",
@@ -126,7 +127,27 @@ def table1(cfg: dict, scores: dict, refs: PaperRefs) -> dict:
 
 NOT_RUN = "not run"
 CELL_COLUMNS = ["model", "benchmark", "label", "domain", "status", "metric", "value", "stderr", "n", "k", "n_samples",
-                "truncated_share", "no_answer_share", "scorer", "score_file", "samples"]
+                "truncated_share", "no_answer_share", "scorer", "judge", "judge_revision", "paper_judge", "score_file",
+                "samples"]
+
+
+def judge_notes(cells: list[dict]) -> list[str]:
+    """One note per AlpacaEval judge found in the cells: its id, revision and whether it is the paper's judge (a
+    substitute judge's LC win rate is another measurement than the paper's AE2-LC: never compare the two)."""
+    seen: dict[tuple, list[str]] = {}
+    for c in cells:
+        if c.get("judge") is not None or c.get("status", "").endswith("(no judge)"):
+            seen.setdefault((c["benchmark"], c.get("judge"), c.get("judge_revision"), c.get("paper_judge"),
+                             c["status"]), []).append(c["model"])
+    notes = []
+    for (bench, judge, rev, paper, status), models in seen.items():
+        if status != "scored":
+            notes.append(f"{bench}: {status} for {', '.join(models)}")
+            continue
+        kind = ("the paper's judge (AlpacaEval 2's official annotator)" if paper else
+                "a substitute judge, not the paper's: its LC win rate is not comparable with the paper's AE2-LC")
+        notes.append(f"{bench} judged by {judge}@{rev or 'unpinned'}, {kind} ({', '.join(models)})")
+    return notes
 
 
 def _cell(model: str, bench: str, scores: dict) -> dict:
@@ -134,7 +155,10 @@ def _cell(model: str, bench: str, scores: dict) -> dict:
     s = scores.get((model, bench)) or {}
     info = bench_info(bench, scores)
     row = {"model": model, "benchmark": bench, "label": info["label"], "domain": info["domain"],
-           "status": "scored" if s.get("value") is not None else NOT_RUN}
+           "status": "scored" if s.get("value") is not None else (s.get("status") or NOT_RUN)}
+    judge = s.get("judge") if isinstance(s.get("judge"), dict) else None
+    row.update({"judge": (judge or {}).get("model") or (judge or {}).get("kind"),
+                "judge_revision": (judge or {}).get("revision"), "paper_judge": (judge or {}).get("paper_judge")})
     keys = {"metric": "metric", "value": "value", "stderr": "stderr", "n": "n", "k": "k", "n_samples": "n_samples",
             "truncated_share": "truncated_share", "no_answer_share": "no_answer_share", "scorer": "scorer",
             "score_file": "_path", "samples": "samples"}
