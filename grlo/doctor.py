@@ -550,6 +550,10 @@ def check_judge(c: Ctx) -> list[Check]:
     j = _config.get(c.cfg, "evaluation.judge") or {}
     if j.get("kind") == "reward_model":
         return [Check(OK, "AlpacaEval judge", f"local judge model {j.get('model')} (fetched by the workflow)")]
+    if j.get("kind") == "none":
+        return [Check(WARN, "AlpacaEval judge", "evaluation.judge.kind is none: its cells read 'not run (no judge)'")]
+    if j.get("serve"):
+        return [Check(OK, "AlpacaEval judge", f"{j['serve'].get('model_path')} served by the scoring job (vllm serve)")]
     if j.get("base_url"):
         up = c.probe.reachable(str(j["base_url"]).rstrip("/") + "/models")
         return [Check(OK if up else WARN, f"AlpacaEval judge at {j['base_url']}", "answers" if up else

@@ -135,7 +135,8 @@ def test_rule_gpus_follow_nodes_cpu_and_the_served_judge():
     assert D.rule_gpus(cfg(grlo={"device": "cpu"}))["train_grlo"] == 0
     served = cfg(evaluation={"judge": {"serve": {"tensor_parallel_size": 2}}})
     assert D.rule_gpus(served)["score"] == 2  # the largest per-benchmark count: AlpacaEval's served judge
-    assert D.rule_gpus(cfg())["score"] == 0
+    assert D.rule_gpus(cfg())["score"] == 2  # the default judge is served by the scoring job (tensor parallel 2)
+    assert D.rule_gpus(cfg(evaluation={"judge": {"serve": None, "base_url": "http://h/v1"}}))["score"] == 0
     assert set(D.rule_gpus({}).values()) == {None}  # cannot be computed: reported, never guessed
 
 
@@ -207,7 +208,7 @@ def test_pins_from_the_registry_and_lock_file(tmp_path):
     c = C.deep_merge(cfg(), {"lock": {"path": str(lock), "frozen": False}})
     warn = [w for w in by_status(D.doctor(c, FakeProbe(**GOOD), outdir=tmp_path, resources_gpu=8), D.WARN)
             if w.startswith("[warn] pins:")]
-    assert warn and "grlo lock" in warn[0] and "models.general-reasoner-qwen3-4b (revision)" in warn[0]
+    assert warn and "grlo lock" in warn[0] and "models.qwen3-4b-base (weight sha256s)" in warn[0]
     frozen = C.deep_merge(c, {"lock": {"frozen": True}})
     assert any(f.startswith("[FAIL] pins:") for f in
                by_status(D.doctor(frozen, FakeProbe(**GOOD), outdir=tmp_path, resources_gpu=8), D.FAIL))
@@ -245,9 +246,13 @@ def test_gated_repos_need_a_token(tmp_path):
 
 
 def test_judge_key_or_local_judge(tmp_path):
-    fails = by_status(D.doctor(cfg(), FakeProbe(**{**GOOD, "env": {}}), outdir=tmp_path, resources_gpu=8), D.FAIL)
+    api = cfg(evaluation={"judge": {"serve": None, "model": "gpt-x"}})
+    fails = by_status(D.doctor(api, FakeProbe(**{**GOOD, "env": {}}), outdir=tmp_path, resources_gpu=8), D.FAIL)
     assert any(f.startswith("[FAIL] AlpacaEval judge: no OPENAI_API_KEY") and "alpacaeval2" in f for f in fails)
-    local = cfg(evaluation={"judge": {"base_url": "http://localhost:8000/v1"}})
+    served = D.doctor(cfg(), FakeProbe(**{**GOOD, "env": {}}), outdir=tmp_path, resources_gpu=8)  # the default
+    assert any(ch.line().startswith("[ ok ] AlpacaEval judge") and "served by the scoring job" in ch.line()
+               for ch in served)
+    local = cfg(evaluation={"judge": {"base_url": "http://localhost:8000/v1", "serve": None}})
     checks = D.doctor(local, FakeProbe(**{**GOOD, "env": {}}), outdir=tmp_path, resources_gpu=8)
     assert any(ch.line().startswith("[ ok ] AlpacaEval judge at http://localhost:8000/v1") for ch in checks)
 
