@@ -263,6 +263,11 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
         src = lock.judge_source(cfg)
         if src is not None and lock.lock_path(cfg) is not None:
             judge["revision"] = lock.revision(cfg, *src)  # refused with one line when frozen and unpinned
+            if judge["revision"] is None:  # unpinned, not frozen: the hub's current commit, recorded
+                from huggingface_hub import HfApi
+
+                judge["revision"] = HfApi().model_info(src[2]["repo"]).sha
+                lock.record(cfg, src[0], src[1], src[2], judge["revision"], {})
     model_name = options.get("model") or "model"
     refs = [{"instruction": p["problem"], "output": p["reference"], "generator": p.get("generator") or "reference"}
             for p in problems]
