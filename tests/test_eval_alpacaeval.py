@@ -99,11 +99,20 @@ def test_offline_scoring_with_a_stub_judge_caches_and_a_rerun_makes_zero_calls(t
     wins = [r["scores"][0] for r in first.records]
     assert all(min(abs(w - x) for x in (0.2, 0.3, 0.7, 0.8)) < 1e-6 for w in wins), wins
 
+    # the rerun needs no judge at all: a judge command that cannot start must not matter
+    serve = options["config"]["evaluation"]["judge"]["serve"]
+    working, serve["command"] = serve["command"], [sys.executable, "-c", "raise SystemExit(3)"]
     second = alpacaeval.score(spec, problems, completions, options)
     assert _n_calls(calls) == N  # every annotation came from the cache
     assert second.summary["value"] == pytest.approx(s["value"])
     assert [r["scores"][0] for r in second.records] == pytest.approx(wins)
 
+    completions[0] = ["a new answer"]  # one new pair: the judge is started and asked for that one only
+    with pytest.raises(GrloError, match="exited with status 3"):
+        alpacaeval.score(spec, problems, completions, options)
+    serve["command"] = working
+    alpacaeval.score(spec, problems, completions, options)
+    assert _n_calls(calls) == N + 1
     other = {**options["config"]["evaluation"]["judge"], "model": "another-judge"}
     assert alpacaeval.annotations_path(options["output"], other) != str(cache)  # another judge: another cache
 

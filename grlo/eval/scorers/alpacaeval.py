@@ -7,7 +7,8 @@ Judges (config `evaluation.judge`):
   OpenAI's API (key in OPENAI_API_KEY). The default is a local open-weights judge (DEFAULT_JUDGE): the official
   AlpacaEval 2 judge, gpt-4-1106-preview (annotator weighted_alpaca_eval_gpt4_turbo), was shut down by OpenAI on
   2026-10-23, so the paper's AE2-LC cannot be re-judged with it (RETIRED). Annotations are cached per model in the
-  outdir (`annotations_path`): a rerun, or a run after a crash, asks the judge only for what is not cached.
+  outdir (`annotations_path`): a rerun, or a run after a crash, asks the judge only for what is not cached, and
+  starts no judge server when nothing is missing.
 - kind "reward_model" (smoke mode, documented substitute): a local sequence classifier (default: the smoke reward
   model, `{outdir}/models/<judge.model>`) scores (instruction, output) with its own chat template; the preference
   for the model over the reference is the Bradley-Terry probability sigmoid(r_model - r_ref), mapped to alpaca-eval's
@@ -200,6 +201,20 @@ def _judge_reward_model(judge: dict, refs: list[dict], outs: list[dict], model_d
     return prefs
 
 
+def cached_preferences(cache: str | None, annotator: str, refs: list[dict], outs: list[dict]) -> list[float] | None:
+    """Every pair's preference from the annotation cache (alpaca-eval's own file: instruction, output_1, output_2,
+    annotator, preference), or None when any pair is missing: then the judge is started for the missing ones only."""
+    import json
+
+    if not cache or not Path(cache).is_file():
+        return None
+    rows = json.loads(Path(cache).read_text(encoding="utf-8"))
+    known = {(r["instruction"], r["output_1"], r["output_2"]): r["preference"] for r in rows
+             if r.get("annotator") == annotator and r.get("preference") is not None}
+    prefs = [known.get((o["instruction"], r["output"], o["output"])) for r, o in zip(refs, outs)]
+    return None if any(p is None for p in prefs) else [float(p) for p in prefs]
+
+
 def lc_win_rate(df, df_gamed: str | None) -> dict:
     """alpaca-eval's LC win rate on an annotations frame (columns index, output_1, output_2, generator_1/2,
     preference, annotator). `df_gamed` is the local copy of alpaca-eval's df_gamed.csv (length_controlled_v1, as
@@ -293,8 +308,10 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
         judge_api_key(judge)  # a missing key for the OpenAI API fails here, before a server starts
 
         cache = annotations_path(options.get("output"), judge)
-        with judge_endpoint(judge, options.get("judge_log")) as base_url:
-            prefs = _judge_openai({**judge, "base_url": base_url}, refs, outs, caching_path=cache)
+        prefs, base_url = cached_preferences(cache, judge["annotator"], refs, outs), None
+        if prefs is None:  # something to judge: start (or reach) the judge
+            with judge_endpoint(judge, options.get("judge_log")) as base_url:
+                prefs = _judge_openai({**judge, "base_url": base_url}, refs, outs, caching_path=cache)
         judge_desc = {**judge_record(judge), "base_url": base_url, "annotations": cache}
     elif judge["kind"] == "reward_model":
         outdir = cfg.get("outdir") or ""
