@@ -160,3 +160,26 @@ def test_reply_parse_cost_is_bounded_before_parsing():
     assert peak < 64 << 20, peak
     text = ("[" + ",".join(["123456789"] * 900_000) + "]").encode()  # 9 MB of numbers: cheap, parsed
     assert len(sandbox._loads_bounded(text, 8 * (16 << 20))) == 900_000
+
+
+DEEP = ("    import posix\n    if 'deep' in posix.listdir('.'):\n        return True\n    here = posix.getcwd()\n"
+        "    posix.mkdir('deep')\n    posix.chdir('deep')\n"
+        "    for _ in range(5000):\n        posix.mkdir('d')\n        posix.chdir('d')\n"
+        "    posix.symlink('/usr', 'to_usr')\n    posix.mkfifo('fifo')\n    posix.chdir(here)\n    return True")
+
+
+@needs_ns
+@pytest.mark.parametrize("mode", ["paper", "smoke"])
+def test_a_sample_leaving_a_5000_deep_tree_leaves_the_run_scored(mode):
+    """Through grlo's scoring (one worker, so every sample after it uses the worker it left the tree in): the
+    others, and the sample itself (a correct program), are scored normally."""
+    from test_sandbox_evalplus import GATED, _he_rows
+
+    from grlo.eval.score import score_generations
+
+    spec, rows = _he_rows(mode)
+    ok = "```python\n" + GATED.format(gate="    return True") + "```"
+    deep = "```python\n" + GATED.format(gate=DEEP) + "```"
+    gens = [{"id": rows[0]["id"], "completions": [ok, deep, ok]}]
+    summary, samples = score_generations(spec, rows, gens, options={"workers": 1})
+    assert samples[0]["scores"] == [1.0] * 3, samples[0]["verdicts"]
