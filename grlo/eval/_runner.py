@@ -1,4 +1,5 @@
-"""Runs INSIDE the sandbox (bound read-only at /opt/grlo/_runner.py): the forkserver of one sandbox worker (sandbox.Worker).
+"""Runs INSIDE the sandbox (bound read-only at /opt/grlo/_runner.py): the forkserver of one sandbox worker
+(sandbox.Worker).
 Standard library only (numpy is preloaded if present).
 
 It holds no secrets: inputs in, outputs out; the caller decides pass/fail. Job kinds, each in a child forked per

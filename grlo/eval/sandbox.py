@@ -60,17 +60,21 @@ PACKAGES = ("numpy",)                 # EvalPlus's own evaluation environment ha
 TMPFS_MB = 128                        # RAM for scratch + /tmp + /dev/shm of one worker
 NOFILE = 1024                         # open files per job (the usual soft limit; EvalPlus sets none)
 SESSION_REPLY_MB = 16                 # one call's returned value in a session (HumanEval check(), LeetCode calls)
+NPROC = 512                           # tasks (processes + threads) of one job
+FSIZE_MB = 16                         # the largest file a program may write
+CALLS_OUTPUT_MB = 64                  # the values one EvalPlus test set returns
 
 # The limits this sandbox adds to what EvalPlus's own harness sets (it sets address space, data and stack, see
 # _runner._guard), for the protocol card (grlo/report/protocol.py).
 PROTOCOL_NOTES = (
     f"Programs see only the interpreter, its standard library and {', '.join(PACKAGES)}: any other third-party import "
     "fails (EvalPlus runs them in the evaluating environment, where every installed package imports).",
-    f"Per job: at most 512 tasks (processes and threads together, EvalPlus: none), {NOFILE} open files (EvalPlus: "
-    "the user's limit), files of at most 16 MiB; scratch, /tmp and /dev/shm share one "
-    f"{TMPFS_MB} MiB tmpfs (EvalPlus: the host's /tmp); no network.",
-    "Values one EvalPlus test set returns are capped at 64 MiB of encoded data, a session call's value at "
-    f"{SESSION_REPLY_MB} MiB (EvalPlus: no cap); a larger result fails the set.",
+    f"Per job: at most {NPROC} tasks (processes and threads together, EvalPlus: none), {NOFILE} open files "
+    f"(EvalPlus: the user's limit), files of at most {FSIZE_MB} MiB, CPU time = the set's wall deadline + 2 s "
+    f"(never binding before the deadline); scratch, /tmp and /dev/shm share one {TMPFS_MB} MiB tmpfs (EvalPlus: the "
+    "host's /tmp); no network.",
+    f"Values one EvalPlus test set returns are capped at {CALLS_OUTPUT_MB} MiB of encoded data, a session call's "
+    f"value at {SESSION_REPLY_MB} MiB (EvalPlus: no cap); a larger result fails the set.",
 )
 
 
@@ -80,8 +84,8 @@ class Limits:
     test_timeout_s: float = 6.0    # wall clock per stdio test
     cpu_s: int | None = None       # RLIMIT_CPU; default: ceil(timeout_s) + 1
     mem_mb: int = 2048             # RLIMIT_AS
-    fsize_mb: int = 16             # RLIMIT_FSIZE (also bounds captured output)
-    nproc: int = 512               # tasks (processes + threads) of one job (RLIMIT_NPROC in the job's user namespace)
+    fsize_mb: int = FSIZE_MB       # RLIMIT_FSIZE (also bounds captured output)
+    nproc: int = NPROC             # tasks (processes + threads) of one job (RLIMIT_NPROC in the job's user namespace)
     isolate: bool = True           # use namespaces when available
 
 
@@ -160,7 +164,7 @@ def _bwrap_args(as_root: bool) -> list[str]:
         args += ["--perms", "0755", "--dir", d]
     args += binds
     args += ["--symlink", "/proc/self/fd", "/dev/fd", "--size", str(TMPFS_MB << 20), "--perms", "0777",
-             "--tmpfs", BOX]  # the forkserver makes BOX_DIRS (owned by the program's uid) and re-makes them after every job
+             "--tmpfs", BOX]  # the forkserver makes BOX_DIRS (owned by the program's uid), again after every job
     args += ["--symlink", f"{BOX}/tmp", "/tmp", "--symlink", f"{BOX}/shm", "/dev/shm", "--chdir", BOX]
     if as_root:  # root sets the root up; the program runs as nobody, without capabilities
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
@@ -533,9 +537,9 @@ class WorkerDied(Exception):
 class CallLimits:
     """Limits of one forked job (EvalPlus-style calls): each test set gets its own child and its own deadline."""
     mem_mb: int = 4096
-    fsize_mb: int = 16             # RLIMIT_FSIZE: files the program writes
-    output_mb: int = 64            # the returned values of one test set (EvalPlus has no such cap: keep it roomy)
-    nproc: int = 512               # tasks of one job (threads count; per job, not per uid)
+    fsize_mb: int = FSIZE_MB       # RLIMIT_FSIZE: files the program writes
+    output_mb: int = CALLS_OUTPUT_MB  # the returned values of one test set (EvalPlus has no such cap: keep it roomy)
+    nproc: int = NPROC             # tasks of one job (threads count; per job, not per uid)
 
 
 class Worker:
@@ -706,11 +710,13 @@ class WorkerPool:
 
 # ---------------------------------------------------------------- isolation policy
 
-ENABLE_HINT = ("the code sandbox needs PID/mount/network namespaces (util-linux unshare + setpriv; unprivileged user "
-               "namespaces for a non-root user) and cannot get them here: enable them (sysctl "
-               "kernel.unprivileged_userns_clone=1 and user.max_user_namespaces>0; in Docker run with "
-               "--security-opt seccomp=unconfined or use Apptainer) or set sandbox.allow_weaker: true in the config "
-               "to run generated code with process-group isolation only (recorded with every score)")
+ENABLE_HINT = ("the code sandbox needs bubblewrap (Debian/Ubuntu package `bubblewrap`; plus util-linux setpriv "
+               "for a root caller) and user namespaces (PID, mount, network, IPC) and cannot get them here: "
+               "install it, "
+               "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 and "
+               "user.max_user_namespaces>0; in Docker run with --security-opt seccomp=unconfined or use Apptainer) "
+               "or set sandbox.allow_weaker: true in the config to run generated code with process-group isolation "
+               "only (recorded with every score)")
 
 
 def require_isolation(allow_weaker: bool) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from grlo import config as C
 from grlo import lock, registry
 from grlo.errors import GrloError
+from grlo.eval import sandbox
 from grlo.io import write_text
 from grlo.report.common import markdown_table
 
@@ -181,6 +182,13 @@ def render(cfg: dict) -> str:
         "",
         markdown_table(["benchmark", "source", "revision", "sha256", "prompt template", "extractor / scorer", "metric",
                         "k and budget: source"], benchmark_rows(cfg)),
+        "",
+        "## Code sandbox (HumanEval+, MBPP+, LiveCodeBench)",
+        "",
+        "Limits our sandbox sets that EvalPlus's own harness does not (grlo/eval/sandbox.py `PROTOCOL_NOTES`; "
+        "grlo/eval/README.md):",
+        "",
+        *(f"- {note}" for note in sandbox.PROTOCOL_NOTES),
         "",
         "## Models",
         "",
