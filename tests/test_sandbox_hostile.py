@@ -184,3 +184,55 @@ def test_a_sample_leaving_a_5000_deep_tree_leaves_the_run_scored(mode):
     gens = [{"id": rows[0]["id"], "completions": [ok, deep, ok]}]
     summary, samples = score_generations(spec, rows, gens, options={"workers": 1})
     assert samples[0]["scores"] == [1.0] * 3, samples[0]["verdicts"]
+
+
+def _descendants(pid: int) -> set[int]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    out, todo = set(), [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.add(k)
+            todo.append(k)
+    return out
+
+
+@needs_ns
+def test_no_sandbox_outlives_a_killed_scorer(tmp_path):
+    """kill -9 of the scorer while a program sleeps in a worker started from a scoring thread that has since ended:
+    every sandbox process goes within seconds and nothing is left in TMPDIR."""
+    import signal
+    import sys
+    import time
+
+    script = ("import threading, time\nfrom grlo.eval import sandbox\n"
+              "pool = sandbox.WorkerPool(1)\n"
+              "t = threading.Thread(target=lambda: pool.release(pool.acquire()))\nt.start()\nt.join()\n"
+              "threading.Thread(target=lambda: sandbox.run_stdio('import time\\ntime.sleep(300)', [''], "
+              "sandbox.Limits(timeout_s=300, test_timeout_s=300), pool), daemon=True).start()\n"
+              "print('ready', flush=True)\ntime.sleep(300)\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(2)  # the program is sleeping inside its job
+        procs = _descendants(p.pid)
+        assert len(procs) >= 3, procs  # bwrap, its init, the forkserver, the job ...
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        deadline = time.monotonic() + 10
+        while procs and time.monotonic() < deadline:
+            procs = {q for q in procs if os.path.exists(f"/proc/{q}")
+                     and Path(f"/proc/{q}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"}
+            time.sleep(0.1)
+        assert not procs
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        if p.poll() is None:
+            p.kill()
