@@ -714,7 +714,8 @@ ENABLE_HINT = ("the code sandbox needs bubblewrap (Debian/Ubuntu package `bubble
                "for a root caller) and user namespaces (PID, mount, network, IPC) and cannot get them here: "
                "install it, "
                "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 and "
-               "user.max_user_namespaces>0; in Docker run with --security-opt seccomp=unconfined or use Apptainer) "
+               "user.max_user_namespaces>0; on Ubuntu 24.04 also kernel.apparmor_restrict_unprivileged_userns=0 or "
+               "its bwrap AppArmor profile; in Docker run with --security-opt seccomp=unconfined or use Apptainer) "
                "or set sandbox.allow_weaker: true in the config to run generated code with process-group isolation "
                "only (recorded with every score)")
 
