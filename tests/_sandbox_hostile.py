@@ -289,8 +289,12 @@ def run(cfg: dict) -> dict:
     out = {"isolation": sandbox.isolation_mode()}
     for path, step in (("paper (EvalPlus calls)", _calls), ("smoke (call session)", _session)):
         res = {}
-        with sandbox.WorkerPool(2, sandbox.CallLimits(mem_mb=2048)) as pool:
+        # one worker for the sequences (each step after an attack runs in the worker the attack used, unless the
+        # attack retired it), two for the parallel case
+        with sandbox.WorkerPool(1, sandbox.CallLimits(mem_mb=2048)) as one, \
+                sandbox.WorkerPool(2, sandbox.CallLimits(mem_mb=2048)) as two:
             for case in cases(cfg):
+                pool = two if case.get("parallel") else one
                 got = None
                 for code, args in case["steps"]:
                     if case.get("parallel"):
