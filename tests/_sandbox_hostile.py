@@ -161,14 +161,14 @@ def f():
 """
 
 # Leaves in scratch: a 5,000-deep directory chain, a symlink loop, symlinks to directories, a fifo, a bound socket,
-# a directory with mode 0 holding a file, a file with mode 0; the same in /tmp.
+# a directory with mode 0 holding a file, a file with mode 0; the same (50 deep) in /tmp.
 _LEAVE_MESS = _LIBC + """
 import socket
-def mess(base):
+def mess(base, depth):
     posix.chdir(base)
     posix.mkdir('deep')
     posix.chdir('deep')
-    for _ in range(5000):
+    for _ in range(depth):
         posix.mkdir('d')
         posix.chdir('d')
     posix.chdir(base)
@@ -184,8 +184,8 @@ def mess(base):
     posix.chmod('nomode', 0)
 def f():
     here = posix.getcwd()
-    mess(here)
-    mess('/tmp')
+    mess(here, 5000)
+    mess('/tmp', 50)
     posix.chdir(here)
     return True
 """
