@@ -623,9 +623,10 @@ def _own_state():
 
 def forkserver(proto, own_pidns, box, dirs):
     """Jobs in on stdin, one JSON line each: {"code", "entry_point", "limits", "sets": [{"inputs_pickle" (base64),
-    "time_limits", "deadline_s"}]}; for each set a fresh child (own session, own scratch directory, fresh rlimits) execs the code and
-    calls the entry point on every input; the reply line holds each set's records: {"i", "out"} or {"i", "error"}
-    per input, then {"done": true}; {"load_error"} when the code did not load."""
+    "time_limits", "deadline_s"}]}; for each set a fresh child (own session and namespaces, fresh rlimits) execs the
+    code and calls the entry point on every input; the reply line holds each set's records: {"i", "out"} or
+    {"i", "error"} per input, then {"done": true}; {"load_error"} when the code did not load. `box`: the tree a job
+    may write (emptied after each job), `dirs`: the directories re-made in it, the first the job's cwd and TMPDIR."""
     import ctypes
     import importlib
 

@@ -465,7 +465,8 @@ class CallSession:
 
     Used as a proxy: trusted test code (HumanEval's check()) runs in the caller, passing `session.proxy(name)` as
     the candidate, so the test's expected values never reach the sandbox. The whole session (load and calls) has
-    limits.timeout_s; the worker is held by the session until close().
+    limits.timeout_s; the worker is held by the session until close(). A call's value comes back as tagged plain data
+    (_runner.encode, at most SESSION_REPLY_MB), never evaluated.
     """
 
     def __init__(self, code: str, limits: Limits | None = None, pool: "WorkerPool | None" = None):
@@ -543,11 +544,12 @@ class CallLimits:
 
 
 class Worker:
-    """One sandbox set up once (namespaces, read-only filesystem but its scratch directory, no network, scrubbed
-    environment, no capabilities) running the forkserver of _runner.py. Each job (each test set of a calls job) runs
-    in a fresh child forked from it: own session and process group, the scratch directory emptied, fresh rlimits
-    (address space, CPU, file size, processes, no core) and a deadline; after each child everything it left in the
-    PID namespace is killed. Only the inputs enter; returned values come back as plain data (see _runner.encode)."""
+    """One sandbox set up once (the bwrap container of the module docstring: minimal read-only root, private tmpfs,
+    no network, scrubbed environment, no capabilities) running the forkserver of _runner.py. Each job (each test set
+    of a calls job) runs in a fresh child forked from it: own session, process group, user and IPC namespaces, fresh
+    rlimits (address space, CPU, file size, open files, tasks, no core) and a deadline; after each child everything it
+    left in the PID namespace is killed and the tmpfs emptied, and a tampered or uncleanable worker is retired. Only
+    the inputs enter; returned values come back as plain data (see _runner.encode)."""
 
     def __init__(self, limits: CallLimits, isolate: bool = True):
         self.limits = limits
