@@ -60,7 +60,7 @@ PACKAGES = ("numpy",)                 # EvalPlus's own evaluation environment ha
 TMPFS_MB = 128                        # RAM for scratch + /tmp + /dev/shm of one worker
 NOFILE = 1024                         # open files per job (the usual soft limit; EvalPlus sets none)
 SESSION_REPLY_MB = 16                 # one call's returned value in a session (HumanEval check(), LeetCode calls)
-NPROC = 512                           # tasks (processes + threads) of one job
+NPROC = 256                           # tasks (processes + threads) of one job
 FSIZE_MB = 16                         # the largest file a program may write
 CALLS_OUTPUT_MB = 64                  # the values one EvalPlus test set returns
 
