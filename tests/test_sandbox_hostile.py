@@ -236,3 +236,33 @@ def test_no_sandbox_outlives_a_killed_scorer(tmp_path):
     finally:
         if p.poll() is None:
             p.kill()
+
+
+def test_weaker_isolation_sweeps_work_dirs_of_dead_scorers(monkeypatch):
+    """Without namespaces the work dir is on the host: one left by a scorer killed with -9 (deep tree, mode 0) is
+    removed when the next sandbox starts; one of a live scorer is kept."""
+    import sys
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="grlo_sweep_"))  # reachable for the nobody a root caller runs code as
+    os.chmod(tmp_path, 0o755)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    stale, live = tmp_path / f"grlo-sbx-{dead.pid}-x", tmp_path / f"grlo-sbx-{os.getpid()}-y"
+    deep = stale / "scratch"
+    deep.mkdir(parents=True)
+    live.mkdir()
+    os.chdir(deep)
+    try:
+        for _ in range(1100):  # deeper than Python's recursion limit (1,000)
+            os.mkdir("d")
+            os.chdir("d")
+    finally:
+        os.chdir(tmp_path)
+    os.chmod(deep, 0)
+    monkeypatch.setattr(sandbox, "isolation_mode", lambda: "process_group")
+    with sandbox.WorkerPool(1) as p:
+        assert p.run_calls("def f():\n    return 1\n", "f", [{"inputs": [[]], "time_limits": [2], "deadline_s": 5}])
+    assert not stale.exists() and live.exists()
+    shutil.rmtree(tmp_path)

@@ -284,6 +284,28 @@ class _Spawner:
 _spawn = _Spawner()
 
 
+def _sweep_workdirs() -> None:
+    """Remove the work dirs (weaker isolation only) of scorers that died without cleaning up (kill -9)."""
+    from grlo.eval import _runner
+
+    for d in glob.glob(os.path.join(tempfile.gettempdir(), "grlo-sbx-*-*")):
+        try:
+            pid = int(os.path.basename(d).split("-")[2])
+            os.kill(pid, 0)
+            continue  # its scorer lives
+        except ValueError:
+            continue
+        except PermissionError:
+            continue  # someone else's live process
+        except ProcessLookupError:
+            pass
+        _runner.clear_dir(d)
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
 class _Proc:
     """A sandboxed runner process with a protocol pipe, an output-bounded stderr file and a hard deadline."""
 
@@ -298,7 +320,8 @@ class _Proc:
             cmd = [*_bwrap_args(iso == "namespaces-nobody"), exe, "-I", "-S", BOX_RUNNER, "pidns", BOX, *BOX_DIRS]
             cwd, preexec = "/", _preexec(limits, None)
         else:  # weaker isolation: a host temp dir, process group and rlimits only
-            self.workdir = tempfile.mkdtemp(prefix="grlo-sbx-")
+            _sweep_workdirs()
+            self.workdir = tempfile.mkdtemp(prefix=f"grlo-sbx-{os.getpid()}-")
             os.chmod(self.workdir, 0o700)
             shutil.copy(RUNNER, os.path.join(self.workdir, "_runner.py"))
             scratch = os.path.join(self.workdir, "scratch")
