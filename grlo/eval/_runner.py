@@ -400,21 +400,37 @@ def _end_job(pid, own_pidns):
 
 def _reap_all(own_pidns):
     """After a job: kill what the program left behind (everything in this PID namespace but us and its init; without
-    a PID namespace only the job's process group was killed) and reap it."""
+    a PID namespace only the job's process group was killed) and reap it. The kill is repeated while children are
+    left: a process forked while the first kill went out escapes it. Gives up after 5 s (the caller then finds a
+    process left and retires the worker)."""
     import signal
+    import time
 
-    if own_pidns:
-        try:
-            os.kill(-1, signal.SIGKILL)  # Linux: never the caller itself nor init
-        except (ProcessLookupError, PermissionError):
-            pass
+    give_up = time.monotonic() + 5
     while True:
-        try:
-            pid, _ = os.waitpid(-1, 0 if own_pidns else os.WNOHANG)
-        except ChildProcessError:
+        if own_pidns:
+            try:
+                os.kill(-1, signal.SIGKILL)  # Linux: never the caller itself nor init
+            except (ProcessLookupError, PermissionError):
+                pass
+        while True:  # reap every child that is gone by now
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                break
+        if not own_pidns or time.monotonic() > give_up:
             return
-        if pid == 0:
-            return
+        time.sleep(0.002)
+
+
+def _others_alive(own_pidns):
+    """True when a process other than us and the namespace's init is still there (with our own PID namespace)."""
+    if not own_pidns:
+        return False
+    me = os.getpid()
+    return any(p.isdigit() and int(p) not in (1, me) for p in os.listdir("/proc"))
 
 
 def _run_child(target, scratch, deadline_s, max_bytes, own_pidns):
@@ -644,9 +660,10 @@ def forkserver(proto, own_pidns, box, dirs):
     state = _own_state()
 
     def clean():
-        """After a job: True when the worker must be retired (its tree could not be emptied, or it was tampered
-        with: a job runs as our uid and could have lowered our limits, reniced or re-pinned us)."""
-        return not _reset_box(box, dirs) or _own_state() != state
+        """After a job: True when the worker must be retired (its tree could not be emptied, a process of the job
+        survived, or it was tampered with: a job runs as our uid and could have lowered our limits, reniced or
+        re-pinned us)."""
+        return not _reset_box(box, dirs) or _own_state() != state or _others_alive(own_pidns)
 
     proto.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:
