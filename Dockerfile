@@ -30,6 +30,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv python3-dev git ca-certificates build-essential \
+      bubblewrap \
  && rm -rf /var/lib/apt/lists/* \
  && python3 -m venv /opt/venv
 

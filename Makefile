@@ -50,11 +50,17 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium \
 	  || ($(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium)
 
-test: venv verl-venv $(CHROMIUM)
+# bubblewrap (Debian package): the code sandbox's container (grlo/eval/sandbox.py); without it code scoring stops.
+BWRAP := /usr/bin/bwrap
+$(BWRAP):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends bubblewrap \
+	  || ($(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends bubblewrap)
+
+test: venv verl-venv $(CHROMIUM) $(BWRAP)
 	$(OFFLINE) $(VERL_VENV)/bin/python -m pytest -q tests/verl_env
 	$(OFFLINE) $(PY) -m pytest -q --durations=15
 
-test-all: venv verl-venv $(CHROMIUM)
+test-all: venv verl-venv $(CHROMIUM) $(BWRAP)
 	$(OFFLINE) $(VERL_VENV)/bin/python -m pytest -q -m "" tests/verl_env
 	$(OFFLINE) $(PY) -m pytest -q -m ""
 

@@ -27,7 +27,7 @@ What it checks, and from where:
               when the hub is reachable (offline it cannot be known).
   judge       AlpacaEval 2's judge: OPENAI_API_KEY, a local OpenAI-compatible base_url, or a local judge model.
   prompts     the prompt count against grlo.train_batch_size (the trainer's own batch-size rules).
-  sandbox     the code sandbox's isolation (user namespaces through unshare) for model-written code.
+  sandbox     the code sandbox's isolation (bubblewrap with user namespaces) for model-written code.
 """
 
 from __future__ import annotations
@@ -607,11 +607,11 @@ def check_sandbox(c: Ctx) -> list[Check]:
         return []
     mode = c.probe.isolation()
     if mode == "process_group":
-        return [Check(WARN, "code sandbox: process group + rlimits only", "no user namespaces here (unshare -U "
-                      "fails): code scoring stops unless the config sets sandbox.allow_weaker: true (model-written "
+        return [Check(WARN, "code sandbox: process group + rlimits only", "no bubblewrap or no user namespaces "
+                      "here: code scoring stops unless the config sets sandbox.allow_weaker: true (model-written "
                       "code can then read files and use the network); enable unprivileged user "
                       "namespaces (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces)")]
-    return [Check(OK, f"code sandbox: {mode}", "no network, read-only file system, own PID namespace")]
+    return [Check(OK, f"code sandbox: {mode}", "minimal read-only root, no network, own PID namespace")]
 
 
 CHECKS: list[Callable[[Ctx], list[Check]]] = [check_gpus, check_resources, check_trainer, check_container, check_disk,

@@ -92,12 +92,18 @@ def test_sleep_forever_in_a_detached_grandchild_is_killed():
 
 
 def test_write_outside_its_directory_is_blocked():
+    # /tmp inside is the sandbox's own (it exists, writes land in its tmpfs); the host's /tmp never sees them, and a
+    # directory the interpreter is read from is read-only
     target = f"/tmp/grlo_sbx_evil_{uuid.uuid4().hex}"
     code = f"open('{target}', 'w').write('x')\ndef add(a, b):\n    return a + b\n"
     ok, detail, _ = check(code)
     if not sandbox.namespaces_available():
         pytest.skip("no user namespaces here: the filesystem is not protected")
     assert not os.path.exists(target)
+    assert ok, detail
+    lib = os.path.dirname(os.__file__) + f"/grlo_sbx_evil_{uuid.uuid4().hex}"
+    ok, detail, _ = check(f"open('{lib}', 'w').write('x')\ndef add(a, b):\n    return a + b\n")
+    assert not os.path.exists(lib)
     assert not ok and "load failed" in detail
 
 

@@ -151,7 +151,7 @@ def test_escape_attempts_fail_in_both_modes(mode, monkeypatch):
 
     t = threading.Thread(target=serve)
     t.start()
-    target = f"/tmp/grlo_h3_escape_{uuid.uuid4().hex}"
+    target = os.path.dirname(os.__file__) + f"/grlo_h3_escape_{uuid.uuid4().hex}"  # read-only inside
     gates = {
         "control": "    return True",
         "env": "    return os.environ.get('HF_TOKEN') == 'hf_fake_h3_secret' or 'OPENAI_API_KEY' in os.environ",

