@@ -252,9 +252,13 @@ def check_space(where: Path, need: float) -> None:
         d = d.parent
     free = shutil.disk_usage(d).free
     if free < need:
-        raise GrloError(f"not enough free space to save: it needs about {need / 2**30:.2f} GiB free "
-                        f"({SPACE_FACTOR:g}x its {need / SPACE_FACTOR / 2**30:.2f} GiB of tensors), {free / 2**30:.2f} "
-                        "GiB are free: free space, point outdir elsewhere, or lower grlo.keep_last", path=str(where))
+        raise GrloError(f"not enough free space to save: it needs about {_size(need)} free ({SPACE_FACTOR:g}x its "
+                        f"{_size(need / SPACE_FACTOR)} of tensors), {_size(free)} are free: free space, point outdir "
+                        "elsewhere, or lower grlo.keep_last", path=str(where))
+
+
+def _size(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 def file_sums(d: Path) -> dict[str, str]:
