@@ -77,6 +77,20 @@ def _as_created(path: Path, mode: int) -> None:
     os.chmod(path, mode & ~umask())
 
 
+def _follow_umask(root: Path) -> None:
+    """Give every file and directory under `root` the mode open()/mkdir() would under the umask: writers that create
+    private files (safetensors' save_file makes 0600 files; copies of a cache an older grlo wrote) do not make the
+    outputs unreadable for collaborators. Executable files stay executable."""
+    mask = umask()
+    for d, dirs, files in os.walk(root):
+        os.chmod(d, 0o777 & ~mask)
+        for f in files:
+            p = os.path.join(d, f)
+            st = os.lstat(p)
+            if stat.S_ISREG(st.st_mode):
+                os.chmod(p, (0o777 if st.st_mode & 0o100 else 0o666) & ~mask)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it into place only if the block succeeds.
@@ -116,6 +130,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
             _as_created(tmp, 0o777)
             yield tmp
+            _follow_umask(tmp)
             if path.exists():
                 shutil.rmtree(path)
             os.replace(tmp, path)

@@ -6,6 +6,8 @@ import os
 import stat
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from grlo.io import atomic_dir, umask, write_json, write_jsonl, write_text
 
@@ -35,8 +37,16 @@ def test_atomic_writers_follow_the_umask(tmp_path, with_umask, mask, file_mode, 
     write_jsonl(tmp_path / "new" / "c.jsonl", [{"a": 1}])
     with atomic_dir(tmp_path / "d") as d:
         (d / "f").write_text("x")
+        save_file({"w": torch.zeros(2)}, str(d / "model.safetensors"))  # safetensors writes 0600 files
+        (d / "sub").mkdir(mode=0o700)
+        (d / "sub" / "private").write_text("x")
+        (d / "sub" / "private").chmod(0o600)  # a copy of a cache file an older grlo wrote (shutil.copy2 keeps modes)
+        (d / "run.sh").write_text("#!/bin/sh\n")
+        (d / "run.sh").chmod(0o700)
     assert [_mode(tmp_path / n) for n in ("a.txt", "b.json", "new/c.jsonl")] == [file_mode] * 3
+    assert [_mode(tmp_path / "d" / n) for n in ("f", "model.safetensors", "sub/private")] == [file_mode] * 3
     assert _mode(tmp_path / "d") == dir_mode and _mode(tmp_path / "new") == dir_mode
+    assert _mode(tmp_path / "d" / "sub") == dir_mode and _mode(tmp_path / "d" / "run.sh") == dir_mode
 
 
 @pytest.mark.integration
