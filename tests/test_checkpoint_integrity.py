@@ -99,7 +99,7 @@ def test_damaged_newest_checkpoint_is_named_and_the_one_before_used(run, tmp_pat
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and "\n" not in lines[0], lines
     assert "step_000002 is damaged" in lines[0] and why in lines[0] and "resuming from step_000001" in lines[0]
-    assert sorted(p.name for p in root.iterdir()) == ["step_000001"]
+    assert sorted(p.name for p in root.iterdir()) == ["damaged.step_000002", "step_000001"]  # kept for a look
 
 
 def test_no_valid_checkpoint_starts_over_with_one_line(run, tmp_path, caplog):
@@ -110,7 +110,7 @@ def test_no_valid_checkpoint_starts_over_with_one_line(run, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="grlo.train.checkpoint"):
         assert ckpt.latest_valid(root) is None
     assert [("no earlier valid checkpoint: starting over" in r.getMessage()) for r in caplog.records] == [True, True]
-    assert not list(root.iterdir())
+    assert sorted(p.name for p in root.iterdir()) == ["damaged.step_000001", "damaged.step_000002"]
 
 
 def test_truncated_latest_resumes_from_the_one_before(run, tmp_path, caplog):
@@ -127,7 +127,7 @@ def test_truncated_latest_resumes_from_the_one_before(run, tmp_path, caplog):
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert state.step == 3 and [r["step"] for r in rows] == [1, 2, 3]
     assert [deterministic(r) for r in rows[:2]] == [deterministic(r) for r in run["rows"]]
-    assert (out / "final" / "model.safetensors").exists()
+    assert (out / "final" / "model.safetensors").exists() and not (out / "checkpoints").exists()
 
 
 def test_save_without_space_is_one_line_and_writes_nothing(run, tmp_path, monkeypatch):

@@ -9,7 +9,8 @@ A directory only appears once complete (atomic rename), so `latest` never picks 
                  among them), so the curve before the checkpoint is restored from here.
 state.json also lists every other file's sha256 (`files`) and its own (`state_sha256`, of its other keys).
 `latest_valid` checks them before a resume: a damaged newest checkpoint (truncated weights, optimizer or RNG state, a
-flipped bit) is reported in one line, removed, and the one before is used (kept with grlo.keep_last >= 2).
+flipped bit) is reported in one line and moved aside (`damaged.step_N`, removed with the other checkpoints once the
+run finishes), and the one before is used (kept with grlo.keep_last >= 2).
 Before a save, the free space is checked (`check_space`): one line naming what is needed instead of a crash mid-write.
 `clean_litter` removes the temporary `.*.part` files and directories that a killed run leaves behind.
 """
@@ -300,7 +301,8 @@ def damage(path: Path) -> str | None:
 
 def latest_valid(root: Path) -> Path | None:
     """The newest checkpoint whose files match their checksums. Each damaged newer one is reported in one line and
-    removed (the steps it held are trained again)."""
+    moved aside to `damaged.<name>` (kept for a look, not deleted on a possibly transient read error; the steps it
+    held are trained again)."""
     root = Path(root)
     if not root.is_dir():
         return None
@@ -312,9 +314,11 @@ def latest_valid(root: Path) -> Path | None:
             break
         damaged.append((p, why))
     for p, why in damaged:
-        log.warning("checkpoint %s is damaged (%s): removed; %s", p, why,
+        aside = p.with_name(f"damaged.{p.name}")
+        shutil.rmtree(aside, ignore_errors=True)
+        p.rename(aside)
+        log.warning("checkpoint %s is damaged (%s): moved to %s; %s", p, why, aside.name,
                     f"resuming from {found.name}" if found else "no earlier valid checkpoint: starting over")
-        shutil.rmtree(p, ignore_errors=True)
     return found
 
 
