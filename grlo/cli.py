@@ -59,6 +59,16 @@ def check_outputs(name: str, args: argparse.Namespace) -> None:
         value = getattr(args, key, None)
         if key not in _DIR_OUTPUTS.get(name, ()) and isinstance(value, str) and os.path.isdir(value):
             raise GrloError("is a directory: give a file path", path=value, field="--" + key.replace("_", "-"))
+    # an output directory that is a file (or under one): before any model is loaded
+    for key in ("output_dir", *_DIR_OUTPUTS.get(name, ())):
+        value = getattr(args, key, None)
+        if isinstance(value, str) and value:
+            p = os.path.abspath(value)
+            while not os.path.exists(p) and os.path.dirname(p) != p:
+                p = os.path.dirname(p)
+            if not os.path.isdir(p):
+                raise GrloError(f"is not a directory{'' if p == os.path.abspath(value) else f' (its parent {p} is a file)'}: "
+                                "give a directory path", path=value, field="--" + key.replace("_", "-"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(rest)
     try:
         check_outputs(name, args)
-        rc = module.run(args)
+        from grlo import outdir_lock
+
+        with outdir_lock.for_command(name, args):  # one trainer/scorer per output (both training engines)
+            rc = module.run(args)
     except GrloError as e:
         err, orig = e, e
     except UnicodeDecodeError as e:  # a reader outside grlo.io: the file is not known here

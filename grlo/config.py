@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -29,9 +30,51 @@ def deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
+# Plain scalars that YAML 1.1 (PyYAML, Snakemake) and YAML 1.2 read differently: refused, so every reader of a config
+# file sees the same value. 1.1 reads `010` as octal 8, `1:30` as 90 (base 60), `1_000` as 1000, `0b11` as 3 and
+# yes/no/on/off as booleans; 1.2 reads 10, and the others as strings.
+_YAML11_ONLY = (
+    (re.compile(r"[-+]?0[0-9_]+"), "a leading zero is octal in YAML 1.1 ({v1} here) and decimal in YAML 1.2",
+     "write the number without the leading zero, or quote it"),
+    (re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?"),
+     "YAML 1.1 reads a:b as base 60 ({v1} here) and YAML 1.2 as a string", "quote it"),
+    (re.compile(r"[-+]?0b[01_]+"), "binary is YAML 1.1 only ({v1} here)", "write it in decimal"),
+    (re.compile(r"[-+]?[0-9.][0-9_.]*_[0-9_.]*(e[-+]?[0-9]+)?", re.I),
+     "YAML 1.1 ignores the underscores ({v1} here), YAML 1.2 reads a string", "write it without underscores"),
+    (re.compile(r"yes|no|on|off", re.I), "YAML 1.1 reads it as a boolean ({v1} here), YAML 1.2 as a string",
+     "write true or false, or quote it"),
+)
+
+
+def _strict_yaml_check(node, path: str, where: str = "") -> None:
+    """Duplicate keys (PyYAML keeps the last silently) and YAML 1.1-only scalars are refused naming file and key."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict = {}
+        for k, v in node.value:
+            key = k.value if isinstance(k, yaml.ScalarNode) else None
+            sub = f"{where}.{key}" if where else str(key)
+            if key is not None and key != "<<":
+                if key in seen:
+                    raise GrloError(f"duplicate key (lines {seen[key]} and {k.start_mark.line + 1}; YAML keeps only "
+                                    "the last): remove one", path=path, field=sub)
+                seen[key] = k.start_mark.line + 1
+            _strict_yaml_check(v, path, sub)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _strict_yaml_check(v, path, f"{where}[{i}]")
+    elif isinstance(node, yaml.ScalarNode) and node.style is None and node.tag.endswith((":int", ":float", ":bool")):
+        for pattern, why, fix in _YAML11_ONLY:
+            if pattern.fullmatch(node.value):
+                v1 = yaml.safe_load(node.value)
+                raise GrloError(f"line {node.start_mark.line + 1}: {node.value!r} is ambiguous: "
+                                f"{why.format(v1=v1)}: {fix}", path=path, field=where or "<top level>")
+
+
 def load_file(path: str | os.PathLike) -> dict:
     text = read_input(path, "config file")
     try:
+        if not str(path).endswith(".json"):
+            _strict_yaml_check(yaml.compose(text, Loader=yaml.SafeLoader), str(path))
         data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
     except json.JSONDecodeError as e:
         raise GrloError(f"cannot parse config: line {e.lineno}, column {e.colno}: {e.msg}", path=str(path)) from None

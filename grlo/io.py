@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -56,6 +57,40 @@ def _remove_created(path: Path, top: Path | None) -> None:
         d = d.parent
 
 
+def umask() -> int:
+    """The process umask, read without changing it (Linux /proc), else set-and-restore."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        pass
+    old = os.umask(0o022)  # pragma: no cover
+    os.umask(old)  # pragma: no cover
+    return old  # pragma: no cover
+
+
+def _as_created(path: Path, mode: int) -> None:
+    """mkstemp/mkdtemp create 0600/0700 (private): give the file the mode open()/mkdir() would, under the umask, so
+    collaborators on a shared project directory can read the outputs."""
+    os.chmod(path, mode & ~umask())
+
+
+def _follow_umask(root: Path) -> None:
+    """Give every file and directory under `root` the mode open()/mkdir() would under the umask: writers that create
+    private files (safetensors' save_file makes 0600 files; copies of a cache an older grlo wrote) do not make the
+    outputs unreadable for collaborators. Executable files stay executable."""
+    mask = umask()
+    for d, dirs, files in os.walk(root):
+        os.chmod(d, 0o777 & ~mask)
+        for f in files:
+            p = os.path.join(d, f)
+            st = os.lstat(p)
+            if stat.S_ISREG(st.st_mode):
+                os.chmod(p, (0o777 if st.st_mode & 0o100 else 0o666) & ~mask)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it into place only if the block succeeds.
@@ -69,6 +104,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
             os.close(fd)
             tmp_path = Path(tmp)
+            _as_created(tmp_path, 0o666)
             yield tmp_path
             os.replace(tmp_path, path)
             ok = True
@@ -92,7 +128,9 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         with _user_errors(path):
             top = _make_parents(path)
             tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+            _as_created(tmp, 0o777)
             yield tmp
+            _follow_umask(tmp)
             if path.exists():
                 shutil.rmtree(path)
             os.replace(tmp, path)
@@ -113,8 +151,22 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def check_regular(path: str | os.PathLike, what: str = "file") -> None:
+    """A FIFO, socket or device given as an input would block or stream forever: refused before it is opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # open() reports it
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        raise GrloError(f"{what} is {kind}: give a regular file", path=str(path))
+
+
 def open_input(path: str | os.PathLike, what: str = "file", newline: str | None = None, binary: bool = False):
-    """Open an input file for reading; a missing, unreadable or directory path is a one-line GrloError naming it."""
+    """Open an input file for reading; a missing, unreadable or directory path, or one that is not a regular file (a
+    FIFO would block forever), is a one-line GrloError naming it."""
+    check_regular(path, what)
     try:
         return open(path, "rb") if binary else open(path, encoding="utf-8", newline=newline)
     except FileNotFoundError:
@@ -144,9 +196,43 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
     n = 0
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            line = json.dumps(row, ensure_ascii=False, default=str)
+            if _has_surrogate(line):
+                raise GrloError(f"row {n + 1} has {_surrogate_field(row)} with a lone UTF-16 surrogate, not valid "
+                                "UTF-8 text: fix the text it came from", path=str(path))
+            f.write(line + "\n")
             n += 1
     return n
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _surrogate_field(obj: Any, where: str = "") -> str | None:
+    """The dotted field of the first string holding a lone surrogate (JSON "\\ud800" decodes to one; no UTF-8
+    writer or tokenizer accepts it)."""
+    if isinstance(obj, str):
+        return (where or "a value") if _has_surrogate(obj) else None
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, list):
+        items = ((f"[{i}]", v) for i, v in enumerate(obj))
+    else:
+        return None
+    for k, v in items:
+        key = str(k)
+        if _has_surrogate(key):
+            return f"a key of {where or 'the row'}"
+        sub = f"{where}{key}" if key.startswith("[") else (f"{where}.{key}" if where else key)
+        found = _surrogate_field(v, sub)
+        if found:
+            return found
+    return None
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
@@ -165,6 +251,11 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
                 raise GrloError(f"malformed JSON ({e.msg})", path=str(path), field=f"line {lineno}") from None
             if not isinstance(row, dict):
                 raise GrloError("row is not a JSON object", path=str(path), field=f"line {lineno}")
+            if "\\ud" in line.lower():  # a \uXXXX escape of a surrogate: paired ones decode to one character
+                bad = _surrogate_field(row)
+                if bad:
+                    raise GrloError(f"field {bad!r} has a lone UTF-16 surrogate escape (\\ud800-\\udfff), not valid "
+                                    "text: fix the file", path=str(path), field=f"line {lineno}")
             yield lineno, row
 
 
@@ -199,3 +290,25 @@ def library_versions(names: Iterable[str] = ("torch", "transformers", "vllm", "t
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def check_safetensors(path: str | os.PathLike) -> None:
+    """A .safetensors file is complete: its header parses and the file holds every byte the header's tensors need
+    (a truncated copy or download fails here with one line, not deep inside the model loader)."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        header = f.read(n) if 0 < n <= min(size - 8, 100 * 2**20) else b""
+    try:
+        meta = json.loads(header.decode("utf-8")) if header else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise GrloError(f"not a complete safetensors file (unreadable header, {size} bytes): the file is truncated or "
+                        "damaged; fetch or copy it again", path=str(path))
+    need = 8 + n + max((int(t["data_offsets"][1]) for k, t in meta.items()
+                        if k != "__metadata__" and isinstance(t, dict) and "data_offsets" in t), default=0)
+    if size < need:
+        raise GrloError(f"truncated safetensors file ({size} of {need} bytes): fetch or copy it again", path=str(path))

@@ -75,6 +75,33 @@ def _download_prompts(i: Path, out: Path, over: dict | None = None) -> list[str]
     return ["download-prompts", "--config", *configs, "--output", str(out / "raw.jsonl")]
 
 
+def _text(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)  # nobody writes to it: an open() for reading would block forever
+    return path
+
+
+def _truncated_weights(i: Path) -> Path:
+    """A model directory whose model.safetensors lost its second half (an interrupted copy)."""
+    import torch
+    from safetensors.torch import save_file
+
+    d = _model_dir(i, with_weights=False)
+    save_file({"w": torch.zeros(64, 64)}, str(d / "model.safetensors"))
+    f = d / "model.safetensors"
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    return d
+
+
+def _with_config(i: Path, o: Path, text: str) -> list[str]:
+    return ["download-prompts", "--config", PAPER, SMOKE, str(_text(i / "over.yaml", text)), "--output",
+            str(o / "raw.jsonl")]
+
+
 def _bad_bytes(i: Path) -> Path:
     p = i / "prompts.jsonl"
     p.write_bytes(json.dumps(_prompt_row(0)).encode() + b"\n" + b'{"prompt": "caf\xe9"}\n')
@@ -142,6 +169,34 @@ CASES = {
     "downloaded prompt file checksum mismatch": (
         lambda i, o: _download_prompts(i, o, {"prompts": {"url": PROMPTS.as_uri(), "path": None, "sha256": "0" * 64}}),
         [PROMPTS.as_uri(), "prompts.sha256", "checksum mismatch"]),
+    "lone surrogate in a prompt": (
+        lambda i, o: _prepare(_text(i / "p.jsonl", json.dumps(_prompt_row(0)) + "\n" + json.dumps(_prompt_row(1)).replace(
+            "Describe", "De\\ud800scribe") + "\n"), o),
+        ["p.jsonl", "line 2", "prompt[0].content", "lone UTF-16 surrogate"]),
+    "lone surrogate in a completion": (
+        lambda i, o: _score(i, o, _text(i / "g.jsonl", '{"id": "a", "completions": ["2 \\udfff"]}\n')),
+        ["g.jsonl", "line 1", "completions[0]", "lone UTF-16 surrogate"]),
+    "generate --output-dir is a file": (
+        lambda i, o: [*_generate(i, o, _model_dir(i, with_weights=False))[:-4], "--output-dir",
+                      str(_text(i / "afile", "x"))],
+        ["afile", "--output-dir", "is not a directory"]),
+    "train --output-dir under a file": (
+        lambda i, o: ["train-grlo", "--config", PAPER, SMOKE, "--backbone", "qwen3-4b-base", "--engine", "native",
+                      "--output-dir", str(_text(i / "afile", "x") / "run")],
+        ["afile", "--output-dir", "its parent", "is a file"]),
+    "truncated policy weights": (lambda i, o: _generate(i, o, _truncated_weights(i)),
+                                 ["model.safetensors", "truncated safetensors file"]),
+    "seed: 010 (YAML 1.1 octal)": (lambda i, o: _with_config(i, o, "seed: 010\n"),
+                                   ["over.yaml", "seed", "'010'", "octal in YAML 1.1 (8 here)"]),
+    "sexagesimal 1:30": (lambda i, o: _with_config(i, o, "grlo:\n  stop_grace_s: 1:30\n"),
+                         ["over.yaml", "grlo.stop_grace_s", "base 60 (90 here)"]),
+    "yes as a boolean": (lambda i, o: _with_config(i, o, "grlo:\n  resume: yes\n"),
+                         ["over.yaml", "grlo.resume", "'yes'", "true or false"]),
+    "duplicate YAML key": (lambda i, o: _with_config(i, o, "grlo:\n  seed: 1\n  keep_last: 2\n  seed: 2\n"),
+                           ["over.yaml", "grlo.seed", "duplicate key (lines 2 and 4"]),
+    "FIFO as --input": (lambda i, o: _prepare(_fifo(i / "p.fifo"), o), ["p.fifo", "FIFO"]),
+    "FIFO as a config file": (lambda i, o: ["download-prompts", "--config", PAPER, str(_fifo(i / "c.yaml")),
+                                            "--output", str(o / "raw.jsonl")], ["c.yaml", "config file is a FIFO"]),
     "prompt file checksum mismatch": (
         lambda i, o: _download_prompts(i, o, {"prompts": {"path": str(PROMPTS), "sha256": "0" * 64}}),
         [str(PROMPTS), "prompts.sha256", "checksum mismatch"]),
@@ -231,3 +286,15 @@ def test_unreadable_file_is_one_line(tmp_path):
     p.chmod(0)
     r = _run(_prepare(p, tmp_path / "out"), cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "permission denied" in r.stderr
+
+
+def test_write_jsonl_refuses_a_lone_surrogate_and_leaves_nothing(tmp_path):
+    """A completion decoded with a lone surrogate (no file to read it from): one line naming the output and row, not
+    a UnicodeEncodeError after all the scoring was done."""
+    from grlo.errors import GrloError
+    from grlo.io import write_jsonl
+
+    out = tmp_path / "samples.jsonl"
+    with pytest.raises(GrloError, match=r"samples\.jsonl: row 2 has completions\[1\] with a lone UTF-16 surrogate"):
+        write_jsonl(out, [{"completions": ["ok"]}, {"completions": ["ok", "x\udc80"]}])
+    assert list(tmp_path.iterdir()) == []

@@ -123,7 +123,7 @@ def test_resume_refuses_other_settings_and_fresh_starts_over(setup, tmp_path):
     assert [p.name for p in (out / "checkpoints").glob("step_*")] == ["step_000002"]  # keep_last 1
 
     changed = config_mod.load(overrides(tmp_path / "b.yaml", steps=3, save_freq=1, lr=2e-3))
-    with pytest.raises(GrloError, match=r"other settings \(grlo\.actor\.lr\).*--fresh"):
+    with pytest.raises(GrloError, match=r"other settings \(grlo\.actor\.lr\).*set grlo\.fresh: true in your config"):
         PPOTrainer(changed, "tiny", prompts, pol, rm, str(out)).train(progress=False)
     shorter = config_mod.load(overrides(tmp_path / "c.yaml", steps=1))
     with pytest.raises(GrloError, match="at step 2, past the 1 steps configured"):
@@ -173,3 +173,25 @@ def test_fresh_flag_reaches_the_trainer():
     args = p.parse_args(["--config", "c.yaml", "--backbone", "b", "--prompts", "p", "--policy-init", "i",
                          "--reward-model", "r", "--output-dir", "o", "--fresh"])
     assert args.fresh and "--fresh" in ppo._argv_of(args)
+
+
+def test_grlo_fresh_in_the_config_reaches_train_grlo_and_rlvr_workers(tmp_path, capsys):
+    """The rules pass no --fresh: train_grlo.run reads grlo.fresh from the config files before it picks the engine
+    (verl or native); rlvr.run reads rlvr.fresh and hands --fresh to its accelerate workers."""
+    import argparse
+
+    from grlo import cli
+    from grlo.train import rlvr
+
+    over = tmp_path / "fresh.yaml"
+    over.write_text("grlo:\n  fresh: true\n")
+    argv = ["train-grlo", "--config", *BASE, str(over), "--backbone", "qwen3-4b-base", "--dry-run"]
+    assert cli.main([*argv, "--engine", "native"]) == 0
+    assert "--fresh" in capsys.readouterr().out.split()  # native: the launch command carries it
+    assert cli.main([*argv[:4], "--backbone", "qwen3-4b-base", "--engine", "native", "--dry-run"]) == 0
+    assert "--fresh" not in capsys.readouterr().out.split()
+    p = argparse.ArgumentParser()
+    rlvr.add_arguments(p)
+    args = p.parse_args(["--config", "c.yaml", "--backbone", "b", "--init", "i", "--data", "d", "--stage", "rlvr",
+                         "--output-dir", "o", "--fresh"])
+    assert "--fresh" in rlvr.launch_command(args, 2)  # the accelerate workers start over too

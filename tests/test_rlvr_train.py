@@ -292,7 +292,7 @@ def test_resume_refusal_names_the_differing_keys(tmp_path, capsys):
     longer = rlvr.run_fingerprint({**recipe, "max_steps": 20}, str(init), str(data), "rlvr", {"verifier": "math"}, 0)
     rlvr.check_checkpoints(out, longer)  # a longer budget resumes
     other = rlvr.run_fingerprint({**recipe, "beta": 0.1}, str(init), str(data), "rlvr", {"verifier": "math"}, 1)
-    with pytest.raises(GrloError, match=r"\(rlvr\.train\.beta, run\.seed\).*--fresh"):
+    with pytest.raises(GrloError, match=r"\(rlvr\.train\.beta, run\.seed\).*set rlvr\.fresh: true in your config"):
         rlvr.check_checkpoints(out, other)
     data.write_text("{}\n{}\n")
     changed_data = rlvr.run_fingerprint({**recipe, "max_steps": 20}, str(init), str(data), "rlvr",

@@ -31,6 +31,11 @@ def check_model_dir(path: str | os.PathLike, what: str = "model", weights: bool 
         raise GrloError(f"{what} directory has no config.json: {_FIX}", path=str(p))
     if weights and not any((p / name).is_file() for name in _WEIGHTS):
         raise GrloError(f"{what} directory has no weights ({' or '.join(_WEIGHTS[::2])}): {_FIX}", path=str(p))
+    if weights:
+        from grlo.io import check_safetensors
+
+        for f in sorted(p.glob("*.safetensors")):  # a truncated copy: one line here, not a loader traceback
+            check_safetensors(f)
     if tokenizer and not any((p / name).is_file() for name in _TOKENIZER):
         raise GrloError(f"{what} directory has no tokenizer files ({', '.join(_TOKENIZER)}): {_FIX}", path=str(p))
     return str(p)

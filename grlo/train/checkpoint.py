@@ -7,6 +7,11 @@ A directory only appears once complete (atomic rename), so `latest` never picks 
                  version that changes the numbers; a resume with a different one is refused (`check_fingerprint`).
   metrics.jsonl  the metric rows up to this step: Snakemake deletes a failed job's declared outputs (metrics.jsonl
                  among them), so the curve before the checkpoint is restored from here.
+state.json also lists every other file's sha256 (`files`) and its own (`state_sha256`, of its other keys).
+`latest_valid` checks them before a resume: a damaged newest checkpoint (truncated weights, optimizer or RNG state, a
+flipped bit) is reported in one line and moved aside (`damaged.step_N`, removed with the other checkpoints once the
+run finishes), and the one before is used (kept with grlo.keep_last >= 2).
+Before a save, the free space is checked (`check_space`): one line naming what is needed instead of a crash mid-write.
 `clean_litter` removes the temporary `.*.part` files and directories that a killed run leaves behind.
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import shutil
 from pathlib import Path
@@ -22,7 +28,12 @@ from typing import Any
 import torch
 
 from grlo.errors import GrloError
-from grlo.io import atomic_dir, write_json, write_jsonl
+from grlo.io import atomic_dir, sha256_file, write_json, write_jsonl
+
+log = logging.getLogger("grlo.train.checkpoint")
+# the new checkpoint is written beside the previous one (removed only once the new one is complete), and the estimate
+# counts tensors only (not the tokenizer, configs, metrics): ask for twice the tensors' bytes
+SPACE_FACTOR = 2.0
 
 
 def _dist() -> bool:
@@ -72,7 +83,7 @@ def set_rng_states(st: dict) -> None:
 
 # `grlo:` keys that change no number of the steps already taken: resuming with another value is allowed
 # (the step budget may grow; a checkpoint past a smaller budget is refused by the trainer)
-RESUMABLE_KEYS = ("save_freq", "keep_last", "resume", "logger", "project_name", "experiment_name", "total_epochs",
+RESUMABLE_KEYS = ("save_freq", "keep_last", "resume", "fresh", "logger", "project_name", "experiment_name", "total_epochs",
                   "total_training_steps", "test_freq", "stop_grace_s", "engine")
 
 
@@ -140,16 +151,21 @@ def fingerprint(section: dict, inputs: dict[str, str], code: dict[str, str], ext
     return fp
 
 
-def check_fingerprint(saved: dict | None, current: dict, where: str) -> None:
-    """Refuse to resume a checkpoint written by another run, naming the keys that differ."""
+def _start_over(fresh_key: str) -> str:
+    return f"set {fresh_key}: true in your config for one run (--fresh on the command line) to start over"
+
+
+def check_fingerprint(saved: dict | None, current: dict, where: str, fresh_key: str = "grlo.fresh") -> None:
+    """Refuse to resume a checkpoint written by another run, naming the keys that differ and the config key
+    (`fresh_key`) that starts over: a Snakemake rule passes no command-line flag."""
     if saved is None:
-        raise GrloError("checkpoint has no run fingerprint (written by an older grlo): rerun with --fresh to start "
-                        "over", path=where)
+        raise GrloError(f"checkpoint has no run fingerprint (written by an older grlo): {_start_over(fresh_key)}",
+                        path=where)
     differ = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     if differ:
         shown = ", ".join(differ[:8]) + (f" and {len(differ) - 8} more" if len(differ) > 8 else "")
         raise GrloError(f"checkpoint was written by a run with other settings ({shown}): restore them to resume, or "
-                        f"rerun with --fresh to start over", path=where)
+                        f"{_start_over(fresh_key)}", path=where)
 
 
 def read_state(path: Path) -> dict:
@@ -184,6 +200,7 @@ def save(path: Path, trainer, keep_last: int = 1) -> Path:
     optim = {"actor": full_optim_state(trainer.actor, trainer.actor_opt),
              "critic": full_optim_state(trainer.critic, trainer.critic_opt)}
     if rank() == 0:
+        check_space(path.parent, SPACE_FACTOR * tensor_bytes((actor_sd, critic_sd, optim)))
         with atomic_dir(path) as tmp:
             tmp = Path(tmp)
             trainer.actor.save_pretrained(tmp / "actor", state_dict=actor_sd)
@@ -196,10 +213,11 @@ def save(path: Path, trainer, keep_last: int = 1) -> Path:
                 per_epoch = max(1, len(trainer.prompts.ids) // trainer.bs["train_batch_size"])
                 epoch_pos = {"epoch": trainer.state.step // per_epoch,
                              "batch_in_epoch": trainer.state.step % per_epoch}
-            write_json(tmp / "state.json", {"step": trainer.state.step, "data_position": epoch_pos,
-                                            "batch_sizes": getattr(trainer, "bs", None),
-                                            "fingerprint": getattr(trainer, "fingerprint", None)})
             write_jsonl(tmp / "metrics.jsonl", [r for r in trainer.state.metrics if r.get("step", 0) <= trainer.state.step])
+            write_json(tmp / "state.json", sealed({"step": trainer.state.step, "data_position": epoch_pos,
+                                                   "batch_sizes": getattr(trainer, "bs", None),
+                                                   "fingerprint": getattr(trainer, "fingerprint", None),
+                                                   "files": file_sums(tmp)}))
         if keep_last > 0:
             done = sorted(p for p in path.parent.glob("step_*") if p.is_dir() and (p / "state.json").exists())
             for old in done[:-keep_last]:
@@ -215,6 +233,93 @@ def latest(root: Path) -> Path | None:
         return None
     done = sorted(p for p in root.glob("step_*") if p.is_dir() and (p / "state.json").exists())
     return done[-1] if done else None
+
+
+def tensor_bytes(obj: Any) -> int:
+    """Bytes of every tensor in a (nested) state dict."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(tensor_bytes(v) for v in obj)
+    return 0
+
+
+def check_space(where: Path, need: float) -> None:
+    """Refuse a save that would not fit, with one line naming the need, before anything is written."""
+    d = Path(where)
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    free = shutil.disk_usage(d).free
+    if free < need:
+        raise GrloError(f"not enough free space to save: it needs about {_size(need)} free ({SPACE_FACTOR:g}x its "
+                        f"{_size(need / SPACE_FACTOR)} of tensors), {_size(free)} are free: free space, point outdir "
+                        "elsewhere, or lower grlo.keep_last", path=str(where))
+
+
+def _size(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def file_sums(d: Path) -> dict[str, str]:
+    """sha256 of every file under a checkpoint directory but state.json, by relative path."""
+    d = Path(d)
+    return {str(f.relative_to(d)): sha256_file(f) for f in sorted(d.rglob("*"))
+            if f.is_file() and f.name != "state.json"}
+
+
+def _state_sum(state: dict) -> str:
+    body = {k: v for k, v in state.items() if k != "state_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def sealed(state: dict) -> dict:
+    """state.json's content with the sha256 of its other keys (as they read back from JSON)."""
+    return {**state, "state_sha256": _state_sum(json.loads(json.dumps(state, default=str)))}
+
+
+def damage(path: Path) -> str | None:
+    """Why a checkpoint cannot be resumed (None: every file is there with its recorded sha256)."""
+    path = Path(path)
+    try:
+        state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return f"state.json unreadable ({type(e).__name__})"
+    if not isinstance(state, dict) or not isinstance(state.get("files"), dict):
+        return "state.json has no file checksums (written by an older grlo)"
+    if state.get("state_sha256") != _state_sum(state):
+        return "state.json does not match its checksum"
+    for rel, want in state["files"].items():
+        f = path / rel
+        if not f.is_file():
+            return f"{rel} is missing"
+        if sha256_file(f) != want:
+            return f"{rel} does not match its sha256 (truncated or changed on disk)"
+    return None
+
+
+def latest_valid(root: Path) -> Path | None:
+    """The newest checkpoint whose files match their checksums. Each damaged newer one is reported in one line and
+    moved aside to `damaged.<name>` (kept for a look, not deleted on a possibly transient read error; the steps it
+    held are trained again)."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    damaged, found = [], None
+    for p in sorted((p for p in root.glob("step_*") if p.is_dir()), reverse=True):
+        why = damage(p)
+        if why is None:
+            found = p
+            break
+        damaged.append((p, why))
+    for p, why in damaged:
+        aside = p.with_name(f"damaged.{p.name}")
+        shutil.rmtree(aside, ignore_errors=True)
+        p.rename(aside)
+        log.warning("checkpoint %s is damaged (%s): moved to %s; %s", p, why, aside.name,
+                    f"resuming from {found.name}" if found else "no earlier valid checkpoint: starting over")
+    return found
 
 
 def load(path: Path, trainer) -> int:

@@ -306,22 +306,26 @@ class PPOTrainer:
 
         metrics_path = self.output_dir / "metrics.jsonl"
         ckpt_root = self.output_dir / "checkpoints"
+        resume = bool(self.g.get("resume", True))
         if rank() == 0:
             for p in ckpt.clean_litter(self.output_dir, ckpt_root):
                 log.info("removed %s left by an interrupted run", p)
             if fresh:
                 shutil.rmtree(ckpt_root, ignore_errors=True)
                 shutil.rmtree(self.output_dir / "final", ignore_errors=True)
+            elif resume:
+                ckpt.latest_valid(ckpt_root)  # checksums: damaged newer checkpoints reported (one line) and removed
         if dist_on():  # pragma: no cover
             torch.distributed.barrier()
-        latest = ckpt.latest(ckpt_root) if self.g.get("resume", True) else None
+        latest = ckpt.latest(ckpt_root) if resume else None
         rows: list[dict] = []
         if latest is not None:
             state = ckpt.read_state(latest)
             ckpt.check_fingerprint(state.get("fingerprint"), self.fingerprint, str(latest))
             if int(state["step"]) > self.total_steps:
                 raise GrloError(f"checkpoint is at step {state['step']}, past the {self.total_steps} steps configured: "
-                                f"raise the step budget, or rerun with --fresh to start over", path=str(latest))
+                                f"raise the step budget, or set grlo.fresh: true for one run (--fresh) to start over",
+                                path=str(latest))
             self.state.step = ckpt.load(latest, self)
             rows = ckpt.saved_metrics(latest)
             log.info("resumed from %s (step %d)", latest, self.state.step)
@@ -372,11 +376,13 @@ class PPOTrainer:
 
     def save_final(self) -> None:
         from grlo.io import atomic_dir, library_versions, write_json
+        from grlo.train import checkpoint as ckpt
         from grlo.train.checkpoint import full_model_state
 
         sd = full_model_state(self.actor)  # a collective under FSDP2: every rank takes part
         if rank() != 0:
             return
+        ckpt.check_space(self.output_dir, ckpt.SPACE_FACTOR * ckpt.tensor_bytes(sd))
         with atomic_dir(self.output_dir / "final") as tmp:
             self.actor.save_pretrained(tmp, state_dict=sd)
             self.tokenizer.save_pretrained(tmp)
@@ -463,7 +469,7 @@ def run(args) -> int:
     trainer = PPOTrainer(cfg, args.backbone, args.prompts, args.policy_init, args.reward_model, args.output_dir,
                          source)
     try:
-        trainer.train(progress=not args.no_progress, fresh=bool(getattr(args, "fresh", False)))
+        trainer.train(progress=not args.no_progress, fresh=bool(getattr(args, "fresh", False) or g.get("fresh")))
     except TrainingInterrupted as e:
         where = (f"checkpoint saved at step {e.step}; rerun to resume" if e.step >= 0 else
                  "no new checkpoint (not enough time); a rerun resumes from the last one, if any")

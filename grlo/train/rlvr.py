@@ -332,7 +332,7 @@ def check_checkpoints(output_dir: Path, fingerprint: dict, fresh: bool = False) 
         (output_dir / _PARTIAL).unlink(missing_ok=True)
     elif existing:
         old = json.loads(fp_path.read_text()) if fp_path.exists() else None
-        ckpt.check_fingerprint(old, fingerprint, str(existing[-1]))
+        ckpt.check_fingerprint(old, fingerprint, str(existing[-1]), fresh_key="rlvr.fresh")
     write_json(fp_path, fingerprint)
 
 
@@ -400,11 +400,14 @@ def launch_command(args, nproc: int) -> list[str]:
         cmd += ["--device-record", str(args.device_record)]
     if getattr(args, "verifier", None):
         cmd += ["--verifier", str(args.verifier)]
+    if getattr(args, "fresh", False):
+        cmd.append("--fresh")
     return cmd
 
 
 def run(args) -> int:
     cfg = config_mod.load(args.config)
+    args.fresh = bool(getattr(args, "fresh", False) or config_mod.get(cfg, "rlvr.fresh"))  # the rule passes no flag
     init = Path(args.init)
     if not (init / "config.json").exists():
         raise GrloError("not an HF model directory (no config.json)", path=str(init), field="--init")

@@ -68,6 +68,7 @@ def run(args) -> int:
 
     cfg = C.load(args.config)
     source = ", ".join(map(str, args.config))
+    args.fresh = bool(args.fresh or C.get(cfg, "grlo.fresh"))  # the config key reaches both engines (rules pass no flag)
     for k, v in default_paths(cfg, args.backbone).items():
         if getattr(args, k) is None:
             setattr(args, k, v)

@@ -6,6 +6,14 @@ except GrloError as e:
     sys.exit(f"error: {e}")
 
 
+def settings_hash(*sections):
+    """W.section_hash less the `fresh` switches (grlo.fresh, rlvr.fresh, read by the trainers from the config files):
+    setting or removing one never reruns a finished training job; it only makes an unfinished one start over."""
+    cfg = {k: {kk: vv for kk, vv in v.items() if kk != "fresh"} if isinstance(v, dict) else v
+           for k, v in config.items()}
+    return W.section_hash(cfg, *sections)
+
+
 rule train_grlo:
     input:
         prompts=out("data/prompts/{backbone}/prepared.jsonl"),
@@ -29,7 +37,7 @@ rule train_grlo:
         nodes=GRLO["nodes"],
     params:
         config=CFG,
-        settings=W.section_hash(config, "grlo", "reward_model", "seed"),
+        settings=settings_hash("grlo", "reward_model", "seed"),
         out=out("checkpoints/{backbone}/grlo"),
         device=out("benchmarks/train_grlo/{backbone}.device.json"),
         val=lambda w, input: f"--val-data {input.val}" if input.val else "",
@@ -79,7 +87,7 @@ rule train_rlvr:
         gpu=W.rule_gpus(config)["train_rlvr"],
     params:
         config=CFG,
-        settings=W.section_hash(config, "rlvr", "seed"),
+        settings=settings_hash("rlvr", "seed"),
         out=out("checkpoints/{backbone}/{stage}"),
         device=out("benchmarks/train_{stage}/{backbone}.device.json"),
         verifier=lambda w, input: (
