@@ -19,7 +19,7 @@ What it checks, and from where:
   container   apptainer/singularity on PATH and the image (local .sif present, or the registry reachable);
               the digest pinned (config `container.digest`).
   disk        output and cache directories (container.cache with Apptainer; GRLO_CACHE and HF_HOME otherwise)
-              writable, free space against the storage estimate (storage_estimate below: parameter counts of grlo/registry/models.yaml).
+              writable, free space against the run's storage estimate (grlo/report/storage.py, also printed by grlo forecast).
   hub         huggingface.co reachable, or (offline) every hub repo the run needs already in the cache (the snapshot of
               the pinned revision where the registry or the lock file pins one).
   pins        every source pinned by the registry or the lock file (grlo/lock.py); unpinned with lock.frozen: fail.
@@ -46,13 +46,13 @@ from grlo import config as _config
 from grlo import registry
 from grlo import workflow as W
 from grlo.errors import GrloError
+from grlo.report import storage as S
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 MARK = {OK: "[ ok ]", WARN: "[warn]", FAIL: "[FAIL]", SKIP: "[skip]"}
 GIB = 1 << 30
 # Hub repos that need accepted terms and a token. The registry may also mark an entry `gated: true`.
 GATED_REPOS = {"meta-llama/Llama-3.2-3B", "Idavidrein/gpqa"}
-SMOKE_PARAMS_B = 0.135  # SmolLM2-135M-Instruct stands in for every smoke model (registry smoke sources)
 HUB_URL = "https://huggingface.co/api/models/Qwen/Qwen3-4B-Base"
 
 
@@ -157,88 +157,11 @@ def rule_gpus(cfg: dict) -> dict[str, int | None]:
         return {r: None for r in ("generate", "lmeval_fewshot", "score", "train_grlo", "train_rlvr")}
 
 
-def needed_rules(cfg: dict) -> set[str]:
-    """GPU rules this config's DAG runs (training rules only when a stage is trained)."""
-    need = {"generate", "score", "lmeval_fewshot"}
-    for m in W.eval_models(cfg):
-        r = W.resolve_eval_model(cfg, m)
-        if r["stage"] == "grlo":
-            need.add("train_grlo")
-        elif r["stage"]:
-            need.add("train_rlvr")
-            if r["stage"] == "grlo-rlvr":
-                need.add("train_grlo")
-    return need
+needed_rules, fetched_models, storage_estimate = S.needed_rules, S.fetched_models, S.storage_estimate
 
 
 def _params(name: str, mode: str) -> float:
-    entry = registry.model(name)
-    src = (entry.get("source") or {}).get(mode) or {}
-    if mode == "smoke":
-        return 0.0 if src.get("kind") == "tiny_reward" else SMOKE_PARAMS_B * 1e9
-    return float(entry.get("params_b") or 0.0) * 1e9
-
-
-def fetched_models(cfg: dict) -> list[str]:
-    """Registry models the run downloads (each once)."""
-    names = [cfg["backbones"]["primary"], *cfg["backbones"].get("extra", []), cfg["reward_model"]]
-    names += [m.partition("--")[0] for m in W.eval_models(cfg, "released")]
-    if _config.get(cfg, "rlvr.mode") == "checkpoint" and f"{cfg['backbones']['primary']}--rlvr" in W.eval_models(cfg):
-        names.append(_config.get(cfg, "rlvr.checkpoint.model"))
-    if _config.get(cfg, "rlvr.reward.verifier") == "general-verifier" and "train_rlvr" in needed_rules(cfg):
-        names.append("general-verifier")
-    judge = _config.get(cfg, "evaluation.judge") or {}
-    if judge.get("kind") == "reward_model" and judge.get("model"):
-        names.append(judge["model"])
-    return list(dict.fromkeys(n for n in names if n))
-
-
-def storage_estimate(cfg: dict, n_prompts: int | None = None) -> tuple[float, list[str]]:
-    """(bytes, the parts) written by a run: downloaded weights (bf16), final checkpoints (fp32, conservative) and
-    resume checkpoints (fp32 weights + grads-free Adam state: 12 B/param, actor and critic for GRLO).
-    Generations, scores and logs are small beside these and not counted. `n_prompts` (when known) gives the GRLO
-    step count, and so whether a resume checkpoint is ever written."""
-    mode = cfg["mode"]
-    parts, total = [], 0.0
-    for name in fetched_models(cfg):
-        b = 2 * _params(name, mode)
-        total += b
-        parts.append(f"{name} weights {b / GIB:.1f} GiB")
-    g = cfg.get("grlo") or {}
-    t = _config.get(cfg, "rlvr.train") or {}
-    for m in W.eval_models(cfg):
-        r = W.resolve_eval_model(cfg, m)
-        if not r["stage"]:
-            continue
-        n = _params(r["source"], mode)
-        final = 4 * n
-        if r["stage"] == "grlo":
-            every, steps = int(g.get("save_freq", -1) or -1), g.get("total_training_steps")
-            if steps is None and n_prompts:  # verl: full batches per epoch x epochs (a short set adapts to 1)
-                steps = max(1, n_prompts // int(g.get("train_batch_size", 1))) * int(g.get("total_epochs", 1))
-            saves = every > 0 and (steps is None or int(steps) >= every)
-            resume = int(g.get("keep_last", 1)) * 2 * 12 * n if saves else 0.0
-        else:
-            every = int(t.get("save_steps") or 0)
-            steps = _config.get(cfg, f"rlvr.stages.{r['stage']}.max_steps") or t.get("max_steps")
-            saves = every > 0 and (steps is None or int(steps) >= every)
-            resume = int(t.get("save_total_limit") or 1) * 12 * n if saves else 0.0
-        total += final + resume
-        parts.append(f"{r['source']}/{r['stage']} final {final / GIB:.1f} GiB + resume {resume / GIB:.1f} GiB")
-    return total, parts
-
-
-def _forecast_storage(cfg: dict) -> tuple[float, list[str], str] | None:
-    """The forecast's own storage estimate when grlo/report/forecast.py provides one."""
-    from grlo.report import forecast
-
-    fn = getattr(forecast, "storage_estimate", None)
-    if fn is None:
-        return None
-    got = fn(cfg)
-    if isinstance(got, tuple):
-        return float(got[0]), list(got[1]), "grlo forecast"
-    return float(got), [], "grlo forecast"
+    return S.params(name, mode)
 
 
 def prompt_count(cfg: dict, outdir: Path) -> tuple[int | None, str]:
@@ -457,12 +380,8 @@ def _check_image(c: Ctx, ref: str, digest: str | None, key: str) -> list[Check]:
 def check_disk(c: Ctx) -> list[Check]:
     from grlo.models.fetch import cache_root
 
-    got = _forecast_storage(c.cfg)
-    if got is None:
-        total, _ = storage_estimate(c.cfg, prompt_count(c.cfg, c.outdir)[0])
-        src = "estimated from registry parameter counts (grlo forecast has no storage estimate)"
-    else:
-        total, _, src = got
+    total, _ = storage_estimate(c.cfg)
+    src = "the run's storage estimate (grlo forecast prints its parts)"
     if c.sdm == "apptainer":  # inside the image every cache (HF_HOME included) lives under the /cache bind
         bound = Path(os.path.expanduser(_config.get(c.cfg, "container.cache") or "~/.cache/grlo"))
         dirs = {"outdir": c.outdir, "image caches (container.cache)": bound}
@@ -480,7 +399,7 @@ def check_disk(c: Ctx) -> list[Check]:
         by_dev.setdefault(dev, (free, []))[1].append(what)
     # models/ and checkpoints/ live under outdir (the whole estimate); downloads pass through the caches (the
     # weights again) when those lie on another file system
-    weights = sum(2 * _params(n, c.cfg["mode"]) for n in fetched_models(c.cfg))
+    weights = S.weights_bytes(c.cfg)
     for free, whats in by_dev.values():
         need = total if "outdir" in whats else weights
         status = OK if free >= 1.2 * need else WARN if free >= need else FAIL

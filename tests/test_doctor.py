@@ -168,12 +168,18 @@ def test_digest_replaces_the_tag():
         C.validate(cfg(container={"digest": "latest"}))
 
 
-def test_disk_and_directories(tmp_path):
-    total, parts = D.storage_estimate(cfg(), n_prompts=1000)
+def test_disk_and_directories(tmp_path, capsys):
+    total, parts = D.storage_estimate(cfg())
     assert any(p.startswith("qwen3-4b-base weights 7.5 GiB") for p in parts)
-    assert 150 * GIB < total < 400 * GIB
+    # the public 1K file: 15 verl steps >= grlo.verl.save_freq 5, so each GRLO run keeps one resume checkpoint
+    assert any(p.startswith("qwen3-4b-base/grlo final 15.0 GiB + resume 89.9 GiB") for p in parts)
+    assert D.storage_estimate(cfg(), grlo_steps=4)[0] < total  # no save before the end: no resume checkpoint
     checks = D.doctor(cfg(), FakeProbe(**{**GOOD, "free_gib": 50}), outdir=tmp_path, resources_gpu=8)
-    assert any(f.startswith("[FAIL] disk for outdir") and "GiB needed" in f for f in by_status(checks, D.FAIL))
+    line = next(f for f in by_status(checks, D.FAIL) if f.startswith("[FAIL] disk for outdir"))
+    # one storage estimate everywhere: doctor's need is the number `grlo forecast` prints
+    assert main(["forecast", "--config", *PAPER]) == 0
+    printed = capsys.readouterr().out.split("storage: ~", 1)[1].split(" GiB", 1)[0]
+    assert f"~{printed} GiB needed" in line and int(printed) == round(total / GIB)
     checks = D.doctor(cfg(), FakeProbe(**GOOD), outdir=tmp_path / "readonly", resources_gpu=8)
     assert any("not writable" in f for f in by_status(checks, D.FAIL))
     # Apptainer: the caches are the container.cache bind
