@@ -120,3 +120,21 @@ def test_pin_digest_rewrites_only_the_container_section():
         pin(text, "container", "docker://x/y:1", "latest")
     with pytest.raises(SystemExit, match="no top-level section"):
         pin(text, "nosuch", "docker://x/y:1", digest)
+
+
+def test_release_workflow_pins_the_verl_image_too():
+    wf = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "image.yml").read_text())
+    verl = next(m for m in wf["jobs"]["build"]["strategy"]["matrix"]["include"] if m["name"] == "grlo-verl")
+    assert verl["dockerfile"] == "docker/verl.Dockerfile" and verl["config_key"] == "container.verl_image"
+    pin = runpy.run_path(str(REPO_ROOT / ".github" / "workflows" / "pin_digest.py"))["pin"]
+    text = (REPO_ROOT / "config" / "config.yaml").read_text()
+    digest = "sha256:" + "fedcba9876543210" * 4
+    new = pin(text, "container.verl_image", "docker://ghcr.io/someone/grlo-verl:0.2.0", digest)
+    changed = [(a, b) for a, b in zip(text.splitlines(), new.splitlines()) if a != b]
+    assert len(changed) == 1 and "#" in changed[0][1]  # one line, its comment kept
+    cfg = yaml.safe_load(new)
+    assert cfg["container"]["verl_image"] == f"docker://ghcr.io/someone/grlo-verl@{digest}"
+    assert cfg["container"]["digest"] is None  # the main image's pin is its own
+    C.validate(cfg)
+    with pytest.raises(SystemExit, match="no `nosuch:` line"):
+        pin(text, "container.nosuch", "docker://x/y:1", digest)
