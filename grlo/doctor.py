@@ -589,6 +589,45 @@ def _uses_wandb(cfg: dict) -> bool:
                                                                             or [])
 
 
+SLURM_PROFILE = _config.REPO_ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
+
+
+def slurm_runtimes(profile: Path) -> dict[str, int]:
+    """{rule: runtime minutes} of the SLURM profile (set-resources, else default-resources)."""
+    import yaml
+
+    from grlo.io import read_input
+
+    data = yaml.safe_load(read_input(profile, "SLURM profile")) or {}
+    default = (data.get("default-resources") or {}).get("runtime")
+    rules = data.get("set-resources") or {}
+    return {r: int(v.get("runtime", default)) for r, v in rules.items() if isinstance(v, dict)} | \
+        ({"*": int(default)} if default is not None else {})
+
+
+def check_slurm_runtimes(c: Ctx) -> list[Check]:
+    """--slurm: each GPU rule's time limit in the profile against the forecast's longest job (grlo forecast)."""
+    if not c.slurm:
+        return []
+    from grlo.report.forecast import SLURM_MARGIN, job_runtimes
+
+    have = slurm_runtimes(SLURM_PROFILE)
+    out = []
+    for rule, need in sorted(job_runtimes(c.cfg).items()):
+        if rule not in needed_rules(c.cfg):
+            continue
+        got = have.get(rule, have.get("*"))
+        line = f"SLURM runtime of {rule}: {got} min"
+        why = (f"its longest job, {need['job']}, is forecast at up to {need['hours_high']:.1f} h on its GPUs; "
+               f"x {SLURM_MARGIN} = {need['minutes']} min")
+        if got is None or got < need["minutes"]:
+            out.append(Check(FAIL, line, f"{why}: raise set-resources.{rule}.runtime in "
+                             f"{SLURM_PROFILE.relative_to(_config.REPO_ROOT)}"))
+        else:
+            out.append(Check(OK, line, why))
+    return out
+
+
 def check_custom_models(c: Ctx) -> list[Check]:
     """evaluation.custom_models: a local directory holds a model; a hub model is reachable at its pinned commit."""
     from grlo.models import custom
@@ -770,7 +809,8 @@ def check_sandbox(c: Ctx) -> list[Check]:
 
 CHECKS: list[Callable[[Ctx], list[Check]]] = [check_gpus, check_resources, check_trainer, check_container,
                                               check_driver, check_images_start, check_disk, check_hub, check_pins,
-                                              check_gated, check_job_credentials, check_custom_models, check_judge,
+                                              check_gated, check_job_credentials, check_slurm_runtimes,
+                                              check_custom_models, check_judge,
                                               check_prompts, check_sandbox]
 
 

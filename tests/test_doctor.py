@@ -494,3 +494,25 @@ def test_an_overlay_alone_names_the_base_config(capsys):
         err = capsys.readouterr().err.strip()
         assert err.endswith(f"{overlay} is an overlay (use --config config/config.yaml config/{overlay})"), err
         assert len(err.splitlines()) == 1
+
+
+def test_slurm_runtimes_cover_the_forecast_with_a_margin(tmp_path, monkeypatch):
+    from grlo.report.forecast import SLURM_MARGIN, job_runtimes
+
+    need = job_runtimes(cfg())
+    # the committed profile covers every GPU rule's longest job (generate: Qwen3-4B's 32K-token answers)
+    ctx = D.Ctx(cfg(), FakeProbe(), tmp_path, 8, True, "apptainer")
+    lines = [ch.line() for ch in D.check_slurm_runtimes(ctx)]
+    assert len(lines) == 3 and all(x.startswith("[ ok ] SLURM runtime of") for x in lines), lines
+    assert need["generate"]["minutes"] >= need["generate"]["hours_high"] * SLURM_MARGIN * 60 > 240  # the old limit
+    # the old 240-minute generate limit fails, naming the rule, the job and the file to edit
+    import yaml
+
+    prof = yaml.safe_load(D.SLURM_PROFILE.read_text())
+    prof["set-resources"]["generate"]["runtime"] = 240
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(prof))
+    monkeypatch.setattr(D, "SLURM_PROFILE", tmp_path / "config.yaml")
+    monkeypatch.setattr(D._config, "REPO_ROOT", tmp_path)
+    fails = [ch.line() for ch in D.check_slurm_runtimes(ctx) if ch.status == D.FAIL]
+    assert len(fails) == 1 and fails[0].startswith("[FAIL] SLURM runtime of generate: 240 min")
+    assert "qwen3-4b--" in fails[0] and "set-resources.generate.runtime in config.yaml" in fails[0]

@@ -364,6 +364,34 @@ def _bench_size(name: str, sizes: dict) -> int | None:
         return sizes.get(name)
 
 
+# ------------------------------------------------------------------------------------------- SLURM time limits
+# Which rule runs each forecast stage (one job per row: a training run, or one model's generation of every
+# benchmark). A new engine or stage adds its line here.
+STAGE_RULE = {"grlo": "train_grlo", "rlvr": "train_rlvr", "grlo-rlvr": "train_rlvr", "eval": "generate"}
+SLURM_MARGIN = 1.25  # our choice: over the forecast's HIGH end (the lowest efficiencies), for start-up and noise
+SLURM_MIN_MINUTES = 60  # our choice: start-up (image, model load, vLLM / Ray start) is not in the forecast
+
+
+def job_runtimes(cfg: dict, rows: list[dict] | None = None) -> dict[str, dict]:
+    """{rule: {minutes, hours_high, job}}: the longest job of each GPU rule at the forecast's high end on its own GPUs,
+    times SLURM_MARGIN, rounded up to 30 minutes: the time limit its SLURM jobs need."""
+    from grlo import workflow as W
+
+    if rows is None:
+        rows, _ = plan(cfg, load_throughput())
+    gpus = W.rule_gpus(cfg)
+    out: dict[str, dict] = {}
+    for r in rows:
+        rule = STAGE_RULE.get(r["stage"])
+        if not rule or not r["gpu_hours_high"]:
+            continue
+        hours = r["gpu_hours_high"] / max(1, int(gpus.get(rule) or 1))
+        if hours > out.get(rule, {}).get("hours_high", -1.0):
+            minutes = max(SLURM_MIN_MINUTES, int(math.ceil(hours * SLURM_MARGIN * 60 / 30.0) * 30))
+            out[rule] = {"minutes": minutes, "hours_high": hours, "job": f"{r['model']} ({r['stage']})"}
+    return out
+
+
 COLUMNS = ["stage", "model", "engine", "decode_pflop", "forward_pflop", "train_pflop", "gpu_hours", "gpu_hours_low",
            "gpu_hours_high", "gpu", "detail"]
 
