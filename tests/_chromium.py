@@ -73,8 +73,8 @@ def visible(page: str | Path, selectors: list[str], width: int = 1366, height: i
     script = _VISIBLE_JS % json.dumps(selectors)
     with tempfile.TemporaryDirectory(prefix="grlo-visible-") as d:
         copy = Path(d) / Path(page).name
-        copy.write_text(src.replace("</body>", script + "</body>", 1) if "</body>" in src else src + script,
-                        encoding="utf-8")
+        head, sep, tail = src.rpartition("</body>")  # the page's own end (embedded pages may hold others)
+        copy.write_text(head + script + sep + tail if sep else src + script, encoding="utf-8")
         with tempfile.TemporaryDirectory(prefix="grlo-chromium-") as profile:
             p = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
                                 "--hide-scrollbars", "--virtual-time-budget=15000", "--dump-dom", copy.as_uri()],

@@ -321,23 +321,53 @@ def assert_table1_visible(page: Path) -> None:
     assert seen[T1_KEYS[0]]["text"] == "Overall (ours)" and seen[T1_KEYS[1]]["text"] == "Paper overall"
 
 
-def test_wide_table1_keeps_the_compared_averages_and_labels_in_a_1366_window(tmp_path):
-    """Paper mode's table 1 (11 benchmarks, 5 domain averages, 9 rows) on its own page at 1,366 x 768."""
+def write_wide_table1(path: Path, benches: list[str], n_rows: int, header=HEADER) -> Path:
+    """A table 1 shaped like a real run's: every benchmark, its domain averages, overall +- SE, the paper's."""
     from grlo import registry
 
-    benches = ["math500", "aime24", "aime25", "amc23", "gsm8k", "gpqa_diamond", "humaneval_plus", "mbpp_plus",
-               "livecodebench", "alpacaeval2", "ifeval"]
     doms = list(dict.fromkeys(registry.benchmark(b)["domain"] for b in benches))
     cols = ["model", "label", *benches, *[f"avg_{d}" for d in doms], "overall", "overall_stderr", "mean_benchmarks",
             "mean_benchmarks_stderr", "paper_overall", "paper_source"]
-    rows = [{"model": f"m{i}--v", "label": f"Qwen3-4B-Base + a rather long variant name {i}",
+    rows = [{"model": f"m{i}--v", "label": f"SmolLM2-135M-Instruct (stands in for Qwen3-4B-Base) variant {i}",
              **{b: 12.345 + i for b in benches}, **{f"avg_{d}": 40.0 for d in doms}, "overall": 41.0,
              "overall_stderr": 1.25, "mean_benchmarks": 40.5, "mean_benchmarks_stderr": 1.1,
-             "paper_overall": 63.1 if i == 1 else None, "paper_source": "GRLO abstract (known)"} for i in range(9)]
-    common.write_csv_md(tmp_path / "table1.csv", HEADER, cols, rows)
+             "paper_overall": 24.1 if i == 0 else 63.1 if i == 1 else None, "paper_source": "GRLO abstract (known)"}
+            for i in range(n_rows)]
+    common.write_csv_md(path, header, cols, rows)
+    return path
+
+
+def test_wide_table1_keeps_the_compared_averages_and_labels_in_a_1366_window(tmp_path):
+    """Paper mode's table 1 (11 benchmarks, 5 domain averages, 9 rows) on its own page at 1,366 x 768."""
+    write_wide_table1(tmp_path / "table1.csv", ["math500", "aime24", "aime25", "amc23", "gsm8k", "gpqa_diamond",
+                                                "humaneval_plus", "mbpp_plus", "livecodebench", "alpacaeval2",
+                                                "ifeval"], 9)
     page = tmp_path / "table1.html"
     page.write_text(html.pages(tables=[str(tmp_path / "table1.csv")])["table1.html"], encoding="utf-8")
     assert_table1_visible(page)
+
+
+def test_report_landing_shows_table1_under_every_claim_in_a_1366_window(tmp_path):
+    """The Snakemake report's first screen (its own menu and layout) with the committed claims (every claim of the
+    abstract) and a smoke-shaped table 1 (7 benchmarks, 8 rows): table 1's compared averages and first row show."""
+    import shutil
+
+    from test_report_browser import write_samples
+
+    wd = tmp_path / "wf"
+    (wd / "in").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "results" / "preview" / "claims.csv", wd / "in" / "claims.csv")
+    write_wide_table1(wd / "in" / "table1.csv", ["math500", "aime24", "gpqa_diamond", "humaneval_plus",
+                                                "livecodebench", "ifeval", "alpacaeval2"], 8)
+    write_samples(wd / "in" / "scores")
+    grlo = str(Path(sys.executable).with_name("grlo"))
+    (wd / "Snakefile").write_text(MINI_SNAKEFILE.format(
+        workflow_rst=str(REPO_ROOT / "workflow" / "report" / "workflow.rst"), grlo=grlo), encoding="utf-8")
+    smk = [str(Path(sys.executable).with_name("snakemake")), "-d", str(wd), "-s", str(wd / "Snakefile")]
+    for extra in (["--cores", "1"], ["--report", "report.html"]):
+        p = subprocess.run(smk + extra, capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr[-3000:]
+    assert_table1_visible(wd / "report.html")
 
 
 @pytest.mark.integration

@@ -65,6 +65,8 @@ div.overflow-auto:has(#overview) { align-items: flex-start; justify-content: fle
                          font-weight: 600; max-width: 16rem; overflow: hidden; text-overflow: ellipsis; }
 .grlo #table1 thead th:first-child { position: sticky; left: 0; z-index: 2; }
 .grlo #table1 th.key { background: #e0e7ff; } .grlo #table1 .se { color: #6b7280; font-size: 0.85em; }
+#overview #claims { font-size: 13px; } #overview #claims td { padding: 2px 6px; }
+#overview h1 { margin-top: 0.2em; } #overview h2 { margin: 0.5em 0 0.2em; } #overview .badge { font-size: 12px; }
 .grlo p.compared, .grlo p.legend { font-size: 0.9em; color: #374151; margin: 0.2em 0; }
 .grlo .smoke { background: #fdefc3; color: #7a5200; padding: 4px 8px; border-radius: 4px; font-weight: 600; }
 .grlo pre, .grlo code { background: #f3f4f6; font-size: 0.9em; } .grlo pre { padding: 6px; overflow-x: auto; }
@@ -179,7 +181,9 @@ def verdict_counts(rows: Sequence[dict]) -> str:
     return "<p>" + "".join(badges) + "</p>"
 
 
-def claims_body(path: str | Path, full: bool) -> str:
+def claims_body(path: str | Path, full: bool, footer: bool = True) -> str:
+    """The claims with their verdicts; `footer=False` leaves out the note and the header block (the overview puts
+    them below table 1, so that table 1 starts on the first screen)."""
     header, columns, rows = read_csv(path)
     missing = [c for c in ("claim", "verdict") if c not in columns]
     if missing:
@@ -187,10 +191,14 @@ def claims_body(path: str | Path, full: bool) -> str:
     cols = [c for c in (columns if full else CLAIM_COLUMNS) if c in columns]
     parts = [smoke_banner(header), "<h1>Claims of the abstract: verdicts</h1>", verdict_counts(rows),
              html_table(cols, rows, verdict_column="verdict", css_id="claims")]
-    if not full:
-        parts.append('<p class="notes">The rule behind each verdict and every column: the claims page.</p>')
-    parts.append(provenance(header, with_notes=full))
+    if footer:
+        parts.append(claims_footer(header, full))
     return "\n".join(parts)
+
+
+def claims_footer(header: Sequence[str], full: bool) -> str:
+    note = "" if full else '<p class="notes">The rule behind each verdict and every column: the claims page.</p>\n'
+    return note + provenance(header, with_notes=full)
 
 
 # --------------------------------------------------------------------------------------------------------- tables
@@ -408,7 +416,8 @@ def pages(claims: str | None = None, tables: Sequence[str] = (), forecast: str |
     out: dict[str, str] = {}
     if claims and "table1" in named:
         out["overview.html"] = page("GRLO reproduction: verdicts and table 1", section(
-            claims_body(claims, full=False) + "\n" + table_body(named["table1"], "table1", level=2), "overview"))
+            claims_body(claims, full=False, footer=False) + "\n" + table_body(named["table1"], "table1", level=2)
+            + "\n<h3>Claims: provenance</h3>\n" + claims_footer(read_csv(claims)[0], full=False), "overview"))
     if claims:
         out["claims.html"] = page("Claims: verdicts", section(claims_body(claims, full=True)))
     for name, path in sorted(named.items()):
