@@ -107,3 +107,27 @@ def test_long_answers_and_completions_are_clipped():
     e = browser.model_entry(row, "f")
     assert e["extracted"][0].endswith("…") and len(e["extracted"][0]) == browser.ANSWER_CHARS + 1
     assert e["tail"].startswith("…") and e["tail"].endswith(" end") and len(e["tail"]) == browser.TAIL_CHARS + 1
+
+
+def test_flip_filter_shows_only_a_and_b(tmp_path):
+    import shutil
+
+    samples = write_samples(tmp_path / "scores")
+    third = tmp_path / "scores" / "m3--rlvr" / "math500.samples.jsonl"
+    third.parent.mkdir(parents=True)
+    shutil.copy(samples[0], third)  # a third model: its answers must not show while A and B are compared
+    out = tmp_path / "math500.html"
+    assert main(["browse", "--benchmark", "math500", "--samples", *samples, str(third), "--output", str(out)]) == 0
+
+    def heads(dom):
+        return re.findall(r'<th data-model="([^"]+)">([^<]*)</th>', dom)
+
+    def cells_per_row(dom):
+        return {len(re.findall(r"<td", r)) for r in re.findall(r'<tr[^>]*data-id="[^"]+"[^>]*>(.*?)</tr>', dom, re.S)}
+
+    dom = dump_dom(out.as_uri() + "#a=m2--grlo&b=m1--base&flips=1")
+    assert [m for m, _ in heads(dom)] == ["m2--grlo", "m1--base"]
+    assert heads(dom)[0][1].startswith("A: ") and heads(dom)[1][1].startswith("B: ")
+    assert cells_per_row(dom) == {3 + 2}
+    dom = dump_dom(out.as_uri() + "#a=m2--grlo&b=m1--base&flips=0")  # no filter: every model
+    assert [m for m, _ in heads(dom)] == ["m1--base", "m2--grlo", "m3--rlvr"] and cells_per_row(dom) == {3 + 3}

@@ -187,6 +187,14 @@ PAGE_JS = r"""
     const a = $("model-a").value, b = $("model-b").value, only = $("only-flips").checked;
     const q = $("search").value.trim().toLowerCase();
     const body = $("rows"); body.textContent = "";
+    // the flip filter compares A and B: only their answers are shown then (every model otherwise)
+    const cols = only && a !== b ? [a, b] : V.models;
+    const head = $("head");
+    for (const th of Array.from(head.querySelectorAll("th[data-model]"))) th.remove();
+    for (const m of cols) {
+      const th = el("th", "", (cols === V.models ? "" : (m === a ? "A: " : "B: ")) + V.labels[m] + " [" + m + "]");
+      th.dataset.model = m; head.appendChild(th);
+    }
     let shown = 0, nflip = 0;
     for (const p of V.problems) {
       const flip = a !== b && isFlip(p, a, b);
@@ -200,15 +208,13 @@ PAGE_JS = r"""
       tr.appendChild(first);
       tr.appendChild(el("td", "problem", p.problem));
       tr.appendChild(el("td", "ans", p.answer === null ? "—" : p.answer));
-      for (const m of V.models) tr.appendChild(modelCell(p.by_model[m]));
+      for (const m of cols) tr.appendChild(modelCell(p.by_model[m]));
       body.appendChild(tr);
     }
     $("count").textContent = shown + " of " + V.problems.length + " problems shown; " + nflip +
       " flip between A and B" + (a === b ? " (pick two different models)" : "");
     writeHash();
   }
-  const head = $("head");
-  for (const m of V.models) head.appendChild(el("th", "", V.labels[m] + " [" + m + "]"));
   readHash();
   for (const id of ["model-a", "model-b", "only-flips"]) $(id).addEventListener("change", render);
   $("search").addEventListener("input", render);
