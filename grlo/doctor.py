@@ -16,8 +16,16 @@ What it checks, and from where:
               GRLO (FSDP): 16 B/param for actor and critic each (fp32 weights, grads, Adam) / GPUs + the reward
               model's bf16 weights unless offloaded; RLVR (ZeRO-3): 16 B/param / GPUs + vLLM's colocated share;
               generation: bf16 weights / tensor parallel within vLLM's gpu_memory_utilization.
-  container   apptainer/singularity on PATH and the image (local .sif present, or the registry reachable);
-              the digest pinned (config `container.digest`).
+  container   apptainer/singularity on PATH and each image (local .sif present, or the registry reachable; else
+              its own SIF name and `make sif`); the digest pinned; --sdm conda with the verl engine refused.
+  driver      the host driver (nvidia-smi) against the CUDA of each image the run starts (IMAGES: 13.0 -> R580,
+              12.8 -> R570).
+  images      each image started as a job starts it (apptainer exec --home <workdir> --nv --bind cache:/cache),
+              importing its stack with a CUDA tensor (torch, vLLM, TRL/DeepSpeed; verl and flash-attn in verl's).
+  credentials the HF token as the job sees it (exported HF_TOKEN, or a token file in the /cache bind: a host
+              `huggingface-cli login` is hidden by --home and HF_HOME=/cache/huggingface); WANDB_API_KEY for W&B.
+  slurm       (--slurm) each GPU rule's profile time limit against the forecast's longest job x 1.25.
+  custom      evaluation.custom_models: a local directory with config.json, or a hub model reachable / cached.
   disk        output and cache directories (container.cache with Apptainer; GRLO_CACHE and HF_HOME otherwise)
               writable, free space against the run's storage estimate (grlo/report/storage.py, also printed by grlo forecast).
   hub         huggingface.co reachable, or (offline) every hub repo the run needs already in the cache (the snapshot of
