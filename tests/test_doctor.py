@@ -516,3 +516,10 @@ def test_slurm_runtimes_cover_the_forecast_with_a_margin(tmp_path, monkeypatch):
     fails = [ch.line() for ch in D.check_slurm_runtimes(ctx) if ch.status == D.FAIL]
     assert len(fails) == 1 and fails[0].startswith("[FAIL] SLURM runtime of generate: 240 min")
     assert "qwen3-4b--" in fails[0] and "set-resources.generate.runtime in config.yaml" in fails[0]
+
+
+def test_grlo_version(capsys):
+    import grlo
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"grlo {grlo.__version__}"
