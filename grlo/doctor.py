@@ -16,10 +16,18 @@ What it checks, and from where:
               GRLO (FSDP): 16 B/param for actor and critic each (fp32 weights, grads, Adam) / GPUs + the reward
               model's bf16 weights unless offloaded; RLVR (ZeRO-3): 16 B/param / GPUs + vLLM's colocated share;
               generation: bf16 weights / tensor parallel within vLLM's gpu_memory_utilization.
-  container   apptainer/singularity on PATH and the image (local .sif present, or the registry reachable);
-              the digest pinned (config `container.digest`).
+  container   apptainer/singularity on PATH and each image (local .sif present, or the registry reachable; else
+              its own SIF name and `make sif`); the digest pinned; --sdm conda with the verl engine refused.
+  driver      the host driver (nvidia-smi) against the CUDA of each image the run starts (IMAGES: 13.0 -> R580,
+              12.8 -> R570).
+  images      each image started as a job starts it (apptainer exec --home <workdir> --nv --bind cache:/cache),
+              importing its stack with a CUDA tensor (torch, vLLM, TRL/DeepSpeed; verl and flash-attn in verl's).
+  credentials the HF token as the job sees it (exported HF_TOKEN, or a token file in the /cache bind: a host
+              `huggingface-cli login` is hidden by --home and HF_HOME=/cache/huggingface); WANDB_API_KEY for W&B.
+  slurm       (--slurm) each GPU rule's profile time limit against the forecast's longest job x 1.25.
+  custom      evaluation.custom_models: a local directory with config.json, or a hub model reachable / cached.
   disk        output and cache directories (container.cache with Apptainer; GRLO_CACHE and HF_HOME otherwise)
-              writable, free space against the storage estimate (storage_estimate below: parameter counts of grlo/registry/models.yaml).
+              writable, free space against the run's storage estimate (grlo/report/storage.py, also printed by grlo forecast).
   hub         huggingface.co reachable, or (offline) every hub repo the run needs already in the cache (the snapshot of
               the pinned revision where the registry or the lock file pins one).
   pins        every source pinned by the registry or the lock file (grlo/lock.py); unpinned with lock.frozen: fail.
@@ -33,12 +41,13 @@ What it checks, and from where:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -46,13 +55,13 @@ from grlo import config as _config
 from grlo import registry
 from grlo import workflow as W
 from grlo.errors import GrloError
+from grlo.report import storage as S
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 MARK = {OK: "[ ok ]", WARN: "[warn]", FAIL: "[FAIL]", SKIP: "[skip]"}
 GIB = 1 << 30
 # Hub repos that need accepted terms and a token. The registry may also mark an entry `gated: true`.
 GATED_REPOS = {"meta-llama/Llama-3.2-3B", "Idavidrein/gpqa"}
-SMOKE_PARAMS_B = 0.135  # SmolLM2-135M-Instruct stands in for every smoke model (registry smoke sources)
 HUB_URL = "https://huggingface.co/api/models/Qwen/Qwen3-4B-Base"
 
 
@@ -144,6 +153,38 @@ class Probe:
 
         return isolation_mode()
 
+    def run(self, cmd: list[str], timeout: float = 900.0) -> tuple[int, str, str]:
+        """(exit status, stdout, stderr) of a command; a missing program or a timeout is a failed run."""
+        import subprocess
+
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return 127, "", f"{type(e).__name__}: {e}"
+        return p.returncode, p.stdout, p.stderr
+
+    def driver_version(self) -> str | None:
+        """The host's NVIDIA driver version (nvidia-smi), None without one."""
+        exe = self.which("nvidia-smi")
+        if not exe:
+            return None
+        rc, out, _ = self.run([exe, "--query-gpu=driver_version", "--format=csv,noheader"], timeout=60)
+        first = out.strip().splitlines()[0].strip() if rc == 0 and out.strip() else ""
+        return first or None
+
+    def hf_token_file(self) -> Path | None:
+        """The host's `huggingface-cli login` token file, when there is one."""
+        try:
+            from huggingface_hub import constants
+
+            p = Path(constants.HF_TOKEN_PATH)
+        except Exception:  # no huggingface_hub in the host env
+            p = Path(self.env("HF_HOME") or Path.home() / ".cache" / "huggingface") / "token"
+        return p if p.is_file() else None
+
+    def file_exists(self, path: Path) -> bool:
+        return path.is_file()
+
 
 # ------------------------------------------------------------------------------------------------ what the run needs
 
@@ -157,88 +198,11 @@ def rule_gpus(cfg: dict) -> dict[str, int | None]:
         return {r: None for r in ("generate", "lmeval_fewshot", "score", "train_grlo", "train_rlvr")}
 
 
-def needed_rules(cfg: dict) -> set[str]:
-    """GPU rules this config's DAG runs (training rules only when a stage is trained)."""
-    need = {"generate", "score", "lmeval_fewshot"}
-    for m in W.eval_models(cfg):
-        r = W.resolve_eval_model(cfg, m)
-        if r["stage"] == "grlo":
-            need.add("train_grlo")
-        elif r["stage"]:
-            need.add("train_rlvr")
-            if r["stage"] == "grlo-rlvr":
-                need.add("train_grlo")
-    return need
+needed_rules, fetched_models, storage_estimate = S.needed_rules, S.fetched_models, S.storage_estimate
 
 
 def _params(name: str, mode: str) -> float:
-    entry = registry.model(name)
-    src = (entry.get("source") or {}).get(mode) or {}
-    if mode == "smoke":
-        return 0.0 if src.get("kind") == "tiny_reward" else SMOKE_PARAMS_B * 1e9
-    return float(entry.get("params_b") or 0.0) * 1e9
-
-
-def fetched_models(cfg: dict) -> list[str]:
-    """Registry models the run downloads (each once)."""
-    names = [cfg["backbones"]["primary"], *cfg["backbones"].get("extra", []), cfg["reward_model"]]
-    names += [m.partition("--")[0] for m in W.eval_models(cfg, "released")]
-    if _config.get(cfg, "rlvr.mode") == "checkpoint" and f"{cfg['backbones']['primary']}--rlvr" in W.eval_models(cfg):
-        names.append(_config.get(cfg, "rlvr.checkpoint.model"))
-    if _config.get(cfg, "rlvr.reward.verifier") == "general-verifier" and "train_rlvr" in needed_rules(cfg):
-        names.append("general-verifier")
-    judge = _config.get(cfg, "evaluation.judge") or {}
-    if judge.get("kind") == "reward_model" and judge.get("model"):
-        names.append(judge["model"])
-    return list(dict.fromkeys(n for n in names if n))
-
-
-def storage_estimate(cfg: dict, n_prompts: int | None = None) -> tuple[float, list[str]]:
-    """(bytes, the parts) written by a run: downloaded weights (bf16), final checkpoints (fp32, conservative) and
-    resume checkpoints (fp32 weights + grads-free Adam state: 12 B/param, actor and critic for GRLO).
-    Generations, scores and logs are small beside these and not counted. `n_prompts` (when known) gives the GRLO
-    step count, and so whether a resume checkpoint is ever written."""
-    mode = cfg["mode"]
-    parts, total = [], 0.0
-    for name in fetched_models(cfg):
-        b = 2 * _params(name, mode)
-        total += b
-        parts.append(f"{name} weights {b / GIB:.1f} GiB")
-    g = cfg.get("grlo") or {}
-    t = _config.get(cfg, "rlvr.train") or {}
-    for m in W.eval_models(cfg):
-        r = W.resolve_eval_model(cfg, m)
-        if not r["stage"]:
-            continue
-        n = _params(r["source"], mode)
-        final = 4 * n
-        if r["stage"] == "grlo":
-            every, steps = int(g.get("save_freq", -1) or -1), g.get("total_training_steps")
-            if steps is None and n_prompts:  # verl: full batches per epoch x epochs (a short set adapts to 1)
-                steps = max(1, n_prompts // int(g.get("train_batch_size", 1))) * int(g.get("total_epochs", 1))
-            saves = every > 0 and (steps is None or int(steps) >= every)
-            resume = int(g.get("keep_last", 1)) * 2 * 12 * n if saves else 0.0
-        else:
-            every = int(t.get("save_steps") or 0)
-            steps = _config.get(cfg, f"rlvr.stages.{r['stage']}.max_steps") or t.get("max_steps")
-            saves = every > 0 and (steps is None or int(steps) >= every)
-            resume = int(t.get("save_total_limit") or 1) * 12 * n if saves else 0.0
-        total += final + resume
-        parts.append(f"{r['source']}/{r['stage']} final {final / GIB:.1f} GiB + resume {resume / GIB:.1f} GiB")
-    return total, parts
-
-
-def _forecast_storage(cfg: dict) -> tuple[float, list[str], str] | None:
-    """The forecast's own storage estimate when grlo/report/forecast.py provides one."""
-    from grlo.report import forecast
-
-    fn = getattr(forecast, "storage_estimate", None)
-    if fn is None:
-        return None
-    got = fn(cfg)
-    if isinstance(got, tuple):
-        return float(got[0]), list(got[1]), "grlo forecast"
-    return float(got), [], "grlo forecast"
+    return S.params(name, mode)
 
 
 def prompt_count(cfg: dict, outdir: Path) -> tuple[int | None, str]:
@@ -311,6 +275,7 @@ class Ctx:
     resources_gpu: int | None
     slurm: bool
     sdm: str
+    image_seen: dict = field(default_factory=dict)  # config key -> what the image probe reported inside it
 
 
 def check_gpus(c: Ctx) -> list[Check]:
@@ -418,21 +383,30 @@ def check_container(c: Ctx) -> list[Check]:
     if c.sdm != "apptainer":
         if c.sdm == "conda":
             ok = c.probe.which("conda") or c.probe.which("mamba")
-            return [Check(OK if ok else FAIL, "--sdm conda", "conda on PATH" if ok else
-                          "no conda/mamba on PATH: install Miniforge or use --sdm apptainer")]
+            out = [Check(OK if ok else FAIL, "--sdm conda", "conda on PATH" if ok else
+                         "no conda/mamba on PATH: install Miniforge or use --sdm apptainer")]
+            if (c.cfg.get("grlo") or {}).get("engine") == "verl" and "train_grlo" in needed_rules(c.cfg):
+                out.append(Check(FAIL, "--sdm conda with grlo.engine verl", "the conda env (envs/grlo-gpu.yaml) has "
+                                 "no verl, which needs its own torch/vLLM set: use --sdm apptainer (verl's own image, "
+                                 "container.verl_image) or set grlo.engine: native"))
+            return out
         return [Check(SKIP, "container", "--sdm none: rules run in this Python environment")]
     tool = c.probe.which("apptainer") or c.probe.which("singularity")
     out = [Check(OK if tool else FAIL, "apptainer", tool or "neither apptainer nor singularity on PATH: install "
                  "Apptainer, or run with --sdm conda (docs/gpu.md)")]
     ref, digest = container_ref(c.cfg)
     out += _check_image(c, ref, digest, "container.image")
-    if (c.cfg.get("grlo") or {}).get("engine") == "verl" and "train_grlo" in needed_rules(c.cfg):
+    if uses_verl_image(c.cfg):
         verl = _config.get(c.cfg, "container.verl_image")
         if not verl:
             return out + [Check(FAIL, "verl image", "grlo.engine verl needs container.verl_image "
                                 "(docker/verl.Dockerfile)")]
         out += _check_image(c, verl, None, "container.verl_image")
     return out
+
+
+def uses_verl_image(cfg: dict) -> bool:
+    return (cfg.get("grlo") or {}).get("engine") == "verl" and "train_grlo" in needed_rules(cfg)
 
 
 def _check_image(c: Ctx, ref: str, digest: str | None, key: str) -> list[Check]:
@@ -448,21 +422,252 @@ def _check_image(c: Ctx, ref: str, digest: str | None, key: str) -> list[Check]:
     m = re.match(r"^(?:docker|oras)://([^/]+)/", ref)
     host = m.group(1) if m and "." in m.group(1) else "registry-1.docker.io"
     up = c.probe.reachable(f"https://{host}/v2/")
+    sif = IMAGES[key]["sif"]
     out.append(Check(OK if up else FAIL, f"image registry {host}", "reachable: the image is pulled at the first job"
-                     if up else "unreachable: pull the image elsewhere (`apptainer pull grlo.sif "
-                     f"{ref}`) and set {key} to the .sif path"))
+                     if up else f"unreachable: build {sif} here (`make sif`, no Docker needed) or pull it elsewhere "
+                     f"(`apptainer pull {sif} {ref}`), and set {key} to the .sif path"))
+    return out
+
+
+# ------------------------------------------------------------------------- images started, driver, job credentials
+# Each image, its SIF name (`make sif`), the CUDA its torch wheels are built for (the Dockerfile's CUDA base; tests
+# check both agree) and what the probe imports inside it. Minimum drivers: NVIDIA's CUDA toolkit release notes
+# (table 3, "CUDA Toolkit and Corresponding Driver Versions"): CUDA 13.0 needs the R580 branch (>= 580.65.06),
+# CUDA 12.8 the R570 branch (12.8 Update 1: >= 570.124.06). Older drivers: the CUDA forward-compatibility package
+# (data-center GPUs only; docs/gpu.md).
+IMAGES = {
+    "container.image": {"sif": "grlo.sif", "def": "containers/grlo.def", "cuda": "13.0", "driver": "580.65.06",
+                        "imports": ["torch", "vllm", "trl", "transformers", "deepspeed", "grlo"]},
+    "container.verl_image": {"sif": "grlo-verl.sif", "def": "containers/grlo-verl.def", "cuda": "12.8",
+                             "driver": "570.124.06", "imports": ["torch", "vllm", "verl", "flash_attn", "ray", "grlo"]},
+}
+# Run inside the image (`apptainer exec --nv`): imports the stack, initialises CUDA, and reports the credentials the
+# job sees. One JSON line on stdout.
+IMAGE_PROBE = """
+import importlib, json, os
+out = {"imports": {}, "errors": {}}
+for name in %s:
+    try:
+        m = importlib.import_module(name)
+        out["imports"][name] = getattr(m, "__version__", "?")
+    except Exception as e:
+        out["errors"][name] = type(e).__name__ + ": " + str(e)[:200]
+try:
+    import torch
+    out["cuda"] = torch.version.cuda
+    out["gpus"] = torch.cuda.device_count()
+    if out["gpus"]:
+        torch.zeros(1, device="cuda").add_(1)
+        out["gpu0"] = torch.cuda.get_device_name(0)
+except Exception as e:
+    out["errors"]["cuda init"] = type(e).__name__ + ": " + str(e)[:200]
+try:
+    from huggingface_hub import get_token
+    out["hf_token"] = bool(get_token())
+except Exception as e:
+    out["hf_token"] = None
+out["openai_key"] = bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEYS"))
+out["wandb_key"] = bool(os.environ.get("WANDB_API_KEY"))
+out["hf_home"] = os.environ.get("HF_HOME")
+print(json.dumps(out))
+"""
+
+
+def _version(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", v)[:3])
+
+
+def cache_dir(cfg: dict) -> Path:
+    return Path(os.path.expanduser(_config.get(cfg, "container.cache") or "~/.cache/grlo"))
+
+
+def images_used(cfg: dict) -> list[tuple[str, str]]:
+    """(config key, image reference) of every image this run starts."""
+    out = [("container.image", W.container_image(cfg))]
+    if uses_verl_image(cfg) and _config.get(cfg, "container.verl_image"):
+        out.append(("container.verl_image", _config.get(cfg, "container.verl_image")))
+    return out
+
+
+def image_command(tool: str, ref: str, key: str, workdir: Path, cache: Path) -> list[str]:
+    """The probe as a job runs it: Snakemake's `--home <workdir>`, the workflow's --nv and /cache bind."""
+    return [tool, "exec", "--home", str(workdir), "--nv", "--bind", f"{cache}:/cache", ref, "python", "-c",
+            IMAGE_PROBE % repr(IMAGES[key]["imports"])]
+
+
+def check_driver(c: Ctx) -> list[Check]:
+    """The host driver against the CUDA of each image the run starts (a SLURM login node may have none)."""
+    keys = [k for k, _ in images_used(c.cfg)] if c.sdm == "apptainer" else ["container.image"]
+    driver = c.probe.driver_version()
+    if driver is None:
+        if c.slurm:
+            return [Check(SKIP, "NVIDIA driver", "no nvidia-smi on this node: run `grlo doctor` in a GPU job "
+                          "(srun --gpus=1 ...) to compare the compute nodes' driver with the images' CUDA")]
+        return []  # no GPU: check_gpus says so
+    out = []
+    for key in keys:
+        im = IMAGES[key]
+        ok = _version(driver) >= _version(im["driver"])
+        out.append(Check(OK if ok else FAIL, f"driver {driver} vs CUDA {im['cuda']} of {key}", f">= {im['driver']}"
+                         if ok else f"CUDA {im['cuda']} needs driver >= {im['driver']} (R{im['driver'].split('.')[0]}"
+                         "): update the driver, or use the CUDA forward-compatibility package on a data-center GPU "
+                         "(docs/gpu.md, \"Drivers\")"))
+    return out
+
+
+def check_images_start(c: Ctx) -> list[Check]:
+    """Start each image as a job would (apptainer exec --nv) and import its stack, CUDA initialised."""
+    if c.sdm != "apptainer":
+        return []
+    tool = c.probe.which("apptainer") or c.probe.which("singularity")
+    if not tool:
+        return []  # check_container says so
+    out = []
+    for key, ref in images_used(c.cfg):
+        if "://" not in ref and not Path(ref).expanduser().exists():
+            continue  # missing local SIF: check_container says so
+        rc, so, se = c.probe.run(image_command(tool, ref, key, c.outdir, cache_dir(c.cfg)))
+        got = None
+        for line in reversed(so.strip().splitlines()):
+            try:
+                got = json.loads(line)
+                break
+            except ValueError:
+                continue
+        if rc != 0 or not isinstance(got, dict):
+            tail = (se.strip().splitlines() or [f"exit status {rc}"])[-1][:300]
+            out.append(Check(FAIL, f"{key} {ref}: did not start", f"{tail} (apptainer exec --nv; build it with "
+                             f"`make sif` -> {IMAGES[key]['sif']})"))
+            continue
+        c.image_seen[key] = got
+        errs = got.get("errors") or {}
+        versions = ", ".join(f"{k} {v}" for k, v in (got.get("imports") or {}).items())
+        gpus = int(got.get("gpus") or 0)
+        if errs:
+            first = next(iter(errs.items()))
+            out.append(Check(FAIL, f"{key}: {first[0]} failed inside the image", f"{first[1]} (imported: {versions})"))
+        elif not gpus:
+            out.append(Check(WARN if c.slurm else FAIL, f"{key}: started, no GPU inside", "apptainer --nv found no "
+                             "GPU" + (" (login node: rerun in a GPU job)" if c.slurm else ": check the driver and "
+                                      "--nv")))
+        else:
+            out.append(Check(OK, f"{key} started with --nv", f"CUDA {got.get('cuda')} initialised on {gpus} GPU(s) "
+                             f"({got.get('gpu0', '?')}); {versions}"))
+    return out
+
+
+def job_hf_token(c: Ctx) -> tuple[bool, str]:
+    """(a job sees a Hugging Face token, where from). Under Apptainer a job has HOME = its working directory and
+    HF_HOME=/cache/huggingface: a host `huggingface-cli login` file is hidden; HF_TOKEN (passed through) or a token
+    file in the /cache bind are seen."""
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        if c.probe.env(var):
+            return True, f"{var} (exported; Apptainer passes it to the job)"
+    if c.sdm == "apptainer":
+        f = cache_dir(c.cfg) / "huggingface" / "token"
+        return (True, f"{f} (HF_HOME=/cache/huggingface inside the job)") if c.probe.file_exists(f) else (False, "")
+    f = c.probe.hf_token_file()
+    return (True, f"{f} (huggingface-cli login)") if f else (False, "")
+
+
+def check_job_credentials(c: Ctx) -> list[Check]:
+    """Every credential a job needs, as the job sees it (the image probe's answer when the image started)."""
+    out = []
+    seen = c.image_seen.get("container.image") or {}
+    if gated_repos(c.cfg) or any(registry.model(n).get("gated") for n in fetched_models(c.cfg)):
+        ok, where = job_hf_token(c)
+        if seen.get("hf_token") is not None:
+            ok, where = bool(seen["hf_token"]), where or "seen inside the image"
+        host = c.probe.hf_token_file()
+        if ok:
+            out.append(Check(OK, "Hugging Face token reaches the jobs", where))
+        elif host and c.sdm == "apptainer":
+            dest = cache_dir(c.cfg) / "huggingface" / "token"
+            out.append(Check(FAIL, "Hugging Face token does not reach the jobs", f"your login token {host} is "
+                             "hidden inside the container (--home <workdir>, HF_HOME=/cache/huggingface): "
+                             f"`export HF_TOKEN=$(cat {host})` or `install -m 600 -D {host} {dest}`"))
+    if _uses_wandb(c.cfg) and c.sdm == "apptainer" and not c.probe.env("WANDB_API_KEY"):
+        out.append(Check(FAIL, "W&B logging without WANDB_API_KEY", "a `wandb login` in ~/.netrc is hidden inside "
+                         "the container (--home <workdir>): export WANDB_API_KEY"))
+    return out
+
+
+def _uses_wandb(cfg: dict) -> bool:
+    return "wandb" in (_config.get(cfg, "grlo.logger") or []) or "wandb" in (_config.get(cfg, "rlvr.train.report_to")
+                                                                            or [])
+
+
+SLURM_PROFILE = _config.REPO_ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
+
+
+def slurm_runtimes(profile: Path) -> dict[str, int]:
+    """{rule: runtime minutes} of the SLURM profile (set-resources, else default-resources)."""
+    import yaml
+
+    from grlo.io import read_input
+
+    data = yaml.safe_load(read_input(profile, "SLURM profile")) or {}
+    default = (data.get("default-resources") or {}).get("runtime")
+    rules = data.get("set-resources") or {}
+    return {r: int(v.get("runtime", default)) for r, v in rules.items() if isinstance(v, dict)} | \
+        ({"*": int(default)} if default is not None else {})
+
+
+def check_slurm_runtimes(c: Ctx) -> list[Check]:
+    """--slurm: each GPU rule's time limit in the profile against the forecast's longest job (grlo forecast)."""
+    if not c.slurm:
+        return []
+    from grlo.report.forecast import SLURM_MARGIN, job_runtimes
+
+    have = slurm_runtimes(SLURM_PROFILE)
+    out = []
+    for rule, need in sorted(job_runtimes(c.cfg).items()):
+        if rule not in needed_rules(c.cfg):
+            continue
+        got = have.get(rule, have.get("*"))
+        line = f"SLURM runtime of {rule}: {got} min"
+        why = (f"its longest job, {need['job']}, is forecast at up to {need['hours_high']:.1f} h on its GPUs; "
+               f"x {SLURM_MARGIN} = {need['minutes']} min")
+        if got is None or got < need["minutes"]:
+            out.append(Check(FAIL, line, f"{why}: raise set-resources.{rule}.runtime in "
+                             f"{SLURM_PROFILE.relative_to(_config.REPO_ROOT)}"))
+        else:
+            out.append(Check(OK, line, why))
+    return out
+
+
+def check_custom_models(c: Ctx) -> list[Check]:
+    """evaluation.custom_models: a local directory holds a model; a hub model is reachable at its pinned commit."""
+    from grlo.models import custom
+
+    out = []
+    for name, e in custom.entries(c.cfg).items():
+        src = e["source"]["paper"]
+        if src["kind"] == "local":
+            given = Path(os.path.expanduser(src["path"]))
+            p = given if given.is_absolute() else c.outdir / given
+            made = not given.is_absolute() and given.parts[:1] == ("models",) and len(given.parts) == 2 \
+                and given.parts[1] in fetched_models(c.cfg)  # a model this run fetches itself
+            ok = (p / "config.json").is_file()
+            out.append(Check(OK if ok or made else FAIL, f"custom model {name}", f"{p}" + (
+                "" if ok else " (fetched by this run)" if made else ": no config.json there (a relative path is "
+                "inside the outdir; give the model directory)")))
+        else:
+            offline = c.probe.env("HF_HUB_OFFLINE") not in (None, "0", "false")
+            if offline or not c.probe.reachable(HUB_URL):
+                ok = c.probe.hf_cached(src["repo"], "model", src["revision"])
+                out.append(Check(OK if ok else FAIL, f"custom model {name}", f"{src['repo']}@{src['revision'][:12]} "
+                                 + ("in the cache" if ok else "neither reachable nor cached")))
+            else:
+                out.append(Check(OK, f"custom model {name}", f"{src['repo']}@{src['revision'][:12]} on the hub"))
     return out
 
 
 def check_disk(c: Ctx) -> list[Check]:
     from grlo.models.fetch import cache_root
 
-    got = _forecast_storage(c.cfg)
-    if got is None:
-        total, _ = storage_estimate(c.cfg, prompt_count(c.cfg, c.outdir)[0])
-        src = "estimated from registry parameter counts (grlo forecast has no storage estimate)"
-    else:
-        total, _, src = got
+    total, _ = storage_estimate(c.cfg)
+    src = "the run's storage estimate (grlo forecast prints its parts)"
     if c.sdm == "apptainer":  # inside the image every cache (HF_HOME included) lives under the /cache bind
         bound = Path(os.path.expanduser(_config.get(c.cfg, "container.cache") or "~/.cache/grlo"))
         dirs = {"outdir": c.outdir, "image caches (container.cache)": bound}
@@ -480,7 +685,7 @@ def check_disk(c: Ctx) -> list[Check]:
         by_dev.setdefault(dev, (free, []))[1].append(what)
     # models/ and checkpoints/ live under outdir (the whole estimate); downloads pass through the caches (the
     # weights again) when those lie on another file system
-    weights = sum(2 * _params(n, c.cfg["mode"]) for n in fetched_models(c.cfg))
+    weights = S.weights_bytes(c.cfg)
     for free, whats in by_dev.values():
         need = total if "outdir" in whats else weights
         status = OK if free >= 1.2 * need else WARN if free >= need else FAIL
@@ -614,9 +819,11 @@ def check_sandbox(c: Ctx) -> list[Check]:
     return [Check(OK, f"code sandbox: {mode}", "minimal read-only root, no network, own PID namespace")]
 
 
-CHECKS: list[Callable[[Ctx], list[Check]]] = [check_gpus, check_resources, check_trainer, check_container, check_disk,
-                                              check_hub, check_pins, check_gated, check_judge, check_prompts,
-                                              check_sandbox]
+CHECKS: list[Callable[[Ctx], list[Check]]] = [check_gpus, check_resources, check_trainer, check_container,
+                                              check_driver, check_images_start, check_disk, check_hub, check_pins,
+                                              check_gated, check_job_credentials, check_slurm_runtimes,
+                                              check_custom_models, check_judge,
+                                              check_prompts, check_sandbox]
 
 
 def doctor(cfg: dict, probe: Probe | None = None, *, outdir: str | os.PathLike | None = None,

@@ -457,7 +457,17 @@ def run(args: argparse.Namespace) -> int:
     groups: dict[tuple, list] = {}
     for plan in plans:
         groups.setdefault((plan[1], tuple(sorted(plan[2].items()))), []).append(plan)
+    from grlo.generation_resume import Resume, fingerprint
+
+    resume = Resume(args.output_dir)  # a killed job's finished benchmarks come back instead of being regenerated
+    fps = {bench: fingerprint(model=args.model, model_dir=str(Path(args.model_dir).resolve()), manifest=manifest,
+                              bench=bench, sampling=dataclasses.asdict(s), chat=chat, prefill=_prefill(bench),
+                              ids=[r["id"] for r in rows], generation=cfg["generation"], seed=cfg.get("seed"))
+           for bench, s, chat, rows in plans}
     for (s, _), members in groups.items():
+        if all(resume.restore(m[0], fps[m[0]]) for m in members):
+            print(f"restored {', '.join(m[0] for m in members)} for {args.model} from an earlier attempt")
+            continue
         chat = members[0][2]
         reqs = [_request(bench, r, chat) for bench, _, _, rows in members for r in rows]
         t1 = time.time()
@@ -467,4 +477,6 @@ def run(args: argparse.Namespace) -> int:
         for bench, _, _, rows in members:
             bench_outs, start = outs[start : start + len(rows)], start + len(rows)
             _write_bench(args, cfg, backend, manifest, t_load, t_gen, [m[0] for m in members], bench, s, chat, rows, bench_outs)
+            resume.save(bench, fps[bench])
+    resume.finish()
     return 0

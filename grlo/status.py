@@ -129,10 +129,14 @@ def training_runs(out: Path, planned: dict[tuple[str, str], int | None]) -> list
     return runs
 
 
-def forecast_rows(cfg: dict) -> list[dict]:
+def forecast_rows(cfg: dict, out: Path | None = None) -> list[dict]:
+    """The forecast of this run's own plan: the prepared prompts' count and mean length once they exist
+    (data/prompts/{primary}/stats.json), else the prompt file the run will download (grlo.report.forecast)."""
     from grlo.report import forecast
 
-    rows, _ = forecast.plan(cfg, forecast.load_throughput())
+    stats_file = out / "data" / "prompts" / str(_config.get(cfg, "backbones.primary")) / "stats.json" if out else None
+    stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file and stats_file.is_file() else None
+    rows, _ = forecast.plan(cfg, forecast.load_throughput(), stats)
     for r in rows:
         m = re.match(r"^(\d+) steps", r.get("detail", ""))
         r["steps"] = int(m.group(1)) if m else None
@@ -246,7 +250,7 @@ def report(cfg: dict, run_dir: Path, gpus: int | None, left: dict[str, int] | No
         secs = jobs.seconds.get(r, 0.0)
         lines.append(f"  {r:<20} done {d:4d}" + (f"  running {run}" if run else "")
                      + (f"  left {lf:4d}" if lf is not None else "") + (f"  ({_hm(secs / 3600)} measured)" if d else ""))
-    fc = forecast_rows(cfg)
+    fc = forecast_rows(cfg, out)
     runs = training_runs(out, planned_training(cfg, fc))
     lines.append("training:")
     for t in runs:

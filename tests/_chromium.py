@@ -33,3 +33,55 @@ def dump_dom(url_or_path: str | Path, budget_ms: int = 10000, timeout: int = 120
                             "--dump-dom", str(url)], capture_output=True, text=True, timeout=timeout)
     assert p.returncode == 0 and p.stdout.strip(), f"chromium failed ({p.returncode}): {p.stderr[-2000:]}"
     return p.stdout
+
+
+# What a reviewer sees without scrolling: each selector's element is inside the window and on top at its centre
+# (not clipped by an overflow box, not under a sticky column). The page is copied with this script appended.
+_VISIBLE_JS = """
+<script>
+(function () {
+  var wanted = %s, tries = 0;
+  function check() {
+    var found = wanted.map(function (sel) { return document.querySelector(sel); });
+    if (found.some(function (e) { return !e; }) && tries++ < 200) { return setTimeout(check, 50); }
+    var out = {window: [window.innerWidth, window.innerHeight]};
+    wanted.forEach(function (sel, i) {
+      var e = found[i];
+      if (!e) { out[sel] = {found: false}; return; }
+      var r = e.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2;
+      var hit = document.elementFromPoint(x, y);
+      out[sel] = {found: true, text: e.textContent.trim(), rect: [r.left, r.top, r.right, r.bottom],
+                  inside: r.left >= 0 && r.top >= 0 && r.right <= window.innerWidth && r.bottom <= window.innerHeight,
+                  on_top: !!hit && (hit === e || e.contains(hit))};
+    });
+    var pre = document.createElement("pre");
+    pre.id = "grlo-visibility"; pre.textContent = JSON.stringify(out);
+    document.body.appendChild(pre);
+  }
+  window.addEventListener("load", function () { setTimeout(check, 100); });
+})();
+</script>
+"""
+
+
+def visible(page: str | Path, selectors: list[str], width: int = 1366, height: int = 768) -> dict:
+    """{selector: {found, text, rect, inside, on_top}} for a page opened in a width x height window."""
+    import json
+    import re
+
+    src = Path(page).read_text(encoding="utf-8")
+    script = _VISIBLE_JS % json.dumps(selectors)
+    with tempfile.TemporaryDirectory(prefix="grlo-visible-") as d:
+        copy = Path(d) / Path(page).name
+        head, sep, tail = src.rpartition("</body>")  # the page's own end (embedded pages may hold others)
+        copy.write_text(head + script + sep + tail if sep else src + script, encoding="utf-8")
+        with tempfile.TemporaryDirectory(prefix="grlo-chromium-") as profile:
+            p = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
+                                "--hide-scrollbars", "--virtual-time-budget=15000", "--dump-dom", copy.as_uri()],
+                               capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, f"chromium failed ({p.returncode}): {p.stderr[-2000:]}"
+    m = re.search(r'<pre id="grlo-visibility">(.*?)</pre>', p.stdout, flags=re.S)
+    assert m, "the visibility probe did not run (no #grlo-visibility in the DOM)"
+    from html import unescape
+
+    return json.loads(unescape(m.group(1)))

@@ -230,3 +230,66 @@ def test_slurm_profile_resources_reach_sbatch(tmp_path):
     job = SimpleNamespace(resources=R(res))
     flags = set_gres_string(job)
     assert f"--gpus={res['gpu_model']}:4" in flags
+
+
+# ------------------------------------------------------------------ images a cluster can build, CI, metadata (issue 19)
+def test_apptainer_definitions_are_current_and_carry_every_pin():
+    """containers/*.def are generated from the Dockerfiles: same CUDA base, every pip pin, the same files copied."""
+    p = subprocess.run([sys.executable, "containers/def_from_dockerfile.py", "--check"], cwd=REPO_ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    for sif, dockerfile in (("grlo", "Dockerfile"), ("grlo-verl", "docker/verl.Dockerfile")):
+        docker = (REPO_ROOT / dockerfile).read_text()
+        definition = (REPO_ROOT / "containers" / f"{sif}.def").read_text()
+        base = re.search(r"^ARG CUDA_IMAGE=(\S+)", docker, flags=re.M).group(1)
+        assert f"Bootstrap: docker\nFrom: {base}\n" in definition
+        for pin in re.findall(r'"([A-Za-z0-9_.\-\[\],]+==[^"]+)"', docker):
+            assert f'"{pin}"' in definition, (sif, pin)
+        for src in re.findall(r"^COPY (.+) \S+$", docker, flags=re.M):
+            for s in src.split():
+                assert f"\n    {s} /opt/grlo/" in definition
+        assert 'export PATH="/opt/venv/bin:$PATH"' in definition and "%post\n    set -e\n" in definition
+
+
+def test_make_sif_builds_both_images_with_fakeroot(tmp_path):
+    stub = tmp_path / "apptainer"
+    stub.write_text(f"#!/bin/sh\necho \"$*\" >> {tmp_path}/calls.log\ntouch \"$3\"\n")
+    stub.chmod(0o755)
+    p = subprocess.run(["make", "sif", f"APPTAINER={stub}", f"SIF_DIR={tmp_path}"], cwd=REPO_ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "calls.log").read_text().splitlines() == [
+        f"build --fakeroot {tmp_path}/grlo.sif containers/grlo.def",
+        f"build --fakeroot {tmp_path}/grlo-verl.sif containers/grlo-verl.def"]
+
+
+def test_make_test_never_calls_sudo():
+    make = (REPO_ROOT / "Makefile").read_text()
+    assert "sudo apt-get" not in make.replace('echo "To run them: sudo', "")
+    p = subprocess.run(["make", "-n", "/usr/bin/chromium", "-B"], cwd=REPO_ROOT, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0 and 'id -u)" = 0' in p.stdout  # root installs; anyone else is told the command
+
+
+def test_ci_runs_make_test_on_push_and_keeps_the_smoke_report():
+    wf = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "test.yml").read_text())
+    on = wf[True] if True in wf else wf["on"]
+    assert "push" in on
+    steps = wf["jobs"]["test"]["steps"]
+    assert any(s.get("run") == "make test" for s in steps)
+    keep = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert "smoke/report.html" in keep["with"]["path"] and keep.get("if") == "always()"
+    assert "--basetemp=/tmp/grlo-pytest" in wf["jobs"]["test"]["env"]["PYTEST_ADDOPTS"]
+
+
+def test_license_citation_and_catalog_agree_with_the_project():
+    data = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    assert data["project"]["license"] == "Apache-2.0"
+    assert "Apache License" in (REPO_ROOT / "LICENSE").read_text() and "Version 2.0" in (REPO_ROOT / "LICENSE").read_text()
+    cff = yaml.safe_load((REPO_ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["license"] == "Apache-2.0" and cff["version"] == data["project"]["version"]
+    paper = cff["preferred-citation"]
+    assert paper["title"].startswith("GRLO: Towards Generalizable") and paper["url"].endswith("2605.15464")
+    cat = yaml.safe_load((REPO_ROOT / ".snakemake-workflow-catalog.yml").read_text())
+    flags = cat["usage"]["mandatory-flags"]["flags"]
+    assert "--sdm apptainer" in flags and "workflow-profile" not in flags  # the workflow adds --nv itself

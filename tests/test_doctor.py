@@ -1,6 +1,9 @@
 """`grlo doctor`: the checklist on this machine (smoke passes, paper fails on the GPU line) and each check against a
 faked machine (GPUs, tools, disk, network, tokens, keys, sandbox)."""
 
+import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -18,10 +21,29 @@ GIB = 1 << 30
 
 class FakeProbe(D.Probe):
     def __init__(self, gpus=(), mem_gib=80, tools=("apptainer",), env=None, free_gib=2000, online=True,
-                 token=None, cached=(), denied=(), isolation="namespaces"):
+                 token=None, cached=(), denied=(), isolation="namespaces", driver="580.65.06", image=None,
+                 token_file=None, files=()):
         self._gpus = [{"index": i, "name": "NVIDIA H100", "memory_mib": int(mem_gib * 1024)} for i in range(len(gpus))]
         self.tools, self._env, self.free = set(tools), dict(env or {}), free_gib * GIB
+        if token:  # an exported token (a login file alone: token_file)
+            self._env.setdefault("HF_TOKEN", token)
         self.online, self.token, self.cached, self.denied, self.iso = online, token, set(cached), set(denied), isolation
+        self.driver, self.token_path, self.files, self.calls = driver, token_file, set(map(str, files)), []
+        self.image = image if image is not None else {"imports": {"torch": "2.13.0"}, "cuda": "13.0", "gpus": 8,
+                                                      "gpu0": "NVIDIA H100", "errors": {}}
+
+    def driver_version(self):
+        return self.driver
+
+    def run(self, cmd, timeout=900.0):
+        self.calls.append(cmd)
+        return 0, json.dumps(self.image) + "\n", ""
+
+    def hf_token_file(self):
+        return self.token_path
+
+    def file_exists(self, path):
+        return str(path) in self.files
 
     def gpus(self):
         return self._gpus, "fake NVML"
@@ -169,12 +191,18 @@ def test_digest_replaces_the_tag():
         C.validate(cfg(container={"digest": "latest"}))
 
 
-def test_disk_and_directories(tmp_path):
-    total, parts = D.storage_estimate(cfg(), n_prompts=1000)
+def test_disk_and_directories(tmp_path, capsys):
+    total, parts = D.storage_estimate(cfg())
     assert any(p.startswith("qwen3-4b-base weights 7.5 GiB") for p in parts)
-    assert 150 * GIB < total < 400 * GIB
+    # the public 1K file: 15 verl steps >= grlo.verl.save_freq 5, so each GRLO run keeps one resume checkpoint
+    assert any(p.startswith("qwen3-4b-base/grlo final 15.0 GiB + resume 89.9 GiB") for p in parts)
+    assert D.storage_estimate(cfg(), grlo_steps=4)[0] < total  # no save before the end: no resume checkpoint
     checks = D.doctor(cfg(), FakeProbe(**{**GOOD, "free_gib": 50}), outdir=tmp_path, resources_gpu=8)
-    assert any(f.startswith("[FAIL] disk for outdir") and "GiB needed" in f for f in by_status(checks, D.FAIL))
+    line = next(f for f in by_status(checks, D.FAIL) if f.startswith("[FAIL] disk for outdir"))
+    # one storage estimate everywhere: doctor's need is the number `grlo forecast` prints
+    assert main(["forecast", "--config", *PAPER]) == 0
+    printed = capsys.readouterr().out.split("storage: ~", 1)[1].split(" GiB", 1)[0]
+    assert f"~{printed} GiB needed" in line and int(printed) == round(total / GIB)
     checks = D.doctor(cfg(), FakeProbe(**GOOD), outdir=tmp_path / "readonly", resources_gpu=8)
     assert any("not writable" in f for f in by_status(checks, D.FAIL))
     # Apptainer: the caches are the container.cache bind
@@ -323,3 +351,180 @@ def test_prompt_check_uses_the_engines_batch_rule(tmp_path):
     for engine, bs in want.items():
         warns = by_status(D.doctor(cfg(grlo={"engine": engine}), FakeProbe(), outdir=tmp_path), D.WARN)
         assert any(f"adapt_batch_size shrinks it to {bs}:" in w for w in warns), (engine, warns)
+
+
+# ------------------------------------------------------------------- images, driver, credentials, overlays (issue 19)
+STANDIN = """#!{python}
+# stand-in for {name}: records its arguments (one JSON list a line), answers as the real tool would on 8 x H100
+import json, sys
+with open({log!r}, "a") as f:
+    f.write(json.dumps([{name!r}] + sys.argv[1:]) + "\\n")
+answers = {answers!r}
+print(next((v for k, v in answers if k in " ".join(sys.argv[1:])), answers[-1][1]))
+"""
+
+
+def standins(tmp_path, driver="580.65.06", verl_fails=False):
+    """`apptainer` and `nvidia-smi` on PATH that record their calls; the image probe's answer depends on the image."""
+    import sys
+
+    bin_, log = tmp_path / "bin", tmp_path / "calls.log"
+    bin_.mkdir()
+    ok = {"imports": {"torch": "2.13.0", "vllm": "0.31.0"}, "cuda": "13.0", "gpus": 8, "gpu0": "NVIDIA H100",
+          "errors": {}, "hf_token": False}
+    verl = {"imports": {"torch": "2.8.0", "verl": "0.6.1"}, "cuda": "12.8", "gpus": 8, "gpu0": "NVIDIA H100",
+            "errors": {"verl": "ModuleNotFoundError: No module named 'verl'"} if verl_fails else {}}
+    for name, answers in (("apptainer", [("grlo-verl", json.dumps(verl)), ("", json.dumps(ok))]),
+                          ("nvidia-smi", [("", driver)])):
+        f = bin_ / name
+        f.write_text(STANDIN.format(python=sys.executable, name=name, log=str(log), answers=answers))
+        f.chmod(f.stat().st_mode | stat.S_IEXEC)
+    return bin_, log
+
+
+def test_doctor_pilot_starts_each_image_with_nv_and_checks_its_imports(tmp_path, monkeypatch, capsys):
+    bin_, log = standins(tmp_path)
+    monkeypatch.setattr(D.Probe, "reachable", lambda self, url, timeout=5.0: False)  # offline here: no waiting
+    monkeypatch.setenv("PATH", f"{bin_}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("HF_TOKEN", "hf_x")
+    rc = main(["doctor", "--config", *PAPER, str(REPO_ROOT / "config" / "pilot.yaml"), "--resources", "gpu=4",
+               "--directory", str(tmp_path)])
+    out = capsys.readouterr().out
+    calls = [json.loads(x) for x in log.read_text().splitlines()]
+    execs = [c for c in calls if c[:2] == ["apptainer", "exec"]]
+    assert len(execs) == 2  # the main image and verl's, each once
+    for c, image, stack in ((execs[0], "grlo:0.1.0", "'vllm'"), (execs[1], "grlo-verl:0.1.0", "'verl'")):
+        assert "--nv" in c and c[c.index("--home") + 1] == str(tmp_path / "pilot") and image in c[c.index("--nv") + 3]
+        assert c[c.index("--bind") + 1].endswith(":/cache") and c[-3:-1] == ["python", "-c"]
+        assert 'torch.zeros(1, device="cuda")' in c[-1] and stack in c[-1]
+    assert ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"] in calls
+    assert "[ ok ] container.image started with --nv: CUDA 13.0 initialised on 8 GPU(s)" in out
+    assert "[ ok ] container.verl_image started with --nv: CUDA 12.8 initialised on 8 GPU(s)" in out
+    assert "[ ok ] driver 580.65.06 vs CUDA 13.0 of container.image" in out
+    assert "[ ok ] driver 580.65.06 vs CUDA 12.8 of container.verl_image" in out
+    assert rc == 1  # the registry and hub are unreachable here: failures, but the images themselves pass
+
+
+def test_doctor_old_driver_and_a_broken_image_fail(tmp_path, monkeypatch, capsys):
+    bin_, log = standins(tmp_path, driver="550.54.15", verl_fails=True)
+    monkeypatch.setattr(D.Probe, "reachable", lambda self, url, timeout=5.0: False)
+    monkeypatch.setenv("PATH", f"{bin_}{os.pathsep}{os.environ['PATH']}")
+    main(["doctor", "--config", *PAPER, str(REPO_ROOT / "config" / "pilot.yaml"), "--directory", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "[FAIL] driver 550.54.15 vs CUDA 13.0 of container.image: CUDA 13.0 needs driver >= 580.65.06 (R580)" in out
+    assert "[ ok ] driver 550.54.15 vs CUDA 12.8" not in out and "[FAIL] driver 550.54.15 vs CUDA 12.8" in out
+    assert "[FAIL] container.verl_image: verl failed inside the image: ModuleNotFoundError" in out
+
+
+def test_the_image_probe_runs_and_reports_a_missing_module(tmp_path):
+    import subprocess
+    import sys
+
+    # a CPU-only torch stand-in keeps this fast (the real torch import takes ~10 s here); the probe is the real one
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text(
+        "import types\n__version__ = '0'\nversion = types.SimpleNamespace(cuda=None)\n"
+        "cuda = types.SimpleNamespace(device_count=lambda: 0)\n")
+    p = subprocess.run([sys.executable, "-c", D.IMAGE_PROBE % repr(["json", "no_such_module_x"])], capture_output=True,
+                       text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(tmp_path)}, cwd=tmp_path)
+    got = json.loads(p.stdout.strip().splitlines()[-1])
+    assert p.returncode == 0 and "json" in got["imports"] and "no_such_module_x" in got["errors"]
+    assert got["gpus"] == 0 and "hf_token" in got and "openai_key" in got
+
+
+def test_image_cuda_matches_the_dockerfiles_and_each_image_names_its_own_sif():
+    for key, dockerfile in (("container.image", "Dockerfile"), ("container.verl_image", "docker/verl.Dockerfile")):
+        text = (REPO_ROOT / dockerfile).read_text()
+        assert f"ARG CUDA_IMAGE=nvidia/cuda:{D.IMAGES[key]['cuda']}." in text
+        assert (REPO_ROOT / D.IMAGES[key]["def"]).is_file()
+    c = cfg()
+    checks = [ch.line() for ch in D.doctor(c, FakeProbe(gpus=range(8), online=False), resources_gpu=8)]
+    main_line = next(x for x in checks if "set container.image" in x)
+    verl_line = next(x for x in checks if "set container.verl_image" in x)
+    assert "apptainer pull grlo.sif " in main_line and "apptainer pull grlo-verl.sif " in verl_line
+    assert "make sif" in main_line
+
+
+def test_login_token_hidden_from_the_container_fails_with_the_fix(tmp_path):
+    login = tmp_path / "token"
+    login.write_text("hf_x")
+    c = cfg(container={"cache": str(tmp_path / "cache")})
+    hidden = FakeProbe(gpus=range(8), token_file=login, image={**FakeProbe().image, "hf_token": None})
+    fails = by_status(D.doctor(c, hidden, outdir=tmp_path, resources_gpu=8), D.FAIL)
+    line = next(f for f in fails if "Hugging Face token does not reach the jobs" in f)
+    assert f"export HF_TOKEN=$(cat {login})" in line and str(tmp_path / "cache" / "huggingface" / "token") in line
+    # the token file in the /cache bind (HF_HOME=/cache/huggingface inside) or an exported HF_TOKEN: seen by the job
+    placed = FakeProbe(gpus=range(8), token_file=login, files=[tmp_path / "cache" / "huggingface" / "token"],
+                       image={**FakeProbe().image, "hf_token": None})
+    oks = by_status(D.doctor(c, placed, outdir=tmp_path, resources_gpu=8), D.OK)
+    assert any("Hugging Face token reaches the jobs" in f for f in oks)
+    exported = FakeProbe(gpus=range(8), token="hf_y", image={**FakeProbe().image, "hf_token": None})
+    assert any("HF_TOKEN (exported" in f for f in by_status(D.doctor(c, exported, outdir=tmp_path,
+                                                                       resources_gpu=8), D.OK))
+    # what the image itself reports wins: a job that sees no token fails even when the host has one exported
+    blind = FakeProbe(gpus=range(8), token="hf_y", image={**FakeProbe().image, "hf_token": False})
+    assert not any("reaches the jobs" in f for f in by_status(D.doctor(c, blind, outdir=tmp_path, resources_gpu=8),
+                                                               D.OK))
+    # --sdm conda: the host's login file is what the job reads
+    conda = FakeProbe(gpus=range(8), tools=("conda",), token_file=login)
+    assert any("huggingface-cli login" in f for f in by_status(D.doctor(cfg(grlo={"engine": "native"}), conda,
+                                                                        outdir=tmp_path, resources_gpu=8, sdm="conda"),
+                                                               D.OK))
+
+
+def test_sdm_conda_with_the_verl_engine_is_refused_in_one_line(tmp_path):
+    fails = by_status(D.doctor(cfg(), FakeProbe(gpus=range(8), tools=("conda",)), outdir=tmp_path, resources_gpu=8,
+                               sdm="conda"), D.FAIL)
+    (line,) = [f for f in fails if "--sdm conda with grlo.engine verl" in f]
+    assert "use --sdm apptainer" in line and "grlo.engine: native" in line
+
+
+def test_custom_models_are_checked(tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "config.json").write_text("{}")
+    c = cfg(evaluation={"custom_models": [
+        {"name": "mine", "path": "ckpt", "turn_end": "<|im_end|>"},
+        {"name": "gone", "path": str(tmp_path / "nothing"), "turn_end": "<|im_end|>"},
+        {"name": "hubbed", "hub_id": "org/m", "revision": "a" * 40, "turn_end": None}]})
+    checks = D.doctor(c, FakeProbe(gpus=range(8), online=False), outdir=tmp_path, resources_gpu=8)
+    assert any(f.startswith("[ ok ] custom model mine") for f in by_status(checks, D.OK))
+    assert any(f.startswith("[FAIL] custom model gone") and "no config.json" in f for f in by_status(checks, D.FAIL))
+    assert any(f.startswith("[FAIL] custom model hubbed: org/m@aaaaaaaaaaaa neither reachable nor cached")
+               for f in by_status(checks, D.FAIL))
+
+
+def test_an_overlay_alone_names_the_base_config(capsys):
+    for overlay in ("smoke.yaml", "pilot.yaml", "headline.yaml"):
+        assert main(["doctor", "--config", f"config/{overlay}"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.endswith(f"{overlay} is an overlay (use --config config/config.yaml config/{overlay})"), err
+        assert len(err.splitlines()) == 1
+
+
+def test_slurm_runtimes_cover_the_forecast_with_a_margin(tmp_path, monkeypatch):
+    from grlo.report.forecast import SLURM_MARGIN, job_runtimes
+
+    need = job_runtimes(cfg())
+    # the committed profile covers every GPU rule's longest job (generate: Qwen3-4B's 32K-token answers)
+    ctx = D.Ctx(cfg(), FakeProbe(), tmp_path, 8, True, "apptainer")
+    lines = [ch.line() for ch in D.check_slurm_runtimes(ctx)]
+    assert len(lines) == 3 and all(x.startswith("[ ok ] SLURM runtime of") for x in lines), lines
+    assert need["generate"]["minutes"] >= need["generate"]["hours_high"] * SLURM_MARGIN * 60 > 240  # the old limit
+    # the old 240-minute generate limit fails, naming the rule, the job and the file to edit
+    import yaml
+
+    prof = yaml.safe_load(D.SLURM_PROFILE.read_text())
+    prof["set-resources"]["generate"]["runtime"] = 240
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(prof))
+    monkeypatch.setattr(D, "SLURM_PROFILE", tmp_path / "config.yaml")
+    monkeypatch.setattr(D._config, "REPO_ROOT", tmp_path)
+    fails = [ch.line() for ch in D.check_slurm_runtimes(ctx) if ch.status == D.FAIL]
+    assert len(fails) == 1 and fails[0].startswith("[FAIL] SLURM runtime of generate: 240 min")
+    assert "qwen3-4b--" in fails[0] and "set-resources.generate.runtime in config.yaml" in fails[0]
+
+
+def test_grlo_version(capsys):
+    import grlo
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"grlo {grlo.__version__}"

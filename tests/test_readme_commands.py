@@ -120,3 +120,53 @@ def test_pin_digest_rewrites_only_the_container_section():
         pin(text, "container", "docker://x/y:1", "latest")
     with pytest.raises(SystemExit, match="no top-level section"):
         pin(text, "nosuch", "docker://x/y:1", digest)
+
+
+def test_release_workflow_pins_the_verl_image_too():
+    wf = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "image.yml").read_text())
+    verl = next(m for m in wf["jobs"]["build"]["strategy"]["matrix"]["include"] if m["name"] == "grlo-verl")
+    assert verl["dockerfile"] == "docker/verl.Dockerfile" and verl["config_key"] == "container.verl_image"
+    pin = runpy.run_path(str(REPO_ROOT / ".github" / "workflows" / "pin_digest.py"))["pin"]
+    text = (REPO_ROOT / "config" / "config.yaml").read_text()
+    digest = "sha256:" + "fedcba9876543210" * 4
+    new = pin(text, "container.verl_image", "docker://ghcr.io/someone/grlo-verl:0.2.0", digest)
+    changed = [(a, b) for a, b in zip(text.splitlines(), new.splitlines()) if a != b]
+    assert len(changed) == 1 and "#" in changed[0][1]  # one line, its comment kept
+    cfg = yaml.safe_load(new)
+    assert cfg["container"]["verl_image"] == f"docker://ghcr.io/someone/grlo-verl@{digest}"
+    assert cfg["container"]["digest"] is None  # the main image's pin is its own
+    C.validate(cfg)
+    with pytest.raises(SystemExit, match="no `nosuch:` line"):
+        pin(text, "container.nosuch", "docker://x/y:1", digest)
+
+
+def _gpu_h(x: float) -> str:
+    """How the README writes GPU-hours: whole hours from 10, one decimal from 1, two below."""
+    return f"{x:.0f}" if x >= 10 else f"{x:.1f}" if x >= 1 else f"{x:.2f}"
+
+
+def test_readme_first_screen_cost_agrees_with_grlo_forecast():
+    """Everything, the headline and the pilot: the README's figures are what `grlo forecast` computes now."""
+    from grlo.report import forecast
+    from grlo.report.storage import GIB, storage_estimate
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    first = readme.split("## Quick start", 1)[0]
+    table = forecast.load_throughput()
+    base = str(REPO_ROOT / "config" / "config.yaml")
+    for run, overlay in (("everything", None), ("headline", "headline.yaml"), ("pilot", "pilot.yaml")):
+        cfg = C.load([base] + ([str(REPO_ROOT / "config" / overlay)] if overlay else []))
+        rows, _ = forecast.plan(cfg, table)
+        mid, lo, hi = (sum(r[k] for r in rows) for k in ("gpu_hours", "gpu_hours_low", "gpu_hours_high"))
+        line = next(x for x in first.splitlines() if x.startswith(f"  | {run} |"))
+        assert f"**{_gpu_h(mid)}** ({_gpu_h(lo)}-{_gpu_h(hi)})" in line, (run, line, mid, lo, hi)
+        assert (f"config/{overlay}" in line) if overlay else line.rstrip().endswith("--config config/config.yaml` |")
+        if run == "everything":
+            grlo_rlvr = sum(r["gpu_hours"] for r in rows if r["stage"] == "grlo-rlvr")
+            assert f"{grlo_rlvr:.0f} of it is the GRLO -> RLVR stage" in line
+            assert f"about {mid / 8:.0f} h if every GPU stays busy" in first.replace("\n  ", " ")
+            disk = round(storage_estimate(cfg)[0] / GIB)
+            assert f"everything: about {disk} GiB" in first
+            assert f"about {disk} GiB for the paper config" in (REPO_ROOT / "docs" / "gpu.md").read_text()
+    assert "no GPU result yet" in first and "1,000 of the paper's 5,000" in first
+    assert "none is published yet" in first and "make sif" in first and "Build time: not measured" in first

@@ -107,3 +107,50 @@ def test_long_answers_and_completions_are_clipped():
     e = browser.model_entry(row, "f")
     assert e["extracted"][0].endswith("…") and len(e["extracted"][0]) == browser.ANSWER_CHARS + 1
     assert e["tail"].startswith("…") and e["tail"].endswith(" end") and len(e["tail"]) == browser.TAIL_CHARS + 1
+
+
+def test_flip_filter_shows_only_a_and_b(tmp_path):
+    import shutil
+
+    samples = write_samples(tmp_path / "scores")
+    third = tmp_path / "scores" / "m3--rlvr" / "math500.samples.jsonl"
+    third.parent.mkdir(parents=True)
+    shutil.copy(samples[0], third)  # a third model: its answers must not show while A and B are compared
+    out = tmp_path / "math500.html"
+    assert main(["browse", "--benchmark", "math500", "--samples", *samples, str(third), "--output", str(out)]) == 0
+
+    def heads(dom):
+        return re.findall(r'<th data-model="([^"]+)">([^<]*)</th>', dom)
+
+    def cells_per_row(dom):
+        return {len(re.findall(r"<td", r)) for r in re.findall(r'<tr[^>]*data-id="[^"]+"[^>]*>(.*?)</tr>', dom, re.S)}
+
+    dom = dump_dom(out.as_uri() + "#a=m2--grlo&b=m1--base&flips=1")
+    assert [m for m, _ in heads(dom)] == ["m2--grlo", "m1--base"]
+    assert heads(dom)[0][1].startswith("A: ") and heads(dom)[1][1].startswith("B: ")
+    assert cells_per_row(dom) == {3 + 2}
+    dom = dump_dom(out.as_uri() + "#a=m2--grlo&b=m1--base&flips=0")  # no filter: every model
+    assert [m for m, _ in heads(dom)] == ["m1--base", "m2--grlo", "m3--rlvr"] and cells_per_row(dom) == {3 + 3}
+
+
+def test_latex_is_rendered_as_mathml_offline(tmp_path):
+    from grlo.report.math_html import to_html
+
+    got = to_html(r"Find $\frac{a}{b}$ if <b> costs $5 and \[x^2 = 4\].")
+    assert got.count("<math") == 2 and "<mfrac>" in got and 'display="block"' in got
+    assert "&lt;b&gt;" in got and "$5" in got  # text escaped; a price is not math
+    assert to_html(r"bad $\frac{a$ here") in (r"bad $\frac{a$ here".replace("<", "&lt;"), to_html(r"bad $\frac{a$ here"))
+    assert "<script" not in to_html("$<script>alert(1)</script>$")
+    # the page: Chromium lays the MathML out (a real <math> element in the DOM, with a size), no network involved
+    data = tmp_path / "math500.jsonl"
+    data.write_text(json.dumps({"id": "p1", "problem": r"Compute $\frac{1}{2}+\frac{1}{3}$.", "answer": r"\frac{5}{6}"})
+                    + "\n")
+    samples = write_samples(tmp_path / "scores")
+    out = tmp_path / "math500.html"
+    assert main(["browse", "--benchmark", "math500", "--samples", *samples, "--data", str(data),
+                 "--output", str(out)]) == 0
+    dom = dump_dom(out.as_uri())
+    row = re.search(r'<tr[^>]*data-id="p1"[^>]*>(.*?)</tr>', dom, re.S).group(1)
+    problem, answer = re.findall(r'<td class="(?:problem|ans)" title="[^"]*">(.*?)</td>', row, re.S)
+    assert problem.startswith("Compute <math") and problem.count("<mfrac>") == 2 and "$" not in problem
+    assert answer.startswith("<math") and "<mfrac>" in answer  # a bare LaTeX reference answer too

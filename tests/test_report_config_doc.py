@@ -26,3 +26,14 @@ def test_committed_readme_documents_every_section():
     cfg = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
     missing = [k for k in cfg if f"## `{k}`" not in text]
     assert not missing, f"regenerate: python -m grlo.report.config_doc > config/README.md (missing {missing})"
+
+
+def test_keys_only_smoke_sets_are_documented():
+    """evaluation.custom_models (and known_answer_row) are set only in smoke.yaml: config/README.md still lists them."""
+    from grlo.config import REPO_ROOT
+
+    doc = (REPO_ROOT / "config" / "README.md").read_text()
+    row = next(x for x in doc.splitlines() if x.startswith("| `evaluation.custom_models` |"))
+    assert "unset (default)" in row and "grlo/models/custom.py" in row and "<\\|im_end\\|>" in row
+    assert row.count(" | ") == 3  # four cells: the | inside the value is escaped
+    assert "| `evaluation.known_answer_row` |" in doc

@@ -140,9 +140,12 @@ def test_cli_paper_config_prints_stages_total_and_assumptions(tmp_path, capsys):
                                                       rel=1e-3)
 
 
-def test_paper_grlo_is_60_steps_on_5000_prompts_with_validation_on_verl_only():
+def test_paper_grlo_on_5000_prompts_is_60_steps_with_validation_on_verl_only(tmp_path):
     cfg = _config.load([CFG])
     cfg["backbones"]["extra"] = []
+    own = tmp_path / "prompts5k.jsonl"  # the paper's 5K set as the user's own prompt file
+    own.write_text("".join('{"prompt": "p%d"}\n' % i for i in range(5000)))
+    cfg["prompts"].update({"path": str(own), "url": None, "sha256": None})
     assert forecast.validation_steps(60, 7) == [0, 7, 14, 21, 28, 35, 42, 49, 56, 60]
     assert forecast.validation_steps(56, 7)[-1] == 56 and forecast.validation_steps(3, 0) == [0]
     verl_rows, verl_notes = forecast.plan(cfg, TABLE_GPU(cfg), engine="verl")
@@ -158,6 +161,24 @@ def test_paper_grlo_is_60_steps_on_5000_prompts_with_validation_on_verl_only():
     # the prepared set's own count: the public 1,000 prompts adapt the batch (grlo.adapt_batch_size) -> 15 steps
     one_k, _ = forecast.plan(cfg, TABLE_GPU(cfg), {"count": 1000, "token_length": {"mean": 150}}, engine="native")
     assert [r for r in one_k if r["stage"] == "grlo"][0]["detail"].startswith("15 steps x 992 prompts")
+
+
+def test_paper_config_plans_the_public_prompt_file_as_train_grlo_dry_run_does(capsys):
+    """The run downloads the public 1,000-prompt file (prompts.sha256): forecast, status and doctor plan its 15 steps
+    of 512 (batch adapted), exactly what `grlo train-grlo --dry-run` prints, not the paper's 60 of 1,024."""
+    cfg = _config.load([CFG])
+    assert main(["train-grlo", "--config", CFG, "--backbone", "qwen3-4b-base", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    steps = int(printed.split("steps: ", 1)[1].split()[0])
+    batch = int(printed.split("train_batch_size 1024 -> ", 1)[1].split(",")[0])
+    gp = forecast.grlo_plan(cfg)
+    assert (gp["prompts"], gp["batch"], gp["steps"]) == (1000, batch, steps) == (1000, 512, 15)
+    rows, notes = forecast.plan(cfg, TABLE_GPU(cfg))
+    assert [r for r in rows if r["stage"] == "grlo"][0]["detail"].startswith("15 steps x 512 prompts")
+    assert any("GRLO steps = 15 of 512 prompts" in a and "batch adapted from 1024" in a for a in notes)
+    from grlo.status import forecast_rows
+
+    assert [r["steps"] for r in forecast_rows(cfg) if r["stage"] == "grlo"][0] == 15
 
 
 def TABLE_GPU(cfg):

@@ -86,9 +86,24 @@ def test_overview_holds_claims_and_table1_and_smoke_banner(tmp_path):
     assert ov.index('id="claims"') < ov.index('id="table1"')  # verdicts first
     assert 'class="smoke"' in ov and ov.index('class="smoke"') < ov.index('id="claims"')  # said before any number
     t1 = cells_of(ov, "table1")
-    assert t1[0][:3] == ["label", "model", "math500"]  # readable label first
-    assert t1[1][:4] == ["Qwen3-4B-Base", "qwen3-4b-base--base", "41.2", html.EMPTY]  # 1 decimal, empty = dash
-    assert "paper_source" not in t1[0] and "GRLO abstract (known)" in ov
+    # the label, then the two averages the abstract's claim compares, then each benchmark under its own name
+    assert t1[0] == ["Model", "Overall (ours)", "Paper overall", "MATH-500", "GPQA-Diamond"]
+    assert t1[1] == ["Qwen3-4B-Base", html.EMPTY, "24.1", "41.2", html.EMPTY]  # 1 decimal, empty = dash
+    assert t1[3][:3] == ["Qwen3-4B-Base + GRLO", "50.0", "63.1"]
+    assert "paper_source" not in ov.split('id="table1"')[1].split("</table>")[0] and "GRLO abstract (known)" in ov
+    # the compared average is named next to the paper's numbers; one legend for the dash
+    compared = ov.split('class="compared">', 1)[1].split("</p>", 1)[0]
+    assert "<i>Overall</i>" in compared and "24.1 (Qwen3-4B-Base) / 63.1 (Qwen3-4B-Base + GRLO)" in compared
+    assert f"{html.EMPTY} = not run (no score file)" in ov
+
+
+def test_table1_cells_show_value_and_standard_error(tmp_path):
+    t1 = write_table1(tmp_path / "table1.csv")
+    common.write_csv_md(tmp_path / "table1.cells.csv", HEADER, ["model", "benchmark", "value", "stderr"],
+                        [{"model": "qwen3-4b-base--grlo", "benchmark": "math500", "value": 70.0, "stderr": 2.04}])
+    page = html.pages(tables=[str(t1)])["table1.html"]
+    row = next(r for r in cells_of(page, "table1") if r[0] == "Qwen3-4B-Base + GRLO")
+    assert row[3] == "70.0 ± 2.0" and row[4] == "30.0"  # no standard error recorded: the value alone
 
 
 def test_forecast_against_measured_reference_values():
@@ -287,3 +302,76 @@ def test_captions_and_landing_text_are_valid_rst(tmp_path):
             if rst.name == "workflow.rst":  # the landing text embeds the overview: verdicts first
                 assert 'id="claims"' in body and body.index('id="claims"') < body.index("GRLO reproduction (arXiv")
                 assert "href=\"javascript:app.showResultInfo('math500')\">math500.html</a>" in body  # browser link
+
+
+# ------------------------------------------------------------------------ table 1 in a laptop window (1,366 x 768)
+T1_KEYS = ["#table1 th[data-col=overall]", "#table1 th[data-col=paper_overall]",
+           "#table1 tbody tr:first-child th.label"]
+
+
+def assert_table1_visible(page: Path) -> None:
+    from _chromium import visible
+
+    seen = visible(page, T1_KEYS, 1366, 768)
+    # a 1,366 x 768 window: Chromium leaves 1,366 x ~625 px to the page, about what a laptop's browser shows
+    assert seen["window"][0] == 1366 and 600 <= seen["window"][1] <= 768, seen["window"]
+    for sel in T1_KEYS:
+        v = seen[sel]
+        assert v["found"] and v["inside"] and v["on_top"], f"{sel} not visible without scrolling: {v}"
+    assert seen[T1_KEYS[0]]["text"] == "Overall (ours)" and seen[T1_KEYS[1]]["text"] == "Paper overall"
+
+
+def write_wide_table1(path: Path, benches: list[str], n_rows: int, header=HEADER) -> Path:
+    """A table 1 shaped like a real run's: every benchmark, its domain averages, overall +- SE, the paper's."""
+    from grlo import registry
+
+    doms = list(dict.fromkeys(registry.benchmark(b)["domain"] for b in benches))
+    cols = ["model", "label", *benches, *[f"avg_{d}" for d in doms], "overall", "overall_stderr", "mean_benchmarks",
+            "mean_benchmarks_stderr", "paper_overall", "paper_source"]
+    rows = [{"model": f"m{i}--v", "label": f"SmolLM2-135M-Instruct (stands in for Qwen3-4B-Base) variant {i}",
+             **{b: 12.345 + i for b in benches}, **{f"avg_{d}": 40.0 for d in doms}, "overall": 41.0,
+             "overall_stderr": 1.25, "mean_benchmarks": 40.5, "mean_benchmarks_stderr": 1.1,
+             "paper_overall": 24.1 if i == 0 else 63.1 if i == 1 else None, "paper_source": "GRLO abstract (known)"}
+            for i in range(n_rows)]
+    common.write_csv_md(path, header, cols, rows)
+    return path
+
+
+def test_wide_table1_keeps_the_compared_averages_and_labels_in_a_1366_window(tmp_path):
+    """Paper mode's table 1 (11 benchmarks, 5 domain averages, 9 rows) on its own page at 1,366 x 768."""
+    write_wide_table1(tmp_path / "table1.csv", ["math500", "aime24", "aime25", "amc23", "gsm8k", "gpqa_diamond",
+                                                "humaneval_plus", "mbpp_plus", "livecodebench", "alpacaeval2",
+                                                "ifeval"], 9)
+    page = tmp_path / "table1.html"
+    page.write_text(html.pages(tables=[str(tmp_path / "table1.csv")])["table1.html"], encoding="utf-8")
+    assert_table1_visible(page)
+
+
+def test_report_landing_shows_table1_under_every_claim_in_a_1366_window(tmp_path):
+    """The Snakemake report's first screen (its own menu and layout) with the committed claims (every claim of the
+    abstract) and a smoke-shaped table 1 (7 benchmarks, 8 rows): table 1's compared averages and first row show."""
+    import shutil
+
+    from test_report_browser import write_samples
+
+    wd = tmp_path / "wf"
+    (wd / "in").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "results" / "preview" / "claims.csv", wd / "in" / "claims.csv")
+    write_wide_table1(wd / "in" / "table1.csv", ["math500", "aime24", "gpqa_diamond", "humaneval_plus",
+                                                "livecodebench", "ifeval", "alpacaeval2"], 8)
+    write_samples(wd / "in" / "scores")
+    grlo = str(Path(sys.executable).with_name("grlo"))
+    (wd / "Snakefile").write_text(MINI_SNAKEFILE.format(
+        workflow_rst=str(REPO_ROOT / "workflow" / "report" / "workflow.rst"), grlo=grlo), encoding="utf-8")
+    smk = [str(Path(sys.executable).with_name("snakemake")), "-d", str(wd), "-s", str(wd / "Snakefile")]
+    for extra in (["--cores", "1"], ["--report", "report.html"]):
+        p = subprocess.run(smk + extra, capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr[-3000:]
+    assert_table1_visible(wd / "report.html")
+
+
+@pytest.mark.integration
+def test_smoke_report_table1_is_readable_in_a_1366_window(smoke_outdir):
+    """Done when (issue 19): the smoke report at 1,366 x 768 shows table 1's `overall`, `paper_overall` and its first
+    row's label without scrolling."""
+    assert_table1_visible(Path(smoke_outdir) / "report.html")

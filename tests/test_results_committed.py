@@ -65,3 +65,12 @@ def test_committed_results_target_runs_no_gpu_job():
     rules = set(re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M))
     assert rules == {"forecast", "claims_preview", "protocol_card", "committed_results"}, rules
     assert not re.search(r"gpu=[1-9]", out)
+
+
+def test_committed_results_name_a_clean_commit():
+    """The committed results were written from committed code: their `code:` line carries no +dirty."""
+    for name in GENERATORS:
+        for f in (RESULTS / name, (RESULTS / name).with_suffix(".md")):
+            if f.is_file():
+                code = [x for x in f.read_text(encoding="utf-8").splitlines() if "code: grlo" in x]
+                assert not any("+dirty" in x for x in code), f"{f.relative_to(REPO_ROOT)}: {code}"

@@ -117,7 +117,7 @@ def test_cli_prints_jobs_step_and_eta(tmp_path, capsys):
     assert rc == 0
     assert "jobs: 1 done, 0 running (jobs left: add --dry-run)" in out
     assert "fetch_model          done    1  (2 min measured)" in out
-    assert "qwen3-4b-base/grlo: step 5/60 (running, 300.0 s/step measured)" in out  # 15 x floor(5000/1024)
+    assert "qwen3-4b-base/grlo: step 5/15 (running, 300.0 s/step measured)" in out  # 15 x floor(1000/512)
     assert "ETA: " in out and "on 8 GPU(s)" in out
     assert "measured (benchmark TSVs):" in out
     line = next(x for x in out.splitlines() if x.strip().startswith("grlo ") and "jobs" in x)

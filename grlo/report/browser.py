@@ -80,6 +80,19 @@ def model_of(path: str | Path) -> str:
     return Path(path).parent.name
 
 
+def _with_math(p: dict) -> dict:
+    """problem_html / answer_html: the LaTeX of the problem and reference as MathML (grlo.report.math_html)."""
+    from grlo.report.math_html import has_math, to_html
+
+    for key in ("problem", "answer"):
+        if p.get(key) and has_math(p[key]):
+            p[f"{key}_html"] = to_html(p[key])
+    ans = p.get("answer") or ""
+    if ans and "answer_html" not in p and "\\" in ans and "$" not in ans:  # a bare LaTeX answer (\frac{5}{6})
+        p["answer_html"] = to_html(f"${ans}$")
+    return p
+
+
 def build(benchmark: str, samples: Sequence[str], data: str | None = None, mode: str = "paper") -> dict:
     problems: dict[str, dict] = {}
     if data:
@@ -104,7 +117,7 @@ def build(benchmark: str, samples: Sequence[str], data: str | None = None, mode:
             prob["by_model"][model] = model_entry(r, str(p))
     return {"benchmark": benchmark, "label": common.bench_info(benchmark, {})["label"], "models": models,
             "labels": {m: common.model_label(m, mode) for m in models}, "solved_at": SOLVED_AT,
-            "problems": [p for p in problems.values() if p["by_model"]]}  # beyond a run's `limit`: not listed
+            "problems": [_with_math(p) for p in problems.values() if p["by_model"]]}  # beyond `limit`: not listed
 
 
 def flips(view: dict, a: str, b: str) -> list[str]:
@@ -160,6 +173,11 @@ PAGE_JS = r"""
     for (const m of V.models) { const e = p.by_model[m]; if (e) s = s.concat(e.extracted.map(x => x || "")); }
     return s.join("\n").toLowerCase();
   }
+  function mathCell(cls, text, rendered) {  // rendered: escaped text + MathML, made by grlo.report.math_html
+    const td = el("td", cls, rendered ? "" : text);
+    if (rendered) { td.innerHTML = rendered; td.title = text; }
+    return td;
+  }
   function modelCell(e) {
     const td = el("td");
     if (!e) { td.appendChild(el("span", "small", "not scored")); return td; }
@@ -187,6 +205,14 @@ PAGE_JS = r"""
     const a = $("model-a").value, b = $("model-b").value, only = $("only-flips").checked;
     const q = $("search").value.trim().toLowerCase();
     const body = $("rows"); body.textContent = "";
+    // the flip filter compares A and B: only their answers are shown then (every model otherwise)
+    const cols = only && a !== b ? [a, b] : V.models;
+    const head = $("head");
+    for (const th of Array.from(head.querySelectorAll("th[data-model]"))) th.remove();
+    for (const m of cols) {
+      const th = el("th", "", (cols === V.models ? "" : (m === a ? "A: " : "B: ")) + V.labels[m] + " [" + m + "]");
+      th.dataset.model = m; head.appendChild(th);
+    }
     let shown = 0, nflip = 0;
     for (const p of V.problems) {
       const flip = a !== b && isFlip(p, a, b);
@@ -198,17 +224,15 @@ PAGE_JS = r"""
       const first = el("td"); first.appendChild(el("div", "ans", p.id));
       if (flip) first.appendChild(el("div", "cut", "flips: " + (p.by_model[a].solved ? "A solves, B not" : "B solves, A not")));
       tr.appendChild(first);
-      tr.appendChild(el("td", "problem", p.problem));
-      tr.appendChild(el("td", "ans", p.answer === null ? "—" : p.answer));
-      for (const m of V.models) tr.appendChild(modelCell(p.by_model[m]));
+      tr.appendChild(mathCell("problem", p.problem, p.problem_html));
+      tr.appendChild(mathCell("ans", p.answer === null ? "—" : p.answer, p.answer_html));
+      for (const m of cols) tr.appendChild(modelCell(p.by_model[m]));
       body.appendChild(tr);
     }
     $("count").textContent = shown + " of " + V.problems.length + " problems shown; " + nflip +
       " flip between A and B" + (a === b ? " (pick two different models)" : "");
     writeHash();
   }
-  const head = $("head");
-  for (const m of V.models) head.appendChild(el("th", "", V.labels[m] + " [" + m + "]"));
   readHash();
   for (const id of ["model-a", "model-b", "only-flips"]) $(id).addEventListener("change", render);
   $("search").addEventListener("input", render);

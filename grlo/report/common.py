@@ -218,6 +218,18 @@ def averages(model: str, benchmarks: Sequence[str], scores: dict) -> dict:
 def load_config(paths: Sequence[str]) -> dict:
     if not paths:
         raise GrloError("at least one --config file is needed", field="--config")
+    first = Path(paths[0])
+    if first.is_file() and first.resolve() != (_config.REPO_ROOT / "config" / "config.yaml").resolve():
+        import yaml
+
+        try:
+            top = yaml.safe_load(first.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            top = None  # config.load names the file, line and column
+        # a base config holds every required top-level section; an overlay (smoke, pilot, headline) only some
+        if isinstance(top, dict) and not {"reward_model", "prompts", "generation", "resources"} <= set(top):
+            raise GrloError(f"{first.name} is an overlay (use --config config/config.yaml {paths[0]})",
+                            path=str(first), field="--config")
     return _config.load(paths)
 
 

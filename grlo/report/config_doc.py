@@ -106,9 +106,11 @@ def get(node, dotted: str):
 def show(v) -> str:
     if v == "—":
         return ""
+    if v == "(unset)":
+        return "unset (default)"
     if isinstance(v, dict):
         return "" if v else "`{}`"
-    return "`" + json.dumps(v, ensure_ascii=False) + "`"
+    return "`" + json.dumps(v, ensure_ascii=False).replace("|", "\\|") + "`"  # a | would end the table cell
 
 
 def render(config_path: Path, smoke_path: Path) -> str:
@@ -119,8 +121,13 @@ def render(config_path: Path, smoke_path: Path) -> str:
     lines = [HEAD]
     for top in paper:
         lines += [f"## `{top}`", "", "| key | paper (config.yaml) | smoke (smoke.yaml) | meaning |", "|---|---|---|---|"]
-        for key in leaves(paper[top], top) if isinstance(paper[top], dict) else [top]:
+        keys = leaves(paper[top], top) if isinstance(paper[top], dict) else [top]
+        if isinstance(paper[top], dict) and isinstance(smoke.get(top), dict):  # keys only smoke.yaml sets
+            keys += [f"{top}.{k}" for k in smoke[top] if k not in paper[top]]
+        for key in keys:
             pv, sv = get(paper, key), get(smoke, key)
+            if pv == "—":
+                pv = "(unset)"
             meaning = notes.get(key, "")
             if key in smoke_notes and smoke_notes[key] != meaning:
                 meaning += (" " if meaning else "") + f"(smoke: {smoke_notes[key]})"

@@ -7,8 +7,10 @@ FLOPs count model parameters only (attention ignored): 2 N per token for a forwa
 Per stage (B = prompts per step x samples per prompt, T = mean prompt + mean response tokens):
   grlo       decode 2 N B T; forward (old log-probs, critic values, reward model) 2 (N + N_critic + N_rm) B T;
              train (actor + critic) 8 (N + N_critic) B T  per step, x steps;
-             steps = total_epochs x floor(prompts / batch) (verl drops the last partial batch): 15 x floor(5000 /
-             1024) = 60 for the paper's 5K set; verl engine only: + in-loop validation, greedy decode of the
+             steps = total_epochs x floor(prompts / batch) (verl drops the last partial batch), from the run's own
+             plan (grlo_plan: the prompt file it will use, the batch after grlo.adapt_batch_size; the same numbers as
+             `grlo train-grlo --dry-run`): the public 1K file gives 15 x floor(1000 / 512) = 15 steps, the
+             paper's 5K set 15 x floor(5000 / 1024) = 60; verl engine only: + in-loop validation, greedy decode of the
              validation set at step 0 (val_before_train), every test_freq steps and at the last step
   rlvr,      decode 2 N B T; forward (reference model when beta > 0, verifier) 2 (N_ref + N_verifier) B T;
   grlo-rlvr  train 8 N B T per step, x steps
@@ -22,6 +24,7 @@ tokens. Every number used is printed and written beside the result.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 from pathlib import Path
@@ -130,6 +133,74 @@ def validation_steps(steps: int, test_freq: int, before_train: bool = True) -> l
     return points
 
 
+def run_prompts(cfg: dict, prompt_stats: dict | None = None, outdir: str | os.PathLike | None = None
+                ) -> tuple[int, str]:
+    """(prompt count, where it comes from) of the prompt file this run trains on, as the trainer will count it:
+    the prepared set's stats, your own prompts.path file, a downloaded raw file under the outdir, the pinned file's
+    row count (grlo/registry/prompts.yaml, by prompts.sha256), else the forecast's assumption (the paper's 5K)."""
+    from grlo.data import resolve_source_path
+
+    if (prompt_stats or {}).get("count"):
+        return int(prompt_stats["count"]), "prepared prompts (stats.json)"
+    own = _config.get(cfg, "prompts.path")
+    if own:
+        try:
+            f = resolve_source_path(own)
+        except GrloError:
+            f = None
+        if f is not None and f.is_file():
+            with open(f, encoding="utf-8") as fh:
+                return sum(1 for line in fh if line.strip()), f"prompts.path {own}"
+    elif _config.get(cfg, "prompts.url"):
+        pinned = _config.pinned_prompt_count(_config.get(cfg, "prompts.sha256"))
+        if pinned is not None:
+            return pinned, "the pinned prompt file (prompts.sha256; the public release: 1,000 of the paper's 5K)"
+    assumed = int(((_config.get(cfg, "report.forecast.stages") or {}).get("grlo") or {}).get("prompts")
+                  or DEFAULT_PROMPTS)
+    return assumed, "assumed (report.forecast.stages.grlo.prompts): the prompt file is known only once prepared"
+
+
+def grlo_plan(cfg: dict, prompt_stats: dict | None = None, engine: str | None = None) -> dict:
+    """The GRLO run's own plan: prompts, batch (after grlo.adapt_batch_size, by the engine's rule: verl rounds to
+    its micro-batches) and steps, exactly as `grlo train-grlo --dry-run` computes them."""
+    st = ((_config.get(cfg, "report.forecast", {}) or {}).get("stages") or {}).get("grlo") or {}
+    g = cfg.get("grlo") if isinstance(cfg.get("grlo"), dict) else {}
+    engine = engine or g.get("engine", "native")
+    n, src = run_prompts(cfg, prompt_stats)
+    batch = int(g.get("train_batch_size") or st.get("batch_prompts") or 1024)
+    adapted = None
+    try:  # the trainer's own batch rule (adapt or refuse); it imports torch
+        from grlo.train.batching import resolve_batch_sizes
+        from grlo.train.train_grlo import verl_batch
+    except ImportError:  # the host env (envs/snakemake.yaml): no torch, the first rule only
+        resolve_batch_sizes = None
+        if batch > n and g.get("adapt_batch_size"):
+            batch, adapted = n, {"train_batch_size": [batch, n]}
+    if resolve_batch_sizes is not None and "actor" in g and "critic" in g:
+        g2 = {**g, "train_batch_size": batch}
+        quiet = logging.getLogger("grlo.train.ppo")  # the adaptation is reported in the plan, not logged
+        level, quiet.level = quiet.level, logging.ERROR
+        try:
+            got = verl_batch(g2, n, "config") if engine == "verl" else resolve_batch_sizes(
+                g2, n, max(1, int(g.get("n_gpus_per_node", 1)) * int(g.get("nnodes", 1) or 1)), "config")
+        finally:
+            quiet.level = level
+        batch, adapted = int(got["train_batch_size"]), got["adapted"]
+    epochs = int(g.get("total_epochs") or 15)
+    fixed = g.get("total_training_steps")
+    if fixed is not None:
+        steps, how = int(fixed), "grlo.total_training_steps"
+    elif st.get("steps") is not None:
+        steps, how = int(st["steps"]), "report.forecast.stages.grlo.steps"
+    else:  # verl: batches per epoch (last partial batch dropped) x epochs
+        steps = (n // batch) * epochs
+        how = f"{epochs} epochs x floor({n} prompts / batch {batch}) (last partial batch dropped)"
+    how += f"; {n} prompts: {src}" + (f"; batch adapted from {adapted['train_batch_size'][0]}" if adapted else "")
+    return {"prompts": n, "prompts_from": src, "batch": batch, "steps": steps, "how": how,
+            "samples": int((g.get("rollout") or {}).get("n") or st.get("samples") or 1),
+            "max_response_tokens": float(g.get("max_response_length") or st.get("max_response_tokens") or 3072)}
+
+
 def plan(cfg: dict, table: dict, prompt_stats: dict | None = None, engine: str | None = None
          ) -> tuple[list[dict], list[str]]:
     """Rows (one per stage and backbone / evaluated model) and the assumptions used.
@@ -154,24 +225,9 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None, engine: str |
     primary = _config.get(cfg, "backbones.primary")
     extra = list(_config.get(cfg, "backbones.extra", []) or [])
     rm = _config.get(cfg, "reward_model")
-    g = {**{"steps": None, "prompts": DEFAULT_PROMPTS, "batch_prompts": 1024, "samples": 1,
-            "max_response_tokens": 3072}, **(st.get("grlo") or {})}
-    # the grlo: training section wins; the forecast's own stage defaults fill what it leaves open
-    g_prompts = int((prompt_stats or {}).get("count") or g["prompts"])
-    g_batch = int(_pick(cfg, ["grlo.train_batch_size"], g["batch_prompts"]))
-    if isinstance(cfg.get("grlo"), dict) and "actor" in cfg["grlo"]:  # the run's own batch rule (adapt or refuse)
-        from grlo.train.batching import resolve_batch_sizes
-
-        n_procs = int(_pick(cfg, ["grlo.n_gpus_per_node"], 1)) * int(_pick(cfg, ["grlo.nnodes"], 1))
-        g_batch = resolve_batch_sizes({**cfg["grlo"], "train_batch_size": g_batch}, g_prompts, max(1, n_procs),
-                                      "config")["train_batch_size"]
-    g_epochs = _pick(cfg, ["grlo.total_epochs"], None)
-    g_steps = _pick(cfg, ["grlo.total_training_steps"], g["steps"])
-    if g_steps is None:  # verl: batches per epoch (last partial batch dropped) x epochs
-        g_steps = (g_prompts // g_batch) * int(g_epochs or 15)
-    g_steps = int(g_steps)
-    g_n = int(_pick(cfg, ["grlo.rollout.n"], g["samples"]))
-    g_resp = float(_pick(cfg, ["grlo.max_response_length"], g["max_response_tokens"]))
+    gp = grlo_plan(cfg, prompt_stats, engine)
+    g_prompts, g_batch, g_steps = gp["prompts"], gp["batch"], gp["steps"]
+    g_n, g_resp = gp["samples"], gp["max_response_tokens"]
     ckpt = bool(_pick(cfg, ["grlo.actor.gradient_checkpointing"], ckpt))
     assumptions = [
         f"GPU type {gpu}: peak {table['gpus'][gpu]['peak_bf16_tflops']} bf16 TFLOP/s ({table['gpus'][gpu]['kind']}: "
@@ -183,11 +239,7 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None, engine: str |
           for k in KINDS],
         *[f"RLVR (TRL, padded) efficiency {k} = {eff_trl[k]['value']} ({eff_trl[k]['work']})" for k in KINDS
           if eff_trl[k]["work"] != eff[k]["work"]],
-        f"GRLO steps = {g_steps}: "
-        + ("grlo.total_training_steps" if _pick(cfg, ["grlo.total_training_steps"], None) is not None else
-           "report.forecast.stages.grlo.steps" if g["steps"] is not None else
-           f"{int(g_epochs or 15)} epochs x floor({g_prompts} prompts / batch {g_batch}) (last partial batch dropped"
-           f"; {'prepared prompts' if (prompt_stats or {}).get('count') else 'assumed: the paper 5K set'})"),
+        f"GRLO steps = {g_steps} of {g_batch} prompts: {gp['how']}",
         f"mean prompt tokens = {p_tok:g} ({'measured: prepared prompts' if measured_prompt else 'assumed'}); "
         f"mean response = {frac:g} x max response tokens",
         "FLOPs = 2N/token forward and decode, 8N (6N without gradient checkpointing) forward+backward; attention "
@@ -312,6 +364,34 @@ def _bench_size(name: str, sizes: dict) -> int | None:
         return sizes.get(name)
 
 
+# ------------------------------------------------------------------------------------------- SLURM time limits
+# Which rule runs each forecast stage (one job per row: a training run, or one model's generation of every
+# benchmark). A new engine or stage adds its line here.
+STAGE_RULE = {"grlo": "train_grlo", "rlvr": "train_rlvr", "grlo-rlvr": "train_rlvr", "eval": "generate"}
+SLURM_MARGIN = 1.25  # our choice: over the forecast's HIGH end (the lowest efficiencies), for start-up and noise
+SLURM_MIN_MINUTES = 60  # our choice: start-up (image, model load, vLLM / Ray start) is not in the forecast
+
+
+def job_runtimes(cfg: dict, rows: list[dict] | None = None) -> dict[str, dict]:
+    """{rule: {minutes, hours_high, job}}: the longest job of each GPU rule at the forecast's high end on its own GPUs,
+    times SLURM_MARGIN, rounded up to 30 minutes: the time limit its SLURM jobs need."""
+    from grlo import workflow as W
+
+    if rows is None:
+        rows, _ = plan(cfg, load_throughput())
+    gpus = W.rule_gpus(cfg)
+    out: dict[str, dict] = {}
+    for r in rows:
+        rule = STAGE_RULE.get(r["stage"])
+        if not rule or not r["gpu_hours_high"]:
+            continue
+        hours = r["gpu_hours_high"] / max(1, int(gpus.get(rule) or 1))
+        if hours > out.get(rule, {}).get("hours_high", -1.0):
+            minutes = max(SLURM_MIN_MINUTES, int(math.ceil(hours * SLURM_MARGIN * 60 / 30.0) * 30))
+            out[rule] = {"minutes": minutes, "hours_high": hours, "job": f"{r['model']} ({r['stage']})"}
+    return out
+
+
 COLUMNS = ["stage", "model", "engine", "decode_pflop", "forward_pflop", "train_pflop", "gpu_hours", "gpu_hours_low",
            "gpu_hours_high", "gpu", "detail"]
 
@@ -350,6 +430,12 @@ def run(args: argparse.Namespace) -> int:
             if r["stage"] == s and r["gpu_hours"] and len([x for x in rows if x["stage"] == s]) > 1:
                 print(f"    {r['model']:<34} {r['gpu_hours']:10.2f} ({r['gpu_hours_low']:.2f}-{r['gpu_hours_high']:.2f})")
     print(f"  {'total':<10} {total[0]:10.2f} ({total[1]:.2f}-{total[2]:.2f})")
+    from grlo.report.storage import GIB, storage_estimate
+
+    disk, parts = storage_estimate(cfg, grlo_plan(cfg, stats, getattr(args, "engine", None))["steps"])
+    assumptions.append(f"storage: ~{disk / GIB:.0f} GiB written under outdir ({'; '.join(parts)}); grlo doctor "
+                       "checks the free space against it")
+    print(f"storage: ~{disk / GIB:.0f} GiB (weights, final and resume checkpoints; grlo doctor checks free space)")
     print("assumptions:")
     for a in assumptions:
         print(f"  - {a}")

@@ -9,7 +9,9 @@ Pages (all self-contained: inline CSS, no script, no network):
   protocol.html   the evaluation protocol card (results/protocol.md), when one is given
 
 Input files are the CSVs written by `grlo table|claims|forecast|gpu-hours` (`# key: value` header lines, then a CSV).
-An empty cell means "not run"; it is shown as an em dash, never as zero.
+An empty cell means "not run" on every page; it is shown as an em dash with that legend, never as zero (a job that ran
+without a record says so in words, e.g. "unrecorded"). Table 1 reads its per-cell standard errors from
+table1.cells.csv beside table1.csv when present.
 """
 
 from __future__ import annotations
@@ -55,6 +57,17 @@ CSS = """
    page taller than the window; start at the top instead. Matches nothing when the page is shown on its own. */
 div.overflow-auto:has(#overview) { align-items: flex-start; justify-content: flex-start; }
 .prose:has(#overview) { max-width: none; }
+/* table 1: sticky model column, the compared averages first and marked, SE in small type */
+.grlo .t1 { max-width: calc(100vw - 2rem); }
+.grlo #table1 { font-size: 13px; }
+.grlo #table1 th, .grlo #table1 td { padding: 2px 6px; white-space: nowrap; }
+.grlo #table1 th.label { position: sticky; left: 0; z-index: 1; background: #ffffff; text-align: left;
+                         font-weight: 600; max-width: 16rem; overflow: hidden; text-overflow: ellipsis; }
+.grlo #table1 thead th:first-child { position: sticky; left: 0; z-index: 2; }
+.grlo #table1 th.key { background: #e0e7ff; } .grlo #table1 .se { color: #6b7280; font-size: 0.85em; }
+#overview #claims { font-size: 13px; } #overview #claims td { padding: 2px 6px; }
+#overview h1 { margin-top: 0.2em; } #overview h2 { margin: 0.5em 0 0.2em; } #overview .badge { font-size: 12px; }
+.grlo p.compared, .grlo p.legend { font-size: 0.9em; color: #374151; margin: 0.2em 0; }
 .grlo .smoke { background: #fdefc3; color: #7a5200; padding: 4px 8px; border-radius: 4px; font-weight: 600; }
 .grlo pre, .grlo code { background: #f3f4f6; font-size: 0.9em; } .grlo pre { padding: 6px; overflow-x: auto; }
 """
@@ -168,7 +181,9 @@ def verdict_counts(rows: Sequence[dict]) -> str:
     return "<p>" + "".join(badges) + "</p>"
 
 
-def claims_body(path: str | Path, full: bool) -> str:
+def claims_body(path: str | Path, full: bool, footer: bool = True) -> str:
+    """The claims with their verdicts; `footer=False` leaves out the note and the header block (the overview puts
+    them below table 1, so that table 1 starts on the first screen)."""
     header, columns, rows = read_csv(path)
     missing = [c for c in ("claim", "verdict") if c not in columns]
     if missing:
@@ -176,10 +191,14 @@ def claims_body(path: str | Path, full: bool) -> str:
     cols = [c for c in (columns if full else CLAIM_COLUMNS) if c in columns]
     parts = [smoke_banner(header), "<h1>Claims of the abstract: verdicts</h1>", verdict_counts(rows),
              html_table(cols, rows, verdict_column="verdict", css_id="claims")]
-    if not full:
-        parts.append('<p class="notes">The rule behind each verdict and every column: the claims page.</p>')
-    parts.append(provenance(header, with_notes=full))
+    if footer:
+        parts.append(claims_footer(header, full))
     return "\n".join(parts)
+
+
+def claims_footer(header: Sequence[str], full: bool) -> str:
+    note = "" if full else '<p class="notes">The rule behind each verdict and every column: the claims page.</p>\n'
+    return note + provenance(header, with_notes=full)
 
 
 # --------------------------------------------------------------------------------------------------------- tables
@@ -193,20 +212,96 @@ TABLE_TITLES = {
 
 
 def table_body(path: str | Path, name: str, level: int = 1) -> str:
+    if name == "table1":
+        return table1_body(path, level)
     header, columns, rows = read_csv(path)
     title = TABLE_TITLES.get(name, name)
-    # table 1: the readable label first, the model id stays for grep; a long source column moves to the notes
     cols = [c for c in columns if c != "paper_source"]
     if "label" in cols:
         cols = ["label"] + [c for c in cols if c != "label"]
-    sources = sorted({r["paper_source"] for r in rows if r.get("paper_source")})
     body = [smoke_banner(header) if level == 1 else "", f"<h{level}>{esc(title)}</h{level}>",
-            html_table(cols, rows, css_id=name, digits=1 if name == "table1" else 2)]
-    if sources:
-        body.append('<ul class="notes">' + "".join(f"<li>paper_overall source: {esc(s)}</li>" for s in sources)
-                    + "</ul>")
+            html_table(cols, rows, css_id=name), f'<p class="legend">{EMPTY_LEGEND}</p>']
     body.append(provenance(header))
     return "\n".join(body)
+
+
+# Table 1 in a laptop window (1,366 px): the model label stays put (sticky) and the two numbers the abstract's claim
+# rests on come first: our overall average and the paper's; then domain averages, then each benchmark, value +- SE.
+EMPTY_LEGEND = f"{EMPTY} = not run (no score file); a score of 0 is written 0."
+T1_FIXED = {"label": "Model", "overall": "Overall (ours)", "paper_overall": "Paper overall",
+            "mean_benchmarks": "Mean of benchmarks"}
+
+
+def _t1_header(col: str) -> str:
+    from grlo import registry
+
+    if col in T1_FIXED:
+        return T1_FIXED[col]
+    if col.startswith("avg_"):
+        return f"{col[4:].replace('_', ' ').capitalize()} avg"
+    try:
+        return str(registry.benchmark(col).get("label") or col)
+    except GrloError:
+        return col
+
+
+def _cell_stderr(path: Path) -> dict[tuple[str, str], str]:
+    """{(model, benchmark): stderr} from the tidy companion table1.cells.csv, when it lies beside table1.csv."""
+    cells = path.with_name(path.name.removesuffix(".csv") + ".cells.csv")
+    if not cells.is_file():
+        return {}
+    _, rows = common.read_results_csv(cells)
+    return {(r.get("model", ""), r.get("benchmark", "")): r.get("stderr") or "" for r in rows}
+
+
+def _one_decimal(value: str | None) -> str:
+    text = cell_text(value)
+    return f"{float(value):.1f}" if text != EMPTY and _is_number(value or "") else text
+
+
+def _value_se(value: str | None, se: str | None, title: str) -> str:
+    text = _one_decimal(value)
+    if text == EMPTY:
+        return f'<td class="empty" title="{esc(title)}: not run">{EMPTY}</td>'
+    extra = f'<span class="se"> ± {esc(_one_decimal(se))}</span>' if se not in (None, "") and _is_number(se) else ""
+    return f'<td class="num" title="{esc(title)}">{esc(text)}{extra}</td>'
+
+
+def table1_body(path: str | Path, level: int = 1) -> str:
+    header, columns, rows = read_csv(path)
+    benches = [c for c in columns if c not in ("model", "label", "paper_source", "paper_overall") and
+               not c.startswith("avg_") and not c.endswith("_stderr") and c not in ("overall", "mean_benchmarks")]
+    avgs = [c for c in columns if c.startswith("avg_")]
+    cols = ["label"] + [c for c in ("overall", "paper_overall") if c in columns] + avgs + benches + \
+        [c for c in ("mean_benchmarks",) if c in columns]
+    se = _cell_stderr(Path(path))
+    head = "".join(f'<th class="{"key" if c in ("overall", "paper_overall") else ""}" data-col="{esc(c)}" '
+                   f'title="{esc(c)}">{esc(_t1_header(c))}</th>' for c in cols)
+    body = []
+    for r in rows:
+        cells = [f'<th scope="row" class="label" data-col="label" title="{esc(r.get("model", ""))}">'
+                 f'{esc(r.get("label") or r.get("model") or EMPTY)}</th>']
+        for c in cols[1:]:
+            err = r.get(f"{c}_stderr") if c in ("overall", "mean_benchmarks") else se.get((r.get("model", ""), c))
+            cells.append(_value_se(r.get(c), None if c == "paper_overall" else err, f"{r.get('label')}: {_t1_header(c)}"))
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    paper = [f"{_one_decimal(r['paper_overall'])} ({r.get('label') or r.get('model')})" for r in rows
+             if r.get("paper_overall") not in (None, "")]
+    compared = ("<p class=\"compared\"><b>Compared with the paper:</b> our <i>Overall</i> (unweighted mean over "
+                "domains of our benchmarks, ± its standard error) against the abstract's average across all domains"
+                + (f" ({esc(' / '.join(paper))})" if paper else "") + ", column <i>Paper overall</i>; its benchmark "
+                "list is unknown, so the two are the same quantity only by assumption.</p>")
+    sources = sorted({r["paper_source"] for r in rows if r.get("paper_source")})
+    parts = [smoke_banner(header) if level == 1 else "", f"<h{level}>{esc(TABLE_TITLES['table1'])}</h{level}>",
+             compared, '<div class="scroll t1">', '<table id="table1">', f"<thead><tr>{head}</tr></thead>", "<tbody>",
+             *body, "</tbody></table></div>",
+             f'<p class="legend">Values in percent, ± standard error over problems. {EMPTY_LEGEND} Hover a header for '
+             "its column name in table1.csv.</p>"]
+    if sources:
+        parts.append('<ul class="notes">' + "".join(f"<li>Paper overall source: {esc(s)}</li>" for s in sources)
+                     + "</ul>")
+    parts.append(provenance(header))
+    return "\n".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------------- cost pages
@@ -321,7 +416,8 @@ def pages(claims: str | None = None, tables: Sequence[str] = (), forecast: str |
     out: dict[str, str] = {}
     if claims and "table1" in named:
         out["overview.html"] = page("GRLO reproduction: verdicts and table 1", section(
-            claims_body(claims, full=False) + "\n" + table_body(named["table1"], "table1", level=2), "overview"))
+            claims_body(claims, full=False, footer=False) + "\n" + table_body(named["table1"], "table1", level=2)
+            + "\n<h3>Claims: provenance</h3>\n" + claims_footer(read_csv(claims)[0], full=False), "overview"))
     if claims:
         out["claims.html"] = page("Claims: verdicts", section(claims_body(claims, full=True)))
     for name, path in sorted(named.items()):
