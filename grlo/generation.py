@@ -27,6 +27,7 @@ from pathlib import Path
 
 from grlo import config as C
 from grlo import registry
+from grlo.registry import templates
 from grlo.errors import GrloError
 from grlo.io import iter_jsonl, library_versions, read_json, write_json, write_jsonl
 from grlo.models.local import check_model_dir
@@ -66,7 +67,7 @@ class Completion:
 class Request:
     messages: list[dict]
     chat_kwargs: dict = field(default_factory=dict)
-    prefill: str = ""  # opening of the assistant turn (grlo.eval.templates.prefill), appended after the chat prompt
+    prefill: str = ""  # opening of the assistant turn (grlo.registry.templates.prefill), appended after the chat prompt
 
 
 def vllm_sampling_kwargs(s: Sampling, stop_token_ids: list[int] | None = None) -> dict:
@@ -193,11 +194,9 @@ def truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
 
 def render_chat(tokenizer, messages: list[dict], chat_kwargs: dict, prefill: str = "") -> str:
     """The prompt text: the chat template with its generation prompt; with an assistant prefill, the chat rendered
-    as EvalPlus renders it (grlo.eval.templates.render_with_prefill: the template's own assistant opening first)."""
+    as EvalPlus renders it (grlo.registry.templates.render_with_prefill: the template's own assistant opening first)."""
     if prefill:
-        from grlo.eval.templates import render_with_prefill
-
-        return render_with_prefill(tokenizer, messages, chat_kwargs, prefill)
+        return templates.render_with_prefill(tokenizer, messages, chat_kwargs, prefill)
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **chat_kwargs)
 
 
@@ -392,23 +391,17 @@ def _load_rows(path: Path, limit: int | None) -> list[dict]:
 
 
 def _prefill(bench: str) -> str:
-    from grlo.eval.templates import prefill
-
-    return prefill(registry.benchmark(bench).get("prompt_template"))
+    return templates.prefill(registry.benchmark(bench).get("prompt_template"))
 
 
 def _request(bench: str, row: dict, chat: dict) -> Request:
-    """One row's request: its chat messages for the model's mode (grlo.eval.templates.chat_messages) and prefill."""
-    from grlo.eval.templates import chat_messages
-
-    return Request(chat_messages(registry.benchmark(bench).get("prompt_template"), row, chat), chat, _prefill(bench))
+    """One row's request: its chat messages for the model's mode (grlo.registry.templates.chat_messages) and prefill."""
+    return Request(templates.chat_messages(registry.benchmark(bench).get("prompt_template"), row, chat), chat, _prefill(bench))
 
 
 def _prompt_record(tokenizer, bench: str, chat: dict, rows: list[dict]) -> dict:
     """What the meta records about the prompts: their style and the assistant opening the completions continue
     (put back in front of each completion by `grlo score`)."""
-    from grlo.eval import templates
-
     name = registry.benchmark(bench).get("prompt_template")
     opening = ""
     if rows and _prefill(bench):

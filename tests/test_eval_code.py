@@ -3,7 +3,8 @@
 import pytest
 
 from grlo.data import benchmarks
-from grlo.eval import code_exec, sandbox, spec as spec_mod
+from grlo.eval import code_exec, sandbox
+from grlo.registry import spec as spec_mod
 from grlo.eval.score import score_generations
 from grlo.eval.scorers import lcb
 

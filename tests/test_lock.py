@@ -116,7 +116,7 @@ def test_hub_errors_are_one_line_naming_source_and_file(monkeypatch, exc, expect
     from huggingface_hub import errors as E
 
     from grlo.data import benchmarks
-    from grlo.eval import spec as spec_mod
+    from grlo.registry import spec as spec_mod
 
     class Response:
         headers: dict = {}

@@ -24,7 +24,7 @@ from grlo import config as config_mod
 from grlo import lock
 from grlo.data import FIXTURES
 from grlo.errors import GrloError
-from grlo.eval import spec as spec_mod, templates
+from grlo.registry import spec as spec_mod, templates
 from grlo.io import sha256_file, write_json, write_jsonl
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ give a silently inflated or deflated score. Think blocks are stripped before sco
 Scoring never downloads: without --data it reads the benchmark file the workflow prepared
 ({outdir}/data/benchmarks/NAME.jsonl, written by `grlo download-benchmark`) and names its source from the meta.json
 beside it. When the generations' meta.json records an `assistant_prefill` (the prompt template opened the assistant
-turn, grlo.eval.templates.prefill), the prefill is put back in front of every completion before extraction.
+turn, grlo.registry.templates.prefill), the prefill is put back in front of every completion before extraction.
 
 Per cell the summary also records what a reviewer needs to trust it: `truncated_share` (completions that ended at
 the token limit, from the generations' per-completion finish reasons; None when they are not recorded) and
@@ -28,7 +28,8 @@ from pathlib import Path
 from grlo import config as config_mod
 from grlo.data.benchmarks import prepared_path
 from grlo.errors import GrloError
-from grlo.eval import metrics, spec as spec_mod
+from grlo.eval import metrics
+from grlo.registry import spec as spec_mod
 from grlo.eval.thinking import split_think
 from grlo.io import iter_jsonl, library_versions, read_json, read_jsonl, write_json, write_jsonl
 from grlo.models.local import check_model_dir

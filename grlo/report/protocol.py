@@ -17,6 +17,7 @@ from pathlib import Path
 
 from grlo import config as C
 from grlo import lock, registry
+from grlo.registry import templates
 from grlo.errors import GrloError
 from grlo.io import write_text
 from grlo.report.common import markdown_table
@@ -87,7 +88,6 @@ def _where(src: dict) -> str:
 
 
 def benchmark_rows(cfg: dict) -> list[list[str]]:
-    from grlo.eval import templates
     from grlo.eval.scorers import KINDS
 
     mode = cfg["mode"]
