@@ -22,7 +22,7 @@ from pathlib import Path
 
 from grlo import config as config_mod
 from grlo import lock
-from grlo.data import FIXTURES
+from grlo.data import FIXTURES, normalisers
 from grlo.errors import GrloError
 from grlo.registry import spec as spec_mod, templates
 from grlo.io import sha256_file, write_json, write_jsonl
@@ -273,19 +273,14 @@ NORMALISERS = {
     "choice": _norm_choice,
     "evalplus": _norm_evalplus,
     "passthrough": _norm_passthrough,
+    "lcb": normalisers.lcb,
+    "ifeval": normalisers.ifeval,
 }
-
-
-def _extra_normalisers() -> dict:
-    # Kinds with heavier converters live next to their scorers.
-    from grlo.eval.scorers import ifeval, lcb
-
-    return {"lcb": lcb.normalise, "ifeval": ifeval.normalise}
 
 
 def normalise(raw: list[dict], spec: dict) -> list[dict]:
     kind = spec["source"].get("normaliser") or spec.get("normaliser") or "generic"
-    fn = NORMALISERS.get(kind) or _extra_normalisers().get(kind)
+    fn = NORMALISERS.get(kind)
     if fn is None:
         raise GrloError(f"unknown normaliser {kind!r}", path=str(spec_mod.REGISTRY_PATH), field=spec["name"])
     rows = fn(raw, spec)

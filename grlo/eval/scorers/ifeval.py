@@ -80,15 +80,6 @@ def packaged_english_params():
                f"{metadata.version(PUNKT_PACKAGE)} ({m.SOURCE})")
 
 
-def normalise(rows: list[dict], spec: dict) -> list[dict]:
-    out = []
-    for r in rows:
-        out.append({"id": str(r["key"]), "problem": r["prompt"], "answer": None, "key": r["key"],
-                    "instruction_id_list": list(r["instruction_id_list"]),
-                    "kwargs": [dict(k) if k else {} for k in r["kwargs"]]})
-    return out
-
-
 def score(spec: dict, problems: list[dict], completions: list[list[str]], options: dict) -> ScoreResult:
     utils = _lmeval_ifeval()
     records = []
