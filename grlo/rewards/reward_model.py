@@ -18,9 +18,9 @@ import logging
 
 import torch
 
+from grlo.device import empty_cuda_cache
 from grlo.errors import GrloError
 from grlo.models.local import check_model_dir
-from grlo.train.distributed import empty_cuda_cache
 
 log = logging.getLogger("grlo.rewards.reward_model")
 
