@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lmeval-fewshot": ("grlo.eval.lmeval", "few-shot GSM8K/MATH check of the base model with lm-eval"),
     "table": ("grlo.report.tables", "build a results table from score files"),
     "claims": ("grlo.report.claims", "claim-by-claim verdicts against the paper's abstract"),
-    "gpu-hours": ("grlo.accounting", "aggregate measured GPU-hours from benchmark TSVs"),
+    "gpu-hours": ("grlo.report.gpu_hours", "aggregate measured GPU-hours from benchmark TSVs"),
     "forecast": ("grlo.report.forecast", "forecast GPU-hours per stage before a run"),
     "figures": ("grlo.report.figures", "training curves and accuracy figures"),
     "protocol-card": ("grlo.report.protocol", "results/protocol.md: the evaluation protocol from registries + config"),
