@@ -30,6 +30,7 @@ from grlo import registry
 from grlo.registry import templates
 from grlo.errors import GrloError
 from grlo.io import iter_jsonl, library_versions, read_json, write_json, write_jsonl
+from grlo.models.ids import resolve_eval_model
 from grlo.models.local import check_model_dir
 
 log = logging.getLogger(__name__)
@@ -327,8 +328,6 @@ def make_backend(gen_cfg: dict, model_dir: str, seed: int, threads: int | None =
 def turn_end_tokens(cfg: dict, model_id: str) -> tuple[str, ...]:
     """The stop tokens that end an assistant turn for this evaluated model: registry `turn_end` of its source in the
     config's mode (a string or a list; absent = none: the model's eos only)."""
-    from grlo.workflow import resolve_eval_model
-
     m = resolve_eval_model(cfg, model_id)
     src = registry.source(registry.model(m["source"]), cfg["mode"], m["source"])
     end = src.get("turn_end") or ()
@@ -338,8 +337,6 @@ def turn_end_tokens(cfg: dict, model_id: str) -> tuple[str, ...]:
 def family_sampling(cfg: dict, model_id: str, bench: str) -> dict:
     """The model family's sampling for one benchmark: a released model's mode (Qwen's settings), else the backbone
     entry's `sampling` (every variant trained from it: base, grlo, rlvr, grlo-rlvr), each with `sampling_by_benchmark`."""
-    from grlo.workflow import resolve_eval_model
-
     m = resolve_eval_model(cfg, model_id)
     if m["sampling"]:
         mode = {k: v for k, v in m["sampling"].items() if k != "by_benchmark"}
@@ -355,8 +352,6 @@ def eval_settings(cfg: dict, model_id: str, bench: str) -> tuple[Sampling, dict,
     """Sampling (stop tokens included), chat kwargs and row limit for one (model, benchmark): benchmark defaults <
     the model family's sampling (Qwen's per-mode settings; the backbone's for trained variants) < config
     evaluation.overrides. The stop tokens are the model's turn end (registry `turn_end`)."""
-    from grlo.workflow import resolve_eval_model
-
     entry = registry.benchmark(bench)
     m = resolve_eval_model(cfg, model_id)
     mode = family_sampling(cfg, model_id, bench)

@@ -1,23 +1,18 @@
 """Path and target logic for the Snakemake rules (kept here so the Snakefiles stay declarative).
 
-Evaluated model ids are `{source}--{variant}`: a backbone with base | grlo | rlvr | grlo-rlvr, or a released model
-with one of its registry modes (qwen3-4b--thinking).
+Top layer (docs/architecture.md): only the Snakefile, cli, doctor and status import this module. Evaluated model ids
+and what each one evaluates live in grlo.models.ids.
 """
 
 from __future__ import annotations
 
 from grlo import config as C
 from grlo import registry
+from grlo.config import prefix  # noqa: F401 - the rules, doctor and status read it here
 from grlo.errors import GrloError
-from grlo.train.rlvr import rlvr_checkpoint_model, rlvr_model_source
-
-VARIANTS = ("base", "grlo", "rlvr", "grlo-rlvr")
-STAGES = ("grlo", "rlvr", "grlo-rlvr")
-
-
-def prefix(cfg: dict) -> str:
-    out = (cfg.get("outdir") or "").rstrip("/")
-    return f"{out}/" if out else ""
+# Model ids and which weights each evaluates (grlo.models.ids); the rules, doctor and status read them here.
+from grlo.models.ids import STAGES, VARIANTS, eval_models, resolve_eval_model, split_model_id  # noqa: F401
+from grlo.models.ids import rlvr_model_source
 
 
 def container_image(cfg: dict) -> str:
@@ -32,60 +27,6 @@ def container_image(cfg: dict) -> str:
     if ":" in name.rsplit("/", 1)[-1]:
         name = name.rsplit(":", 1)[0]
     return f"{scheme}{sep}{name}@{digest}"
-
-
-def eval_models(cfg: dict, which: str = "all") -> list[str]:
-    """Model ids evaluated by the run. which: all | primary | released | extra | custom (evaluation.custom_models)."""
-    from grlo.models.custom import model_ids
-
-    ev = cfg["evaluation"]
-    primary = [f"{cfg['backbones']['primary']}--{v}" for v in ev.get("variants", VARIANTS)]
-    released = list(ev.get("released", []))
-    extra = [f"{b}--{v}" for b in cfg["backbones"].get("extra", []) for v in ev.get("extra_variants", ["base", "grlo"])]
-    custom = model_ids(cfg)
-    return {"all": primary + released + extra + custom, "primary": primary, "released": released, "extra": extra,
-            "custom": custom}[which]
-
-
-def split_model_id(model_id: str) -> tuple[str, str]:
-    if "--" not in model_id:
-        raise GrloError(f"model id {model_id!r} must be '<source>--<variant>'", field="model")
-    src, variant = model_id.split("--", 1)
-    return src, variant
-
-
-def resolve_eval_model(cfg: dict, model_id: str) -> dict:
-    """Where an evaluated model's weights live (unprefixed path), how to template it and how to sample it."""
-    src, variant = split_model_id(model_id)
-    entry = registry.model(src)
-    sampling: dict = {}
-    chat = dict(entry.get("chat") or {})
-    if entry.get("role") == "custom":  # evaluation.custom_models (grlo.models.custom)
-        if variant != "custom":
-            raise GrloError(f"custom model {src!r} is evaluated as {src}--custom, not {model_id!r}", field="model")
-        from grlo.models.custom import weights_path
-
-        sampling = dict(entry.get("sampling") or {})
-        sampling["by_benchmark"] = entry.get("sampling_by_benchmark") or {}
-        path, stage = weights_path(entry, src), None
-    elif entry.get("role") == "released":
-        modes = entry.get("modes") or {}
-        if variant not in modes:
-            raise GrloError(f"{src} has no mode {variant!r} (modes: {', '.join(modes)})", field="evaluation.released")
-        chat.update(modes[variant].get("chat") or {})
-        sampling = dict(modes[variant].get("sampling") or {})
-        sampling["by_benchmark"] = modes[variant].get("sampling_by_benchmark") or {}
-        path, stage = f"models/{src}", None
-    elif variant == "base":
-        path, stage = f"models/{src}", None
-    elif variant == "rlvr" and rlvr_model_source(cfg, src) == "checkpoint":
-        path, stage = f"models/{rlvr_checkpoint_model(cfg)}", None
-    elif variant in STAGES:
-        path, stage = f"checkpoints/{src}/{variant}/final", variant
-    else:
-        raise GrloError(f"unknown variant {variant!r} in {model_id!r} (allowed: {', '.join(VARIANTS)} or a released mode)", field="model")
-    chat = {k: v for k, v in chat.items() if v is not None}  # None = the template's own default
-    return {"source": src, "variant": variant, "path": path, "stage": stage, "chat": chat, "sampling": sampling}
 
 
 def write_resolved_config(cfg: dict, path: str) -> str:

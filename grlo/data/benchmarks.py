@@ -301,9 +301,7 @@ def load_normalised(spec: dict, cache_dir: Path | None = None) -> list[dict]:
 def prepared_path(cfg: dict, bench: str) -> Path:
     """The normalised benchmark file the workflow's download_benchmark rule writes ({outdir}/data/benchmarks/NAME.jsonl;
     its NAME.meta.json names the source revision and sha256). Scoring reads it and never downloads."""
-    from grlo.workflow import prefix
-
-    return Path(f"{prefix(cfg)}data/benchmarks/{bench}.jsonl")
+    return Path(f"{config_mod.prefix(cfg)}data/benchmarks/{bench}.jsonl")
 
 
 def support_path(prepared: Path, name: str) -> Path:

@@ -20,6 +20,7 @@ from grlo import lock, registry
 from grlo.registry import templates
 from grlo.errors import GrloError
 from grlo.io import write_text
+from grlo.models.ids import eval_models, resolve_eval_model, split_model_id
 from grlo.report.common import markdown_table
 
 
@@ -107,8 +108,6 @@ def benchmark_rows(cfg: dict) -> list[list[str]]:
 
 
 def model_rows(cfg: dict) -> list[list[str]]:
-    from grlo.workflow import eval_models, resolve_eval_model, split_model_id
-
     mode, rows, seen = cfg["mode"], [], set()
     for m in eval_models(cfg):
         family = split_model_id(m)[0]
@@ -133,7 +132,6 @@ def model_rows(cfg: dict) -> list[list[str]]:
 
 def settings_rows(cfg: dict) -> list[list]:
     from grlo.generation import eval_settings
-    from grlo.workflow import eval_models
 
     rows = []
     for m in eval_models(cfg):
