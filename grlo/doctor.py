@@ -511,9 +511,9 @@ def check_pins(c: Ctx) -> list[Check]:
     """Every hub/url source pinned by the registry or the lock file (grlo/lock.py); frozen: an unpinned one stops."""
     if c.cfg["mode"] != "paper":
         return []
-    from grlo import lock
+    from grlo import lock, lock_sources
 
-    missing = lock.missing_pins(c.cfg)
+    missing = lock_sources.missing_pins(c.cfg)
     if not missing:
         return [Check(OK, "pins", "every source is pinned (registry or lock file)")]
     first = ", ".join(missing[:3]) + ("..." if len(missing) > 3 else "")

@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 
 from grlo import config as config_mod
-from grlo import lock
+from grlo import download, lock
 from grlo.data import FIXTURES, normalisers
 from grlo.errors import GrloError
 from grlo.registry import spec as spec_mod, templates
@@ -73,8 +73,6 @@ def _hub_download(cfg: dict, name: str, src: dict) -> tuple[list[Path], dict]:
     recorded when neither pins it and the lock is not frozen)."""
     from huggingface_hub import HfApi, hf_hub_download
 
-    from grlo.data.download import hub_error
-
     repo = src["repo"]
     files = source_files(src)
     rev = lock.revision(cfg, "benchmarks", name, src)
@@ -87,7 +85,7 @@ def _hub_download(cfg: dict, name: str, src: dict) -> tuple[list[Path], dict]:
         for current in files:
             paths.append(Path(hf_hub_download(repo, current, repo_type="dataset", revision=rev)))
     except Exception as e:  # noqa: BLE001 - every hub failure becomes one line naming source, file and fix
-        err = hub_error(e, repo, current, f"{name}.source.paper", repo_type="dataset")
+        err = download.hub_error(e, repo, current, f"{name}.source.paper", repo_type="dataset")
         if err is None:
             raise
         raise err from None
@@ -95,13 +93,11 @@ def _hub_download(cfg: dict, name: str, src: dict) -> tuple[list[Path], dict]:
 
 
 def _url_download(src: dict, dest_dir: Path, sha256: str | None, key: str) -> tuple[list[Path], dict]:
-    from grlo.data.download import fetch_url
-
     url = src["url"]
     dest = dest_dir / url.rsplit("/", 1)[-1]
     if not dest.exists():
         dest_dir.mkdir(parents=True, exist_ok=True)
-        fetch_url(url, dest, sha256, key=key)
+        download.fetch_url(url, dest, sha256, key=key)
     return [dest], {"url": url}
 
 
@@ -126,13 +122,11 @@ def fetch_raw_files(cfg: dict, name: str, src: dict, cache_dir: Path) -> tuple[l
         paths, prov = _url_download(src, cache_dir, expected[0], keys[0])
     else:
         paths, prov = _hub_download(cfg, name, src)
-    from grlo.data.download import verify_source_sha256
-
     where = src.get("url") or f"dataset {src.get('repo')}@{prov.get('revision')}"
     shas = []
     for p, f, exp, key in zip(paths, names, expected, keys):
         try:
-            shas.append(verify_source_sha256(p, exp, where if src.get("kind") == "url" else f"{where} file {f}", key))
+            shas.append(download.verify_source_sha256(p, exp, where if src.get("kind") == "url" else f"{where} file {f}", key))
         except GrloError:
             if src.get("kind") == "url":
                 p.unlink(missing_ok=True)  # a corrupt cached download must not poison the next run

@@ -17,7 +17,8 @@ import zipfile
 from pathlib import Path
 
 from grlo import config as C
-from grlo import registry
+from grlo import lock, registry
+from grlo.download import hub_error, verify_source_sha256
 from grlo.errors import GrloError
 from grlo.io import atomic_dir, library_versions, sha256_file, verify_sha256, write_json
 
@@ -112,9 +113,6 @@ def materialise_hub(src: dict, out: Path, staging: Path, cfg: dict | None = None
     """Snapshot a hub model at its pinned revision (registry, else the lock file; resolved once and recorded when
     neither pins it and the lock is not frozen); the weight files' sha256 are checked against the lock."""
     from huggingface_hub import HfApi, snapshot_download
-
-    from grlo import lock
-    from grlo.data.download import hub_error, verify_source_sha256
 
     cfg = cfg or {"mode": "paper"}
     revision = lock.revision(cfg, "models", name, src)

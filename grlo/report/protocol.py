@@ -148,7 +148,7 @@ def judge_lines(cfg: dict) -> list[str]:
     from grlo.eval.scorers import alpacaeval
 
     judge = alpacaeval.judge_settings(cfg)
-    src = lock.judge_source(cfg)
+    src = alpacaeval.judge_source(cfg)
     rev = judge.get("revision")
     if not rev and src is not None and lock.lock_path(cfg):
         rev = (lock.entry(cfg, *src) or {}).get("revision")

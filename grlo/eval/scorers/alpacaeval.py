@@ -34,6 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from grlo import config as C
+from grlo import lock, registry
+from grlo.data.benchmarks import support_path
 from grlo.errors import GrloError
 from grlo.eval.scorers import ScoreResult
 from grlo.models.local import check_model_dir
@@ -87,6 +90,17 @@ def judge_settings(cfg: dict) -> dict:
     if conf.get("kind") not in (None, "openai"):  # a reward-model / none judge takes nothing from the default
         return {"kind": conf["kind"], "model": None, "revision": None, "annotator": None, **conf}
     return {**DEFAULT_JUDGE, **conf}
+
+
+def judge_source(cfg: dict) -> tuple[str, str, dict] | None:
+    """The AlpacaEval judge as a hub source when the run judges with a model served from a hub id (not a local dir)."""
+    if not any(registry.benchmark(b).get("scorer") == "alpacaeval" for b in C.get(cfg, "evaluation.benchmarks") or []):
+        return None
+    judge = judge_settings(cfg)
+    path = str((judge.get("serve") or {}).get("model_path") or "")
+    if judge.get("kind") != "openai" or not path or os.path.isabs(path) or path.startswith(".") or Path(path).exists():
+        return None
+    return ("judges", "alpacaeval-judge", {"kind": "hub", "repo": path, "revision": judge.get("revision")})
 
 
 def is_paper_judge(judge: dict) -> bool:
@@ -252,8 +266,6 @@ def lc_win_rate(df, df_gamed: str | None) -> dict:
 
 def support_file(options: dict, name: str) -> Path | None:
     """A support file fetched with the benchmark (registry `support_files`), beside the prepared data file."""
-    from grlo.data.benchmarks import support_path
-
     data = options.get("data_path")
     return support_path(Path(data), name) if data else None
 
@@ -273,9 +285,7 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
     cfg = options.get("config") or {}
     judge = judge_settings(cfg)
     if judge.get("kind") == "openai" and not judge.get("revision"):
-        from grlo import lock
-
-        src = lock.judge_source(cfg)
+        src = judge_source(cfg)
         if src is not None and lock.lock_path(cfg) is not None:
             judge["revision"] = lock.revision(cfg, *src)  # refused with one line when frozen and unpinned
             if judge["revision"] is None:  # unpinned, not frozen: the hub's current commit, recorded
