@@ -51,6 +51,7 @@ $(CHROMIUM):
 	  || ($(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium)
 
 test: venv verl-venv $(CHROMIUM)
+	$(VENV)/bin/lint-imports
 	$(OFFLINE) $(VERL_VENV)/bin/python -m pytest -q tests/verl_env
 	$(OFFLINE) $(PY) -m pytest -q --durations=15
 
@@ -59,6 +60,7 @@ test-all: venv verl-venv $(CHROMIUM)
 	$(OFFLINE) $(PY) -m pytest -q -m ""
 
 lint: venv
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/snakemake --lint
 	$(VENV)/bin/snakefmt --check .
 
