@@ -27,11 +27,12 @@ from pathlib import Path
 
 from grlo import config as C
 from grlo import registry
-from grlo.registry import templates
+from grlo.accounting import record_device
 from grlo.errors import GrloError
 from grlo.io import iter_jsonl, library_versions, read_json, write_json, write_jsonl
 from grlo.models.ids import resolve_eval_model
 from grlo.models.local import check_model_dir
+from grlo.registry import templates
 
 log = logging.getLogger(__name__)
 
@@ -432,8 +433,6 @@ def run(args: argparse.Namespace) -> int:
         plans.append((bench, s, chat, _load_rows(Path(args.data_dir) / f"{bench}.jsonl", limit)))
     check_model_dir(args.model_dir, "model", tokenizer=True)  # one line, not transformers' "Repo id must be ..."
     if args.device_record:
-        from grlo.accounting import record_device
-
         record_device(args.device_record, int(C.get(cfg, "resources.gpus_eval", 0)))
     t0 = time.time()
     backend = make_backend(cfg["generation"], args.model_dir, int(cfg.get("seed", 0)), args.threads)

@@ -6,10 +6,16 @@ and what each one evaluates live in grlo.models.ids.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from grlo import config as C
 from grlo import registry
 from grlo.config import prefix  # noqa: F401 - the rules, doctor and status read it here
 from grlo.errors import GrloError
+from grlo.eval.judge_server import judge_gpus
+from grlo.eval.reference import REFERENCE_MODEL, benchmarks_with_reference
+from grlo.io import write_text
 # Model ids and which weights each evaluates (grlo.models.ids); the rules, doctor and status read them here.
 from grlo.models.ids import STAGES, VARIANTS, eval_models, resolve_eval_model, split_model_id  # noqa: F401
 from grlo.models.ids import rlvr_model_source
@@ -31,11 +37,6 @@ def container_image(cfg: dict) -> str:
 
 def write_resolved_config(cfg: dict, path: str) -> str:
     """Write the merged config for the commands; rewrite only when it changed so nothing reruns needlessly."""
-    import json
-    from pathlib import Path
-
-    from grlo.io import write_text
-
     text = json.dumps(cfg, indent=1, sort_keys=True, default=str) + "\n"
     p = Path(path)
     if not p.exists() or p.read_text(encoding="utf-8") != text:
@@ -100,22 +101,16 @@ def table_models(cfg: dict, table: str) -> list[str]:
 
 def reference_benchmarks(cfg: dict) -> list[str]:
     """Benchmarks of the known-answer row (evaluation.known_answer_row; grlo.eval.reference), [] when it is off."""
-    from grlo.eval.reference import benchmarks_with_reference
-
     return benchmarks_with_reference(cfg) if C.get(cfg, "evaluation.known_answer_row") else []
 
 
 def browse_models(cfg: dict, bench: str) -> list[str]:
     """Models on a benchmark's per-problem browser page: every evaluated model, plus the known-answer row where the
     benchmark has one."""
-    from grlo.eval.reference import REFERENCE_MODEL
-
     return eval_models(cfg) + ([REFERENCE_MODEL] if bench in reference_benchmarks(cfg) else [])
 
 
 def table_scores(cfg: dict, table: str) -> list[str]:
-    from grlo.eval.reference import REFERENCE_MODEL
-
     extra = score_files(cfg, [REFERENCE_MODEL], reference_benchmarks(cfg)) if table == "table1" else []
     return score_files(cfg, table_models(cfg, table)) + extra
 
@@ -190,8 +185,6 @@ def grlo_engine(cfg: dict) -> dict:
 def rule_gpus(cfg: dict) -> dict[str, int]:
     """{rule: GPUs per job}, as the rules reserve them; `score` is per benchmark (a served AlpacaEval judge), here
     the largest over this config's benchmarks."""
-    from grlo.eval.judge_server import judge_gpus
-
     return {
         "generate": int(cfg["resources"]["gpus_eval"]),
         "lmeval_fewshot": int(cfg["resources"]["gpus_eval"]),

@@ -24,6 +24,8 @@ from pathlib import Path
 import yaml
 
 from grlo import config as config_mod
+from grlo import lock
+from grlo.accounting import record_device
 from grlo.data import FIXTURES
 from grlo.errors import GrloError
 from grlo.io import library_versions, write_json, write_text
@@ -117,8 +119,6 @@ def write_pinned_tasks(dest: Path, revisions: dict) -> dict:
 def dataset_revisions(cfg: dict) -> dict:
     """The commit of each lm-eval dataset: the pin above, else the lock file, else resolved now and recorded (refused
     with one line when lock.frozen)."""
-    from grlo import lock
-
     out = {}
     for key, src in LMEVAL_DATASETS.items():
         full = {"kind": "hub_dataset", **src}
@@ -150,8 +150,6 @@ def run(args) -> int:
     if not Path(args.model_dir).exists():
         raise GrloError("model directory not found", path=args.model_dir)
     if args.device_record:
-        from grlo.accounting import record_device
-
         record_device(args.device_record, (cfg.get("resources") or {}).get("gpus_eval", 0))
     import lm_eval
     from lm_eval.tasks import TaskManager

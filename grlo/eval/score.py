@@ -28,11 +28,11 @@ from pathlib import Path
 from grlo import config as config_mod
 from grlo.data.benchmarks import prepared_path
 from grlo.errors import GrloError
-from grlo.eval import metrics
-from grlo.registry import spec as spec_mod
+from grlo.eval import metrics, scorers
 from grlo.eval.thinking import split_think
 from grlo.io import iter_jsonl, library_versions, read_json, read_jsonl, write_json, write_jsonl
 from grlo.models.local import check_model_dir
+from grlo.registry import spec as spec_mod
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,6 @@ def score_generations(spec: dict, problems_all: list[dict], gens: list[dict], *,
     `prefill` is the assistant-turn opening the generations continued from; it is prepended to every completion
     before think stripping and extraction (the per-sample rows keep the completions as generated).
     """
-    from grlo.eval import scorers
-
     by_id = {str(p["id"]): p for p in problems_all}
     selected = spec_mod.select_rows(problems_all, spec.get("limit"))
     gen_by_id = {}

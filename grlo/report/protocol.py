@@ -17,10 +17,13 @@ from pathlib import Path
 
 from grlo import config as C
 from grlo import lock, registry
-from grlo.registry import templates
 from grlo.errors import GrloError
+from grlo.eval import deviations
+from grlo.eval.scorers import KINDS, alpacaeval, evalplus, lcb
+from grlo.generation import eval_settings
 from grlo.io import write_text
 from grlo.models.ids import eval_models, resolve_eval_model, split_model_id
+from grlo.registry import templates
 from grlo.report.common import markdown_table
 
 
@@ -89,8 +92,6 @@ def _where(src: dict) -> str:
 
 
 def benchmark_rows(cfg: dict) -> list[list[str]]:
-    from grlo.eval.scorers import KINDS
-
     mode = cfg["mode"]
     rows = []
     for b in C.get(cfg, "evaluation.benchmarks") or []:
@@ -131,8 +132,6 @@ def model_rows(cfg: dict) -> list[list[str]]:
 
 
 def settings_rows(cfg: dict) -> list[list]:
-    from grlo.generation import eval_settings
-
     rows = []
     for m in eval_models(cfg):
         for b in C.get(cfg, "evaluation.benchmarks") or []:
@@ -145,8 +144,6 @@ def settings_rows(cfg: dict) -> list[list]:
 
 def judge_lines(cfg: dict) -> list[str]:
     """The AlpacaEval judge as the scoring job will call it: id, revision, annotator, paper judge or substitute."""
-    from grlo.eval.scorers import alpacaeval
-
     judge = alpacaeval.judge_settings(cfg)
     src = alpacaeval.judge_source(cfg)
     rev = judge.get("revision")
@@ -173,8 +170,6 @@ def judge_lines(cfg: dict) -> list[str]:
 
 
 def time_limit_lines() -> list[str]:
-    from grlo.eval.scorers import evalplus, lcb
-
     floors = sorted({evalplus.min_time_limit(registry.benchmark(b)) for b in ("humaneval_plus", "mbpp_plus")})
     return ["### Code time limits", "",
             f"- HumanEval+ / MBPP+: EvalPlus's per-input limit max({', '.join(f'{f:g}' for f in floors)} s, 4 x the "
@@ -186,8 +181,6 @@ def time_limit_lines() -> list[str]:
 
 def grader_lines(cfg: dict) -> list[str]:
     """The official grader of each scorer, the test that compares ours with it, and every declared deviation."""
-    from grlo.eval import deviations
-
     rows = [[f"`{kind}`", official, test] for kind, (official, test) in deviations.GRADERS.items()]
     devs = [[f"`{d['id']}`", f"`{d['scorer']}`", d["ours"], d["official"], d["reason"]] for d in deviations.DEVIATIONS]
     return ["## Graders and parity with the official ones", "",

@@ -38,6 +38,7 @@ from grlo import config as C
 from grlo import lock, registry
 from grlo.data.benchmarks import support_path
 from grlo.errors import GrloError
+from grlo.eval.judge_server import judge_endpoint
 from grlo.eval.scorers import ScoreResult
 from grlo.models.local import check_model_dir
 
@@ -313,8 +314,6 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
         prefs = list(options["judge_fn"](refs, outs))
         judge_desc = {"kind": "custom", "model": None, "revision": None, "paper_judge": False}
     elif judge["kind"] == "openai":
-        from grlo.eval.judge_server import judge_endpoint
-
         judge_api_key(judge)  # a missing key for the OpenAI API fails here, before a server starts
 
         cache = annotations_path(options.get("output"), judge)

@@ -25,7 +25,7 @@ import sys
 import tempfile
 
 from grlo.errors import GrloError
-from grlo.eval import code_exec
+from grlo.eval import code_exec, metrics, sandbox
 from grlo.eval.sandbox import Limits
 from grlo.eval.scorers import ScoreResult
 
@@ -94,7 +94,6 @@ def evalplus_groundtruth(dataset: str, rows: list[dict], workdir: str):
 
 
 def _score_evalplus(spec, problems, completions, options) -> ScoreResult:
-    from grlo.eval import metrics, sandbox
     from evalplus.eval import PASS
 
     isolation = code_exec.sandbox_isolation(options)
