@@ -85,7 +85,7 @@ def _nvml_gpus() -> list[dict] | None:
 
 def _torch_gpus() -> list[dict] | None:
     try:
-        import torch
+        import torch  # heavy
     except ImportError:
         return None
     if not torch.cuda.is_available():

@@ -210,7 +210,7 @@ class PresencePenalty:
         self.penalty, self.prompt_len = penalty, prompt_len
 
     def __call__(self, input_ids, scores):
-        import torch
+        import torch  # heavy
 
         gen = input_ids[:, self.prompt_len :]
         if gen.shape[1] == 0:
@@ -223,8 +223,8 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, model_dir: str, dtype: str = "float32", batch_size: int = 16, threads: int | None = None, model=None, tokenizer=None):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        import torch  # heavy
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy
 
         if threads:
             torch.set_num_threads(threads)
@@ -246,9 +246,9 @@ class TransformersBackend:
         return ids
 
     def generate(self, requests: list[Request], s: Sampling, progress: bool = True) -> list[list[Completion]]:
-        import torch
-        from tqdm import tqdm
-        from transformers import LogitsProcessorList
+        import torch  # heavy
+        from tqdm import tqdm  # optional
+        from transformers import LogitsProcessorList  # heavy
 
         check_turn_end(self.tokenizer, s.stop_tokens)
         prompts = prompt_token_ids(self.tokenizer, requests)
@@ -296,7 +296,7 @@ class VLLMBackend:
     def __init__(self, model_dir: str, dtype: str = "bfloat16", tensor_parallel_size: int = 1,
                  gpu_memory_utilization: float = 0.9, max_model_len: int | None = None, seed: int = 0):
         try:
-            from vllm import LLM
+            from vllm import LLM  # heavy
         except ImportError as e:
             raise GrloError(f"vLLM is not installed ({e}); install the gpu extra or set generation.backend: transformers",
                             field="generation.backend") from None
@@ -306,7 +306,7 @@ class VLLMBackend:
         self.tokenizer = self.llm.get_tokenizer()
 
     def generate(self, requests: list[Request], s: Sampling, progress: bool = True) -> list[list[Completion]]:
-        from vllm import SamplingParams
+        from vllm import SamplingParams  # heavy
 
         check_turn_end(self.tokenizer, s.stop_tokens)
         stops = stop_token_ids(self.tokenizer, s.stop_tokens)

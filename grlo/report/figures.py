@@ -48,10 +48,10 @@ COMPONENT = re.compile(r"^reward/(?!score_mean$)(?P<a>.+)_mean$|^rewards/(?P<b>.
 
 
 def _plt():
-    import matplotlib
+    import matplotlib  # heavy
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy
 
     return plt
 

@@ -55,7 +55,7 @@ def _ensure_pkg_resources() -> None:
     import types
     from importlib import metadata
 
-    from packaging.version import parse
+    from packaging.version import parse  # optional
 
     shim = types.ModuleType("pkg_resources")
     shim.parse_version = parse
@@ -168,8 +168,8 @@ def _judge_openai(judge: dict, refs: list[dict], outs: list[dict], caching_path:
 
     key = judge_api_key(judge)
     _ensure_pkg_resources()
-    import alpaca_eval
-    from alpaca_eval.annotators import PairwiseAnnotator
+    import alpaca_eval  # heavy
+    from alpaca_eval.annotators import PairwiseAnnotator  # heavy
 
     base = Path(alpaca_eval.__file__).parent / "evaluators_configs" / judge["annotator"] / "configs.yaml"
     conf = yaml.safe_load(base.read_text())
@@ -193,8 +193,8 @@ def _judge_openai(judge: dict, refs: list[dict], outs: list[dict], caching_path:
 
 
 def _judge_reward_model(judge: dict, refs: list[dict], outs: list[dict], model_dir: str) -> list[float]:
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    import torch  # heavy
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer  # heavy
 
     check_model_dir(model_dir, "judge model", tokenizer=True)
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -234,10 +234,10 @@ def lc_win_rate(df, df_gamed: str | None) -> dict:
     """alpaca-eval's LC win rate on an annotations frame (columns index, output_1, output_2, generator_1/2,
     preference, annotator). `df_gamed` is the local copy of alpaca-eval's df_gamed.csv (length_controlled_v1, as
     alpaca-eval); None = smoke substitute (difficulty 0 everywhere, length_controlled_noreg). Never downloads."""
-    import pandas as pd
+    import pandas as pd  # heavy
 
     _ensure_pkg_resources()
-    from alpaca_eval.metrics import glm_winrate
+    from alpaca_eval.metrics import glm_winrate  # heavy
 
     n = int(df["preference"].notna().sum())
     info = dict(glm_winrate.GLM_INFO["length_controlled_noreg" if df_gamed is None else "length_controlled_v1"])
@@ -281,7 +281,7 @@ def _not_run(problems, completions, reason: str, judge: dict) -> ScoreResult:
 
 
 def score(spec: dict, problems: list[dict], completions: list[list[str]], options: dict) -> ScoreResult:
-    import pandas as pd
+    import pandas as pd  # heavy
 
     cfg = options.get("config") or {}
     judge = judge_settings(cfg)
@@ -290,7 +290,7 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
         if src is not None and lock.lock_path(cfg) is not None:
             judge["revision"] = lock.revision(cfg, *src)  # refused with one line when frozen and unpinned
             if judge["revision"] is None:  # unpinned, not frozen: the hub's current commit, recorded
-                from huggingface_hub import HfApi
+                from huggingface_hub import HfApi  # heavy
 
                 judge["revision"] = HfApi().model_info(src[2]["repo"]).sha
                 lock.record(cfg, src[0], src[1], src[2], judge["revision"], {})
