@@ -66,11 +66,16 @@ $(SIF_DIR)/%.sif: containers/%.def pyproject.toml
 
 # bubblewrap (Debian package): the code sandbox's container (grlo/eval/sandbox.py); without it code scoring stops.
 BWRAP := /usr/bin/bwrap
+BWRAP_APT := apt-get install -y --no-install-recommends bubblewrap
 $(BWRAP):
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends bubblewrap \
-	  || ($(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends bubblewrap)
+	@if [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive $(BWRAP_APT) || (apt-get update && DEBIAN_FRONTEND=noninteractive $(BWRAP_APT)); \
+	else \
+	  echo "bubblewrap is missing: code scoring and its tests need it. Run: sudo $(BWRAP_APT)"; exit 1; \
+	fi
 
 test: venv verl-venv $(CHROMIUM) $(BWRAP)
+	$(VENV)/bin/lint-imports
 	$(OFFLINE) $(VERL_VENV)/bin/python -m pytest -q tests/verl_env
 	$(OFFLINE) $(PY) -m pytest -q --durations=15
 
@@ -79,6 +84,7 @@ test-all: venv verl-venv $(CHROMIUM) $(BWRAP)
 	$(OFFLINE) $(PY) -m pytest -q -m ""
 
 lint: venv
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/snakemake --lint
 	$(VENV)/bin/snakefmt --check .
 

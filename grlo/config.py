@@ -233,3 +233,9 @@ def get(cfg: dict, dotted: str, default: Any = None) -> Any:
             return default
         node = node[part]
     return node
+
+
+def prefix(cfg: dict) -> str:
+    """The outdir as the prefix of every output path: "" or "OUTDIR/"."""
+    out = (cfg.get("outdir") or "").rstrip("/")
+    return f"{out}/" if out else ""

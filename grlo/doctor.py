@@ -55,6 +55,7 @@ from grlo import config as _config
 from grlo import registry
 from grlo import workflow as W
 from grlo.errors import GrloError
+from grlo.report import forecast
 from grlo.report import storage as S
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
@@ -198,7 +199,12 @@ def rule_gpus(cfg: dict) -> dict[str, int | None]:
         return {r: None for r in ("generate", "lmeval_fewshot", "score", "train_grlo", "train_rlvr")}
 
 
-needed_rules, fetched_models, storage_estimate = S.needed_rules, S.fetched_models, S.storage_estimate
+needed_rules, fetched_models = S.needed_rules, S.fetched_models
+
+
+def storage_estimate(cfg: dict, grlo_steps: int | None = None) -> tuple[float, list[str]]:
+    """The run's storage estimate (grlo.report.forecast.run_storage), or with a given GRLO step count."""
+    return forecast.run_storage(cfg) if grlo_steps is None else S.storage_estimate(cfg, grlo_steps)
 
 
 def _params(name: str, mode: str) -> float:
@@ -716,9 +722,9 @@ def check_pins(c: Ctx) -> list[Check]:
     """Every hub/url source pinned by the registry or the lock file (grlo/lock.py); frozen: an unpinned one stops."""
     if c.cfg["mode"] != "paper":
         return []
-    from grlo import lock
+    from grlo import lock, lock_sources
 
-    missing = lock.missing_pins(c.cfg)
+    missing = lock_sources.missing_pins(c.cfg)
     if not missing:
         return [Check(OK, "pins", "every source is pinned (registry or lock file)")]
     first = ", ".join(missing[:3]) + ("..." if len(missing) > 3 else "")

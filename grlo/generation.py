@@ -27,9 +27,12 @@ from pathlib import Path
 
 from grlo import config as C
 from grlo import registry
+from grlo.accounting import record_device
 from grlo.errors import GrloError
 from grlo.io import iter_jsonl, library_versions, read_json, write_json, write_jsonl
+from grlo.models.ids import resolve_eval_model
 from grlo.models.local import check_model_dir
+from grlo.registry import templates
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class Completion:
 class Request:
     messages: list[dict]
     chat_kwargs: dict = field(default_factory=dict)
-    prefill: str = ""  # opening of the assistant turn (grlo.eval.templates.prefill), appended after the chat prompt
+    prefill: str = ""  # opening of the assistant turn (grlo.registry.templates.prefill), appended after the chat prompt
 
 
 def vllm_sampling_kwargs(s: Sampling, stop_token_ids: list[int] | None = None) -> dict:
@@ -193,11 +196,9 @@ def truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
 
 def render_chat(tokenizer, messages: list[dict], chat_kwargs: dict, prefill: str = "") -> str:
     """The prompt text: the chat template with its generation prompt; with an assistant prefill, the chat rendered
-    as EvalPlus renders it (grlo.eval.templates.render_with_prefill: the template's own assistant opening first)."""
+    as EvalPlus renders it (grlo.registry.templates.render_with_prefill: the template's own assistant opening first)."""
     if prefill:
-        from grlo.eval.templates import render_with_prefill
-
-        return render_with_prefill(tokenizer, messages, chat_kwargs, prefill)
+        return templates.render_with_prefill(tokenizer, messages, chat_kwargs, prefill)
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **chat_kwargs)
 
 
@@ -209,7 +210,7 @@ class PresencePenalty:
         self.penalty, self.prompt_len = penalty, prompt_len
 
     def __call__(self, input_ids, scores):
-        import torch
+        import torch  # heavy
 
         gen = input_ids[:, self.prompt_len :]
         if gen.shape[1] == 0:
@@ -222,8 +223,8 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, model_dir: str, dtype: str = "float32", batch_size: int = 16, threads: int | None = None, model=None, tokenizer=None):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        import torch  # heavy
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy
 
         if threads:
             torch.set_num_threads(threads)
@@ -245,9 +246,9 @@ class TransformersBackend:
         return ids
 
     def generate(self, requests: list[Request], s: Sampling, progress: bool = True) -> list[list[Completion]]:
-        import torch
-        from tqdm import tqdm
-        from transformers import LogitsProcessorList
+        import torch  # heavy
+        from tqdm import tqdm  # optional
+        from transformers import LogitsProcessorList  # heavy
 
         check_turn_end(self.tokenizer, s.stop_tokens)
         prompts = prompt_token_ids(self.tokenizer, requests)
@@ -295,7 +296,7 @@ class VLLMBackend:
     def __init__(self, model_dir: str, dtype: str = "bfloat16", tensor_parallel_size: int = 1,
                  gpu_memory_utilization: float = 0.9, max_model_len: int | None = None, seed: int = 0):
         try:
-            from vllm import LLM
+            from vllm import LLM  # heavy
         except ImportError as e:
             raise GrloError(f"vLLM is not installed ({e}); install the gpu extra or set generation.backend: transformers",
                             field="generation.backend") from None
@@ -305,7 +306,7 @@ class VLLMBackend:
         self.tokenizer = self.llm.get_tokenizer()
 
     def generate(self, requests: list[Request], s: Sampling, progress: bool = True) -> list[list[Completion]]:
-        from vllm import SamplingParams
+        from vllm import SamplingParams  # heavy
 
         check_turn_end(self.tokenizer, s.stop_tokens)
         stops = stop_token_ids(self.tokenizer, s.stop_tokens)
@@ -328,8 +329,6 @@ def make_backend(gen_cfg: dict, model_dir: str, seed: int, threads: int | None =
 def turn_end_tokens(cfg: dict, model_id: str) -> tuple[str, ...]:
     """The stop tokens that end an assistant turn for this evaluated model: registry `turn_end` of its source in the
     config's mode (a string or a list; absent = none: the model's eos only)."""
-    from grlo.workflow import resolve_eval_model
-
     m = resolve_eval_model(cfg, model_id)
     src = registry.source(registry.model(m["source"]), cfg["mode"], m["source"])
     end = src.get("turn_end") or ()
@@ -339,8 +338,6 @@ def turn_end_tokens(cfg: dict, model_id: str) -> tuple[str, ...]:
 def family_sampling(cfg: dict, model_id: str, bench: str) -> dict:
     """The model family's sampling for one benchmark: a released model's mode (Qwen's settings), else the backbone
     entry's `sampling` (every variant trained from it: base, grlo, rlvr, grlo-rlvr), each with `sampling_by_benchmark`."""
-    from grlo.workflow import resolve_eval_model
-
     m = resolve_eval_model(cfg, model_id)
     if m["sampling"]:
         mode = {k: v for k, v in m["sampling"].items() if k != "by_benchmark"}
@@ -356,8 +353,6 @@ def eval_settings(cfg: dict, model_id: str, bench: str) -> tuple[Sampling, dict,
     """Sampling (stop tokens included), chat kwargs and row limit for one (model, benchmark): benchmark defaults <
     the model family's sampling (Qwen's per-mode settings; the backbone's for trained variants) < config
     evaluation.overrides. The stop tokens are the model's turn end (registry `turn_end`)."""
-    from grlo.workflow import resolve_eval_model
-
     entry = registry.benchmark(bench)
     m = resolve_eval_model(cfg, model_id)
     mode = family_sampling(cfg, model_id, bench)
@@ -392,23 +387,17 @@ def _load_rows(path: Path, limit: int | None) -> list[dict]:
 
 
 def _prefill(bench: str) -> str:
-    from grlo.eval.templates import prefill
-
-    return prefill(registry.benchmark(bench).get("prompt_template"))
+    return templates.prefill(registry.benchmark(bench).get("prompt_template"))
 
 
 def _request(bench: str, row: dict, chat: dict) -> Request:
-    """One row's request: its chat messages for the model's mode (grlo.eval.templates.chat_messages) and prefill."""
-    from grlo.eval.templates import chat_messages
-
-    return Request(chat_messages(registry.benchmark(bench).get("prompt_template"), row, chat), chat, _prefill(bench))
+    """One row's request: its chat messages for the model's mode (grlo.registry.templates.chat_messages) and prefill."""
+    return Request(templates.chat_messages(registry.benchmark(bench).get("prompt_template"), row, chat), chat, _prefill(bench))
 
 
 def _prompt_record(tokenizer, bench: str, chat: dict, rows: list[dict]) -> dict:
     """What the meta records about the prompts: their style and the assistant opening the completions continue
     (put back in front of each completion by `grlo score`)."""
-    from grlo.eval import templates
-
     name = registry.benchmark(bench).get("prompt_template")
     opening = ""
     if rows and _prefill(bench):
@@ -444,8 +433,6 @@ def run(args: argparse.Namespace) -> int:
         plans.append((bench, s, chat, _load_rows(Path(args.data_dir) / f"{bench}.jsonl", limit)))
     check_model_dir(args.model_dir, "model", tokenizer=True)  # one line, not transformers' "Repo id must be ..."
     if args.device_record:
-        from grlo.accounting import record_device
-
         record_device(args.device_record, int(C.get(cfg, "resources.gpus_eval", 0)))
     t0 = time.time()
     backend = make_backend(cfg["generation"], args.model_dir, int(cfg.get("seed", 0)), args.threads)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Iterator
 
 from grlo.errors import GrloError
+from grlo.io import _make_parents, _remove_created
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,6 @@ def _open_locked(path: Path, target: str, command: str, what: str) -> int:
 def hold(target: str | os.PathLike, is_dir: bool, command: str = "grlo") -> Iterator[Path | None]:
     """Hold the lock of an output directory (or file) for the block; refused with one line while another live grlo
     holds it. The directory is created for the lock, and removed again if the block leaves it empty."""
-    from grlo.io import _make_parents, _remove_created
-
     path = lock_file(target, is_dir)
     if _inherited(path):
         yield None

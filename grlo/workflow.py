@@ -1,100 +1,27 @@
 """Path and target logic for the Snakemake rules (kept here so the Snakefiles stay declarative).
 
-Evaluated model ids are `{source}--{variant}`: a backbone with base | grlo | rlvr | grlo-rlvr, or a released model
-with one of its registry modes (qwen3-4b--thinking).
+Top layer (docs/architecture.md): only the Snakefile, cli, doctor and status import this module. Evaluated model ids
+and what each one evaluates live in grlo.models.ids.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from grlo import config as C
 from grlo import registry
-from grlo.errors import GrloError
-from grlo.train.rlvr import rlvr_checkpoint_model, rlvr_model_source
-
-VARIANTS = ("base", "grlo", "rlvr", "grlo-rlvr")
-STAGES = ("grlo", "rlvr", "grlo-rlvr")
-
-
-def prefix(cfg: dict) -> str:
-    out = (cfg.get("outdir") or "").rstrip("/")
-    return f"{out}/" if out else ""
-
-
-def container_image(cfg: dict) -> str:
-    """config container.image, pinned to container.digest when set (`docker://repo/name@sha256:...`: the tag is
-    dropped, the digest alone names the image)."""
-    image = C.get(cfg, "container.image")
-    digest = C.get(cfg, "container.digest")
-    if not image or not digest:
-        return image
-    scheme, sep, ref = image.rpartition("://")
-    name = ref.split("@", 1)[0]
-    if ":" in name.rsplit("/", 1)[-1]:
-        name = name.rsplit(":", 1)[0]
-    return f"{scheme}{sep}{name}@{digest}"
-
-
-def eval_models(cfg: dict, which: str = "all") -> list[str]:
-    """Model ids evaluated by the run. which: all | primary | released | extra | custom (evaluation.custom_models)."""
-    from grlo.models.custom import model_ids
-
-    ev = cfg["evaluation"]
-    primary = [f"{cfg['backbones']['primary']}--{v}" for v in ev.get("variants", VARIANTS)]
-    released = list(ev.get("released", []))
-    extra = [f"{b}--{v}" for b in cfg["backbones"].get("extra", []) for v in ev.get("extra_variants", ["base", "grlo"])]
-    custom = model_ids(cfg)
-    return {"all": primary + released + extra + custom, "primary": primary, "released": released, "extra": extra,
-            "custom": custom}[which]
-
-
-def split_model_id(model_id: str) -> tuple[str, str]:
-    if "--" not in model_id:
-        raise GrloError(f"model id {model_id!r} must be '<source>--<variant>'", field="model")
-    src, variant = model_id.split("--", 1)
-    return src, variant
-
-
-def resolve_eval_model(cfg: dict, model_id: str) -> dict:
-    """Where an evaluated model's weights live (unprefixed path), how to template it and how to sample it."""
-    src, variant = split_model_id(model_id)
-    entry = registry.model(src)
-    sampling: dict = {}
-    chat = dict(entry.get("chat") or {})
-    if entry.get("role") == "custom":  # evaluation.custom_models (grlo.models.custom)
-        if variant != "custom":
-            raise GrloError(f"custom model {src!r} is evaluated as {src}--custom, not {model_id!r}", field="model")
-        from grlo.models.custom import weights_path
-
-        sampling = dict(entry.get("sampling") or {})
-        sampling["by_benchmark"] = entry.get("sampling_by_benchmark") or {}
-        path, stage = weights_path(entry, src), None
-    elif entry.get("role") == "released":
-        modes = entry.get("modes") or {}
-        if variant not in modes:
-            raise GrloError(f"{src} has no mode {variant!r} (modes: {', '.join(modes)})", field="evaluation.released")
-        chat.update(modes[variant].get("chat") or {})
-        sampling = dict(modes[variant].get("sampling") or {})
-        sampling["by_benchmark"] = modes[variant].get("sampling_by_benchmark") or {}
-        path, stage = f"models/{src}", None
-    elif variant == "base":
-        path, stage = f"models/{src}", None
-    elif variant == "rlvr" and rlvr_model_source(cfg, src) == "checkpoint":
-        path, stage = f"models/{rlvr_checkpoint_model(cfg)}", None
-    elif variant in STAGES:
-        path, stage = f"checkpoints/{src}/{variant}/final", variant
-    else:
-        raise GrloError(f"unknown variant {variant!r} in {model_id!r} (allowed: {', '.join(VARIANTS)} or a released mode)", field="model")
-    chat = {k: v for k, v in chat.items() if v is not None}  # None = the template's own default
-    return {"source": src, "variant": variant, "path": path, "stage": stage, "chat": chat, "sampling": sampling}
+from grlo.config import prefix  # noqa: F401 - the rules, doctor and status read it here
+from grlo.eval.reference import REFERENCE_MODEL, benchmarks_with_reference
+from grlo.io import write_text
+# Model ids and which weights each evaluates (grlo.models.ids); the rules, doctor and status read them here.
+from grlo.models.ids import STAGES, VARIANTS, eval_models, resolve_eval_model, split_model_id  # noqa: F401
+from grlo.models.ids import rlvr_model_source
+from grlo.run_plan import container_image, grlo_engine, rule_gpus  # noqa: F401 - the rules read them here
 
 
 def write_resolved_config(cfg: dict, path: str) -> str:
     """Write the merged config for the commands; rewrite only when it changed so nothing reruns needlessly."""
-    import json
-    from pathlib import Path
-
-    from grlo.io import write_text
-
     text = json.dumps(cfg, indent=1, sort_keys=True, default=str) + "\n"
     p = Path(path)
     if not p.exists() or p.read_text(encoding="utf-8") != text:
@@ -159,22 +86,16 @@ def table_models(cfg: dict, table: str) -> list[str]:
 
 def reference_benchmarks(cfg: dict) -> list[str]:
     """Benchmarks of the known-answer row (evaluation.known_answer_row; grlo.eval.reference), [] when it is off."""
-    from grlo.eval.reference import benchmarks_with_reference
-
     return benchmarks_with_reference(cfg) if C.get(cfg, "evaluation.known_answer_row") else []
 
 
 def browse_models(cfg: dict, bench: str) -> list[str]:
     """Models on a benchmark's per-problem browser page: every evaluated model, plus the known-answer row where the
     benchmark has one."""
-    from grlo.eval.reference import REFERENCE_MODEL
-
     return eval_models(cfg) + ([REFERENCE_MODEL] if bench in reference_benchmarks(cfg) else [])
 
 
 def table_scores(cfg: dict, table: str) -> list[str]:
-    from grlo.eval.reference import REFERENCE_MODEL
-
     extra = score_files(cfg, [REFERENCE_MODEL], reference_benchmarks(cfg)) if table == "table1" else []
     return score_files(cfg, table_models(cfg, table)) + extra
 
@@ -225,36 +146,3 @@ def judge_inputs(cfg: dict, bench: str) -> list[str]:
     if registry.benchmark(bench).get("scorer") == "alpacaeval" and judge.get("kind") == "reward_model":
         return [f"models/{judge['model']}"]
     return []
-
-
-# ---- GPUs per job and the GRLO engine: the rules' `resources: gpu=` and container, and grlo doctor, read these ------
-
-def grlo_engine(cfg: dict) -> dict:
-    """train_grlo's engine (grlo.engine): container image, extra inputs (verl validates on a rule-scored benchmark
-    file, grlo.verl.val_benchmark; grlo/train/verl/data.py), GPUs (n_gpus_per_node x nnodes; 0 on CPU) and nodes."""
-    g = cfg["grlo"]
-    nodes = int(g.get("nnodes", 1))
-    plan = {"image": container_image(cfg), "val": [], "nodes": nodes,
-            "gpus": 0 if g.get("device") == "cpu" else int(g["n_gpus_per_node"]) * nodes}
-    if g.get("engine", "native") == "verl":
-        image = C.get(cfg, "container.verl_image")
-        if not image:
-            raise GrloError("grlo.engine verl needs the verl image (docker/verl.Dockerfile)", path="config",
-                            field="container.verl_image")
-        bench = (g.get("verl") or {}).get("val_benchmark", "math500")
-        plan.update(image=image, val=[f"{prefix(cfg)}data/benchmarks/{bench}.jsonl"])
-    return plan
-
-
-def rule_gpus(cfg: dict) -> dict[str, int]:
-    """{rule: GPUs per job}, as the rules reserve them; `score` is per benchmark (a served AlpacaEval judge), here
-    the largest over this config's benchmarks."""
-    from grlo.eval.judge_server import judge_gpus
-
-    return {
-        "generate": int(cfg["resources"]["gpus_eval"]),
-        "lmeval_fewshot": int(cfg["resources"]["gpus_eval"]),
-        "score": max([judge_gpus(cfg, b) for b in benchmarks(cfg)] or [0]),
-        "train_grlo": grlo_engine(cfg)["gpus"],
-        "train_rlvr": int(cfg["rlvr"]["gpus"]),
-    }

@@ -132,7 +132,7 @@ def test_missing_df_gamed_stops_before_any_judge_call(tmp_path, monkeypatch):
     ({"kind": "openai", "model": "some-api-model", "serve": None}, "OPENAI_API_KEY"),
 ])
 def test_no_judge_is_a_not_run_cell(tmp_path, monkeypatch, judge, reason):
-    from grlo.eval import spec as spec_mod
+    from grlo.registry import spec as spec_mod
     from grlo.eval.score import score_generations
 
     problems, completions, options, _, _ = _setup(tmp_path, monkeypatch, judge=judge)

@@ -2,8 +2,9 @@
 
 import pytest
 
-from grlo.data import benchmarks
-from grlo.eval import code_exec, sandbox, spec as spec_mod
+from grlo.data import benchmarks, normalisers
+from grlo.eval import code_exec, sandbox
+from grlo.registry import spec as spec_mod
 from grlo.eval.score import score_generations
 from grlo.eval.scorers import lcb
 
@@ -95,7 +96,7 @@ def test_lcb_private_tests_decoding_refuses_globals():
 
     tests = [{"input": "1\n", "output": "2\n", "testtype": "stdin"}]
     blob = base64.b64encode(zlib.compress(pickle.dumps(json.dumps(tests)))).decode()
-    assert lcb.decode_tests(blob) == tests
+    assert normalisers.decode_tests(blob) == tests
 
     class Evil:
         def __reduce__(self):
@@ -103,7 +104,7 @@ def test_lcb_private_tests_decoding_refuses_globals():
 
     evil = base64.b64encode(zlib.compress(pickle.dumps(Evil()))).decode()
     with pytest.raises(pickle.UnpicklingError):
-        lcb.decode_tests(evil)
+        normalisers.decode_tests(evil)
 
 
 def test_evalplus_backend_on_converted_rows_agrees_with_sandbox():

@@ -74,11 +74,12 @@ IFEVAL_CASES = [  # (instruction ids, kwargs, response)
 
 
 def test_ifeval_verdicts_match_lm_eval():
+    from grlo.data import normalisers
     from grlo.eval.scorers import ifeval
 
     raw = [{"key": i, "prompt": f"prompt {i}", "instruction_id_list": ids, "kwargs": kws}
            for i, (ids, kws, _) in enumerate(IFEVAL_CASES)]
-    res = _ours("ifeval", {"name": "ifeval"}, ifeval.normalise(raw, {}), [[r] for _, _, r in IFEVAL_CASES])
+    res = _ours("ifeval", {"name": "ifeval"}, normalisers.ifeval(raw, {}), [[r] for _, _, r in IFEVAL_CASES])
     utils = ifeval._lmeval_ifeval()  # lm-eval's module (offline NLTK set up as the scorer does)
     for row, (_, _, resp), rec in zip(raw, IFEVAL_CASES, res.records):
         theirs = utils.process_results(row, [resp])

@@ -7,7 +7,8 @@ import pytest
 from grlo import config as C
 from grlo.cli import main
 from grlo.errors import GrloError
-from grlo.eval import reference, spec as spec_mod
+from grlo.eval import reference
+from grlo.registry import spec as spec_mod
 
 CFG = ["config/config.yaml", "config/smoke.yaml"]
 

@@ -5,7 +5,7 @@ import pytest
 from grlo.cli import main
 from grlo.data import benchmarks
 from grlo.errors import GrloError
-from grlo.eval import spec as spec_mod
+from grlo.registry import spec as spec_mod
 from grlo.eval.score import load_generations, score_generations
 from grlo.eval.thinking import split_think
 
@@ -155,7 +155,7 @@ def test_gated_dataset_gives_access_instructions(monkeypatch):
 
 
 def test_every_registry_benchmark_has_the_required_fields_and_a_smoke_source():
-    from grlo.eval import templates
+    from grlo.registry import templates
     from grlo.eval.scorers import KINDS
 
     reg = spec_mod.registry()
@@ -257,7 +257,7 @@ def test_score_output_directory_is_one_line_and_writes_nothing(tmp_path, capsys)
 
 def test_prefill_is_put_back_before_extraction(tmp_path):
     """EvalPlus-style prefill: the completion continues the opened ```python fence; scoring sees the whole turn."""
-    from grlo.eval import templates
+    from grlo.registry import templates
 
     pre = templates.prefill("code_evalplus")
     assert pre.startswith("Below is a Python script with a self-contained function") and pre.endswith("```python\n")

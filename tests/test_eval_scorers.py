@@ -5,7 +5,7 @@ import json
 import pytest
 
 from grlo.data import benchmarks
-from grlo.eval import spec as spec_mod
+from grlo.registry import spec as spec_mod
 from grlo.eval.score import score_generations
 from grlo.eval.scorers.choice import extract_letter
 

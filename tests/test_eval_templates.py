@@ -3,7 +3,7 @@
 import pytest
 
 from grlo.errors import GrloError
-from grlo.eval import templates
+from grlo.registry import templates
 from grlo.generation import Request, render_chat
 
 

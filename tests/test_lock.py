@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from grlo import config as C
-from grlo import lock
+from grlo import lock, lock_sources
 from grlo.errors import GrloError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,9 +40,9 @@ def test_registry_pins_the_evalplus_releases_and_amc23_parquet():
 
 def test_every_paper_source_is_pinned_by_registry_or_lock(tmp_path):
     cfg = paper_cfg(tmp_path)
-    names = {n for _, n, _ in lock.sources(cfg)}
+    names = {n for _, n, _ in lock_sources.sources(cfg)}
     assert {"qwen3-4b-base", "skywork-reward-v2-llama-3.1-8b", "qwen3-4b", "math500", "humaneval_plus"} <= names
-    missing = lock.missing_pins(cfg)
+    missing = lock_sources.missing_pins(cfg)
     assert "models.general-reasoner-qwen3-4b (revision)" in missing and "models.qwen3-4b-base (revision)" not in missing
     assert not any(m.startswith(("benchmarks.humaneval_plus", "benchmarks.mbpp_plus")) for m in missing)  # registry-pinned
 
@@ -50,7 +50,7 @@ def test_every_paper_source_is_pinned_by_registry_or_lock(tmp_path):
 def test_frozen_lock_refuses_an_unpinned_source_with_one_line(tmp_path):
     cfg = paper_cfg(tmp_path, frozen=True)
     with pytest.raises(GrloError) as e:
-        lock.check_frozen(cfg)
+        lock_sources.check_frozen(cfg)
     assert "\n" not in str(e.value) and "grlo lock" in str(e.value)
     assert "models.qwen3-4b-base (weight sha256s)" in str(e.value)  # revision pinned, weights not yet
     src = {"kind": "hub", "repo": "Qwen/Qwen3-4B-Base", "revision": None}
@@ -58,7 +58,7 @@ def test_frozen_lock_refuses_an_unpinned_source_with_one_line(tmp_path):
         lock.revision(cfg, "models", "qwen3-4b-base", src)
     smoke = C.load([ROOT / "config/config.yaml", ROOT / "config/smoke.yaml"])
     smoke["lock"] = cfg["lock"]
-    lock.check_frozen(smoke)  # smoke sources are fixtures and pinned wheels
+    lock_sources.check_frozen(smoke)  # smoke sources are fixtures and pinned wheels
 
 
 def test_record_then_enforce_and_detect_a_changed_source(tmp_path):
@@ -80,7 +80,8 @@ def test_record_then_enforce_and_detect_a_changed_source(tmp_path):
 
 
 def test_url_download_records_verifies_and_names_the_url_on_mismatch(tmp_path, monkeypatch):
-    from grlo.data import benchmarks, download
+    from grlo import download
+    from grlo.data import benchmarks
 
     payload = tmp_path / "src.jsonl.gz"
     with gzip.open(payload, "wt") as f:
@@ -116,7 +117,7 @@ def test_hub_errors_are_one_line_naming_source_and_file(monkeypatch, exc, expect
     from huggingface_hub import errors as E
 
     from grlo.data import benchmarks
-    from grlo.eval import spec as spec_mod
+    from grlo.registry import spec as spec_mod
 
     class Response:
         headers: dict = {}
@@ -221,10 +222,10 @@ def test_a_registry_revision_bump_makes_the_locked_shas_stale(tmp_path):
 def _full_lock(cfg) -> dict:
     """A lock that pins every source the paper config fetches (fake values)."""
     data = {}
-    for section, name, src in lock.sources(cfg):
+    for section, name, src in lock_sources.sources(cfg):
         e = {"url": src["url"]} if src.get("kind") == "url" else {"repo": src["repo"], "revision": src.get("revision") or "f" * 40}
         if section in ("benchmarks",):
-            e["files"] = {f: "e" * 64 for f in lock._files(src)}
+            e["files"] = {f: "e" * 64 for f in lock_sources._files(src)}
         elif section in ("models", "judges"):
             e["files"] = {"model.safetensors": "e" * 64}
         data.setdefault(section, {})[name] = e
@@ -247,17 +248,17 @@ DROPS = {
 @pytest.mark.parametrize("what", sorted(DROPS))
 def test_frozen_lock_missing_any_one_fetch_stops_naming_it(tmp_path, what):
     cfg = paper_cfg(tmp_path, frozen=True)
-    names = {(s, n) for s, n, _ in lock.sources(cfg)}
+    names = {(s, n) for s, n, _ in lock_sources.sources(cfg)}
     assert {("judges", "alpacaeval-judge"), ("datasets", "lmeval-gsm8k"), ("datasets", "lmeval-math")} <= names
     full = _full_lock(cfg)
     (tmp_path / "lock.yaml").write_text(yaml.safe_dump(full))
-    lock.check_frozen(cfg)  # everything pinned: the run may start
-    assert lock.missing_pins(cfg) == []
+    lock_sources.check_frozen(cfg)  # everything pinned: the run may start
+    assert lock_sources.missing_pins(cfg) == []
     drop, name = DROPS[what]
     drop(full)
     (tmp_path / "lock.yaml").write_text(yaml.safe_dump(full))
     with pytest.raises(GrloError) as e:
-        lock.check_frozen(cfg)
+        lock_sources.check_frozen(cfg)
     assert "\n" not in str(e.value) and name in str(e.value)
 
 
@@ -267,13 +268,13 @@ def test_lock_check_lists_what_is_unpinned(tmp_path, capsys):
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text(yaml.safe_dump({"lock": {"frozen": False, "path": str(tmp_path / "lock.yaml")}}))
     args = argparse.Namespace(config=[str(ROOT / "config/config.yaml"), str(cfg_file)], only=None, cache_dir=None, check=True)
-    assert lock.run(args) == 1
+    assert lock_sources.run(args) == 1
     out = capsys.readouterr().out
     assert "benchmarks.alpacaeval2 (sha256 of df_gamed.csv)" in out and "datasets.lmeval-math (revision)" in out
     assert "benchmarks.math500" not in out  # pinned by the registry (public pins)
     full = _full_lock(C.load([ROOT / "config/config.yaml", cfg_file]))
     (tmp_path / "lock.yaml").write_text(yaml.safe_dump(full))
-    assert lock.run(args) == 0 and "all pinned" in capsys.readouterr().out
+    assert lock_sources.run(args) == 0 and "all pinned" in capsys.readouterr().out
 
 
 def test_frozen_paper_dry_run_with_a_lock_missing_df_gamed_stops_naming_it(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from grlo.data import FIXTURES
-from grlo.data.download import copy_verified
+from grlo.download import copy_verified
 from grlo import config as C
 from grlo.data.prompts_prepare import check_unique_index, percentiles, prepare, validate_row
 from grlo.errors import GrloError

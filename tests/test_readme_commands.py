@@ -148,7 +148,7 @@ def _gpu_h(x: float) -> str:
 def test_readme_first_screen_cost_agrees_with_grlo_forecast():
     """Everything, the headline and the pilot: the README's figures are what `grlo forecast` computes now."""
     from grlo.report import forecast
-    from grlo.report.storage import GIB, storage_estimate
+    from grlo.report.storage import GIB
 
     readme = (REPO_ROOT / "README.md").read_text()
     first = readme.split("## Quick start", 1)[0]
@@ -165,7 +165,7 @@ def test_readme_first_screen_cost_agrees_with_grlo_forecast():
             grlo_rlvr = sum(r["gpu_hours"] for r in rows if r["stage"] == "grlo-rlvr")
             assert f"{grlo_rlvr:.0f} of it is the GRLO -> RLVR stage" in line
             assert f"about {mid / 8:.0f} h if every GPU stays busy" in first.replace("\n  ", " ")
-            disk = round(storage_estimate(cfg)[0] / GIB)
+            disk = round(forecast.run_storage(cfg)[0] / GIB)
             assert f"everything: about {disk} GiB" in first
             assert f"about {disk} GiB for the paper config" in (REPO_ROOT / "docs" / "gpu.md").read_text()
     assert "no GPU result yet" in first and "1,000 of the paper's 5,000" in first

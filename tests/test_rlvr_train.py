@@ -8,6 +8,7 @@ import pytest
 from grlo import cli
 from grlo import config as C
 from grlo.errors import GrloError
+from grlo.models import ids
 from grlo.train import rlvr
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,15 +21,15 @@ PAPER, SMOKE = REPO / "config" / "config.yaml", REPO / "config" / "smoke.yaml"
 def test_model_source_checkpoint_only_for_primary_backbone():
     cfg = C.load([PAPER])
     assert cfg["rlvr"]["mode"] == "checkpoint"  # paper default: evaluate the public General-Reasoner model
-    assert rlvr.rlvr_model_source(cfg, "qwen3-4b-base") == "checkpoint"
+    assert ids.rlvr_model_source(cfg, "qwen3-4b-base") == "checkpoint"
     for extra in cfg["backbones"]["extra"]:
-        assert rlvr.rlvr_model_source(cfg, extra) == "train"
-    assert rlvr.rlvr_checkpoint_model(cfg) == "general-reasoner-qwen3-4b"
+        assert ids.rlvr_model_source(cfg, extra) == "train"
+    assert ids.rlvr_checkpoint_model(cfg) == "general-reasoner-qwen3-4b"
     smoke = C.load([PAPER, SMOKE])
-    assert rlvr.rlvr_model_source(smoke, "qwen3-4b-base") == "train"
+    assert ids.rlvr_model_source(smoke, "qwen3-4b-base") == "train"
     cfg["rlvr"]["mode"] = "bogus"
     with pytest.raises(GrloError, match="rlvr.mode"):
-        rlvr.rlvr_model_source(cfg, "qwen3-4b-base")
+        ids.rlvr_model_source(cfg, "qwen3-4b-base")
 
 
 def test_reported_cost_is_consistent_and_sourced():
@@ -42,7 +43,7 @@ def test_checkpoint_model_is_in_the_registry():
     import yaml
 
     reg = yaml.safe_load((REPO / "grlo" / "registry" / "models.yaml").read_text())
-    entry = reg[rlvr.rlvr_checkpoint_model(C.load([PAPER]))]
+    entry = reg[ids.rlvr_checkpoint_model(C.load([PAPER]))]
     assert entry["source"]["paper"]["repo"] == "TIGER-Lab/General-Reasoner-Qwen3-4B"
 
 

@@ -9,7 +9,8 @@ import uuid
 import pytest
 
 from grlo.errors import GrloError
-from grlo.eval import code_exec, sandbox, spec as spec_mod
+from grlo.eval import code_exec, sandbox
+from grlo.registry import spec as spec_mod
 from grlo.eval.score import score_generations
 from grlo.eval.scorers import evalplus as ep
 

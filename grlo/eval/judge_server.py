@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 
+from grlo import registry
 from grlo.errors import GrloError
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,6 @@ def free_port() -> int:
 
 def judge_gpus(cfg: dict, bench: str) -> int:
     """GPUs a scoring job needs: the served judge's tensor-parallel size for the AlpacaEval benchmark, else 0."""
-    from grlo import registry
-
     judge = ((cfg or {}).get("evaluation") or {}).get("judge") or {}
     if registry.benchmark(bench).get("scorer") != "alpacaeval" or judge.get("kind", "openai") != "openai":
         return 0

@@ -24,6 +24,8 @@ from pathlib import Path
 import yaml
 
 from grlo import config as config_mod
+from grlo import lock
+from grlo.accounting import record_device
 from grlo.data import FIXTURES
 from grlo.errors import GrloError
 from grlo.io import library_versions, write_json, write_text
@@ -68,7 +70,7 @@ def settings(cfg: dict) -> dict:
 
 
 def _lm_eval_task_dir(name: str) -> Path:
-    import lm_eval
+    import lm_eval  # heavy
 
     return Path(lm_eval.__file__).parent / "tasks" / name
 
@@ -117,14 +119,12 @@ def write_pinned_tasks(dest: Path, revisions: dict) -> dict:
 def dataset_revisions(cfg: dict) -> dict:
     """The commit of each lm-eval dataset: the pin above, else the lock file, else resolved now and recorded (refused
     with one line when lock.frozen)."""
-    from grlo import lock
-
     out = {}
     for key, src in LMEVAL_DATASETS.items():
         full = {"kind": "hub_dataset", **src}
         rev = lock.revision(cfg, "datasets", f"lmeval-{key}", full) if lock.lock_path(cfg) else src["revision"]
         if rev is None:
-            from huggingface_hub import HfApi
+            from huggingface_hub import HfApi  # heavy
 
             rev = HfApi().dataset_info(src["repo"]).sha
             lock.record(cfg, "datasets", f"lmeval-{key}", full, rev, {})
@@ -150,11 +150,9 @@ def run(args) -> int:
     if not Path(args.model_dir).exists():
         raise GrloError("model directory not found", path=args.model_dir)
     if args.device_record:
-        from grlo.accounting import record_device
-
         record_device(args.device_record, (cfg.get("resources") or {}).get("gpus_eval", 0))
-    import lm_eval
-    from lm_eval.tasks import TaskManager
+    import lm_eval  # heavy
+    from lm_eval.tasks import TaskManager  # heavy
 
     with tempfile.TemporaryDirectory(prefix="grlo-lmeval-") as tmp:
         if mode == "smoke":
@@ -175,7 +173,7 @@ def run(args) -> int:
             model_args["gpu_memory_utilization"] = ((cfg.get("generation") or {}).get("vllm") or {}).get(
                 "gpu_memory_utilization", 0.9)
         gen_kwargs = {"max_gen_toks": s["max_gen_toks"]} if s["max_gen_toks"] else None
-        import torch
+        import torch  # heavy
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
         rows = []

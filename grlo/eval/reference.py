@@ -17,7 +17,7 @@ from pathlib import Path
 from grlo import config as C
 from grlo import registry
 from grlo.errors import GrloError
-from grlo.eval import spec as spec_mod, templates
+from grlo.registry import spec as spec_mod, templates
 from grlo.io import read_jsonl, write_json, write_jsonl
 
 REFERENCE_MODEL = "reference--answers"

@@ -11,7 +11,7 @@ give a silently inflated or deflated score. Think blocks are stripped before sco
 Scoring never downloads: without --data it reads the benchmark file the workflow prepared
 ({outdir}/data/benchmarks/NAME.jsonl, written by `grlo download-benchmark`) and names its source from the meta.json
 beside it. When the generations' meta.json records an `assistant_prefill` (the prompt template opened the assistant
-turn, grlo.eval.templates.prefill), the prefill is put back in front of every completion before extraction.
+turn, grlo.registry.templates.prefill), the prefill is put back in front of every completion before extraction.
 
 Per cell the summary also records what a reviewer needs to trust it: `truncated_share` (completions that ended at
 the token limit, from the generations' per-completion finish reasons; None when they are not recorded) and
@@ -28,10 +28,11 @@ from pathlib import Path
 from grlo import config as config_mod
 from grlo.data.benchmarks import prepared_path
 from grlo.errors import GrloError
-from grlo.eval import metrics, spec as spec_mod
+from grlo.eval import metrics, scorers
 from grlo.eval.thinking import split_think
 from grlo.io import iter_jsonl, library_versions, read_json, read_jsonl, write_json, write_jsonl
 from grlo.models.local import check_model_dir
+from grlo.registry import spec as spec_mod
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def load_generations(path: str | Path) -> list[dict]:
 def _token_counter(tokenizer_dir: str | None):
     if not tokenizer_dir:
         return None
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # heavy
 
     tok = AutoTokenizer.from_pretrained(check_model_dir(tokenizer_dir, "tokenizer", weights=False, tokenizer=True))
     return lambda s: len(tok(s, add_special_tokens=False)["input_ids"])
@@ -112,8 +113,6 @@ def score_generations(spec: dict, problems_all: list[dict], gens: list[dict], *,
     `prefill` is the assistant-turn opening the generations continued from; it is prepended to every completion
     before think stripping and extraction (the per-sample rows keep the completions as generated).
     """
-    from grlo.eval import scorers
-
     by_id = {str(p["id"]): p for p in problems_all}
     selected = spec_mod.select_rows(problems_all, spec.get("limit"))
     gen_by_id = {}

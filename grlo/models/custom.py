@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 
+from grlo import registry
 from grlo.errors import GrloError
 
 VARIANT = "custom"
@@ -86,8 +87,6 @@ def entries(cfg: dict, source: str = "config") -> dict[str, dict]:
 
 def register(cfg: dict, source: str = "config") -> None:
     """Make the config's custom models known to grlo.registry for this process (replacing earlier ones)."""
-    from grlo import registry
-
     registry.set_custom_models(entries(cfg, source))
 
 

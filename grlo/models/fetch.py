@@ -17,9 +17,11 @@ import zipfile
 from pathlib import Path
 
 from grlo import config as C
-from grlo import registry
+from grlo import lock, registry
+from grlo.download import hub_error, verify_source_sha256
 from grlo.errors import GrloError
 from grlo.io import atomic_dir, library_versions, sha256_file, verify_sha256, write_json
+from grlo.models.tiny import build_tiny_reward_model
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,8 @@ def _pip_download_wheel(src: dict) -> Path:
 
 def _gguf_to_hf(gguf_path: Path, out: Path, dtype: str) -> dict:
     """Dequantise a GGUF through transformers and save a plain safetensors checkpoint (gguf models refuse save_pretrained)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    import torch  # heavy
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # heavy
 
     d, name = str(gguf_path.parent), gguf_path.name
     tok = AutoTokenizer.from_pretrained(d, gguf_file=name)
@@ -111,10 +113,7 @@ def materialise_gguf_wheel(src: dict, out: Path) -> dict:
 def materialise_hub(src: dict, out: Path, staging: Path, cfg: dict | None = None, name: str = "") -> dict:
     """Snapshot a hub model at its pinned revision (registry, else the lock file; resolved once and recorded when
     neither pins it and the lock is not frozen); the weight files' sha256 are checked against the lock."""
-    from huggingface_hub import HfApi, snapshot_download
-
-    from grlo import lock
-    from grlo.data.download import hub_error, verify_source_sha256
+    from huggingface_hub import HfApi, snapshot_download  # heavy
 
     cfg = cfg or {"mode": "paper"}
     revision = lock.revision(cfg, "models", name, src)
@@ -144,8 +143,6 @@ def materialise_hub(src: dict, out: Path, staging: Path, cfg: dict | None = None
 
 
 def materialise_tiny_reward(src: dict, out: Path) -> dict:
-    from grlo.models.tiny import build_tiny_reward_model
-
     kw = {k: v for k, v in src.items() if k != "kind"}
     build_tiny_reward_model(out, **kw)
     return {"builder": "grlo.models.tiny.build_tiny_reward_model", **kw}

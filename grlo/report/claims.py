@@ -12,9 +12,13 @@ import argparse
 from pathlib import Path
 
 from grlo import config as _config
+from grlo import registry
+from grlo.accounting import collect_jobs, stage_gpu_hours
 from grlo.errors import GrloError
 from grlo.report import common
+from grlo.report.common import averages, stand_in
 from grlo.report.paper_refs import PaperRefs
+from grlo.report.tables import DEFAULT_COMPETITION_MATH, _bench_list
 
 REPRODUCED, NOT_REPRODUCED, NOT_RUN, SMOKE = ("reproduced", "not reproduced", "not run",
                                               "smoke run — not comparable")
@@ -61,10 +65,6 @@ def _tol(cfg: dict) -> dict:
 
 def build(cfg: dict, scores: dict, refs: PaperRefs, jobs: list, prompts: int | None, rlvr_prompts: int | None,
           evidence: dict | None = None) -> list[dict]:
-    from grlo.accounting import stage_gpu_hours
-    from grlo.report.tables import DEFAULT_COMPETITION_MATH, _bench_list
-    from grlo.report.common import averages
-
     evidence = evidence or {}
     mode = cfg.get("mode", "paper")
     tol = _tol(cfg)
@@ -88,9 +88,6 @@ def build(cfg: dict, scores: dict, refs: PaperRefs, jobs: list, prompts: int | N
                      "evidence": ev, "paper_source": f"{ref.source} ({ref.certainty})"})
 
     # backbone: a setup claim; ours is the registry label of the configured primary backbone
-    from grlo import registry
-
-    from grlo.report.common import stand_in
 
     label = registry.model(primary).get("label", primary)
     ran = stand_in(primary, mode)  # what actually ran (smoke: SmolLM2-135M-Instruct for every backbone)
@@ -170,8 +167,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grlo.accounting import collect_jobs
-
     cfg = common.load_config(args.config)
     if not str(args.output).endswith(".csv"):
         raise GrloError("output must end in .csv", path=str(args.output))

@@ -14,9 +14,11 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from grlo import __version__
 from grlo import config as _config
+from grlo import __version__, registry
 from grlo.errors import GrloError
+from grlo.eval.metrics import domain_averages, overall_averages  # the one definition
+from grlo.eval.reference import REFERENCE_LABEL, REFERENCE_MODEL
 from grlo.io import atomic_path, read_json, write_text
 
 SCORE_REQUIRED = ("benchmark", "model", "value", "domain")
@@ -133,8 +135,6 @@ def bench_info(name: str, scores: dict) -> dict:
         if b == name:
             return {"label": s.get("label") or name, "domain": s["domain"]}
     try:
-        from grlo import registry
-
         entry = registry.benchmark(name)
         return {"label": entry.get("label", name), "domain": entry.get("domain")}
     except GrloError:
@@ -147,8 +147,6 @@ def stand_in(source: str, mode: str) -> str | None:
     if mode == "paper":
         return None
     try:
-        from grlo import registry
-
         entry = registry.model(source)
         src = registry.source(entry, mode, source)
     except GrloError:
@@ -165,14 +163,10 @@ def model_label(model_id: str, mode: str = "paper") -> str:
 
     Outside paper mode the model that actually ran is named first: 'SmolLM2-135M-Instruct for Qwen3-4B-Base + GRLO'.
     """
-    from grlo.eval.reference import REFERENCE_LABEL, REFERENCE_MODEL
-
     if model_id == REFERENCE_MODEL:
         return REFERENCE_LABEL
     source, _, variant = model_id.partition("--")
     try:
-        from grlo import registry
-
         label = registry.model(source).get("label", source)
     except GrloError:
         label = source
@@ -195,8 +189,6 @@ def averages(model: str, benchmarks: Sequence[str], scores: dict) -> dict:
     Beside the domain keys and "overall": "overall_stderr", "mean_benchmarks" (unweighted over benchmarks) and
     "mean_benchmarks_stderr" (grlo.eval.metrics.overall_averages), under the same completeness rule.
     """
-    from grlo.eval.metrics import domain_averages, overall_averages  # the one definition
-
     present, complete = [], {}
     for b in benchmarks:
         dom = bench_info(b, scores)["domain"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from grlo.config import REPO_ROOT
+from grlo.config import REPO_ROOT, SCHEMA_PATH
 
 KEY = re.compile(r"^(\s*)([A-Za-z0-9_.\-]+):(.*)$")
 
@@ -68,8 +68,6 @@ def comments(path: Path) -> dict[str, str]:
 
 def schema_descriptions() -> dict[str, str]:
     """{dotted key: description} from workflow/schemas/config.schema.yaml (fallback documentation)."""
-    from grlo.config import SCHEMA_PATH
-
     out: dict[str, str] = {}
 
     def walk(node: dict, prefix: str) -> None:

@@ -19,9 +19,11 @@ import re
 from pathlib import Path
 
 from grlo import config as _config
+from grlo.accounting import collect_jobs, stage_gpu_hours
 from grlo.errors import GrloError
 from grlo.io import atomic_path, iter_jsonl, write_json
 from grlo.report import common
+from grlo.report.common import averages, bench_info, model_label
 from grlo.report.paper_refs import PaperRefs
 
 # panel -> metric names, first present wins (PPO trainer names, then TRL GRPO names)
@@ -46,10 +48,10 @@ COMPONENT = re.compile(r"^reward/(?!score_mean$)(?P<a>.+)_mean$|^rewards/(?P<b>.
 
 
 def _plt():
-    import matplotlib
+    import matplotlib  # heavy
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # heavy
 
     return plt
 
@@ -151,8 +153,6 @@ def training_figure(metrics_path: Path, out: Path, title_suffix: str = "") -> di
 
 def accuracy_figure(cfg: dict, scores: dict, out: Path, title_suffix: str = "") -> None:
     plt = _plt()
-    from grlo.report.common import bench_info, model_label
-
     benches = list(_config.get(cfg, "evaluation.benchmarks", []) or [])
     models = sorted({m for (m, _) in scores}, key=lambda m: (m.partition("--")[0], m))
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(benches) * max(1, len(models)) / 3), 4))
@@ -179,9 +179,6 @@ def accuracy_figure(cfg: dict, scores: dict, out: Path, title_suffix: str = "") 
 def cost_points(cfg: dict, scores: dict, jobs: list, refs: PaperRefs) -> list[dict]:
     """(label, training GPU-hours and CPU-hours, overall average, kind) for the primary backbone's variants,
     plus the paper's two points."""
-    from grlo.accounting import stage_gpu_hours
-    from grlo.report.common import averages, model_label
-
     primary = _config.get(cfg, "backbones.primary")
     benches = list(_config.get(cfg, "evaluation.benchmarks", []) or [])
 
@@ -249,8 +246,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grlo.accounting import collect_jobs
-
     cfg = common.load_config(args.config)
     out = Path(args.output_dir)
     suffix = " [smoke run: not comparable]" if cfg.get("mode") == "smoke" else ""

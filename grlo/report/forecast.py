@@ -35,6 +35,8 @@ from grlo import config as _config
 from grlo.errors import GrloError
 from grlo.io import read_input
 from grlo.report import common
+from grlo.report.storage import GIB, storage_estimate
+from grlo.run_plan import rule_gpus
 
 THROUGHPUT_PATH = Path(__file__).resolve().parent / "throughput.yaml"
 KINDS = ("decode", "forward", "train")
@@ -158,6 +160,12 @@ def run_prompts(cfg: dict, prompt_stats: dict | None = None, outdir: str | os.Pa
     assumed = int(((_config.get(cfg, "report.forecast.stages") or {}).get("grlo") or {}).get("prompts")
                   or DEFAULT_PROMPTS)
     return assumed, "assumed (report.forecast.stages.grlo.prompts): the prompt file is known only once prepared"
+
+
+def run_storage(cfg: dict) -> tuple[float, list[str]]:
+    """(bytes, the parts) the run writes, with GRLO's steps from the run's own plan: the one storage estimate that
+    `grlo forecast` prints and `grlo doctor` checks."""
+    return storage_estimate(cfg, grlo_plan(cfg)["steps"])
 
 
 def grlo_plan(cfg: dict, prompt_stats: dict | None = None, engine: str | None = None) -> dict:
@@ -375,11 +383,9 @@ SLURM_MIN_MINUTES = 60  # our choice: start-up (image, model load, vLLM / Ray st
 def job_runtimes(cfg: dict, rows: list[dict] | None = None) -> dict[str, dict]:
     """{rule: {minutes, hours_high, job}}: the longest job of each GPU rule at the forecast's high end on its own GPUs,
     times SLURM_MARGIN, rounded up to 30 minutes: the time limit its SLURM jobs need."""
-    from grlo import workflow as W
-
     if rows is None:
         rows, _ = plan(cfg, load_throughput())
-    gpus = W.rule_gpus(cfg)
+    gpus = rule_gpus(cfg)
     out: dict[str, dict] = {}
     for r in rows:
         rule = STAGE_RULE.get(r["stage"])
@@ -430,8 +436,6 @@ def run(args: argparse.Namespace) -> int:
             if r["stage"] == s and r["gpu_hours"] and len([x for x in rows if x["stage"] == s]) > 1:
                 print(f"    {r['model']:<34} {r['gpu_hours']:10.2f} ({r['gpu_hours_low']:.2f}-{r['gpu_hours_high']:.2f})")
     print(f"  {'total':<10} {total[0]:10.2f} ({total[1]:.2f}-{total[2]:.2f})")
-    from grlo.report.storage import GIB, storage_estimate
-
     disk, parts = storage_estimate(cfg, grlo_plan(cfg, stats, getattr(args, "engine", None))["steps"])
     assumptions.append(f"storage: ~{disk / GIB:.0f} GiB written under outdir ({'; '.join(parts)}); grlo doctor "
                        "checks the free space against it")

@@ -17,6 +17,9 @@ import argparse
 import json
 import time
 
+from grlo.accounting import record_device
+from grlo.io import write_text
+
 PRESETS = {
     # Qwen3-4B-Base architecture (its config.json on the hub): 36 layers, hidden 2560, 32 q / 8 kv heads of 128
     "qwen3-4b": dict(hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32,
@@ -46,10 +49,8 @@ def _time(fn, torch, device, warmup: int, iters: int) -> float:
 
 def measure(preset: str, seq: int, batch: int, iters: int, peak_tflops: float | None, device_name: str | None = None
             ) -> dict:
-    import torch
-    from transformers import AutoModelForCausalLM, Qwen3Config
-
-    from grlo.accounting import record_device
+    import torch  # heavy
+    from transformers import AutoModelForCausalLM, Qwen3Config  # heavy
 
     device = torch.device(device_name or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -62,7 +63,7 @@ def measure(preset: str, seq: int, batch: int, iters: int, peak_tflops: float | 
     tokens = batch * seq
     out: dict = {"preset": preset, "params": n_params, "seq": seq, "batch": batch, "dtype": str(dtype),
                  "device": record_device(None, 1 if device.type == "cuda" else 0), "torch": torch.__version__}
-    import transformers
+    import transformers  # heavy
 
     out["transformers"] = transformers.__version__
     model.eval()
@@ -112,8 +113,6 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(res, indent=2)
     print(text)
     if a.out:
-        from grlo.io import write_text
-
         write_text(a.out, text + "\n")
     return 0
 

@@ -18,8 +18,12 @@ from pathlib import Path
 from grlo import config as C
 from grlo import lock, registry
 from grlo.errors import GrloError
-from grlo.eval import sandbox
+from grlo.eval import deviations, sandbox
+from grlo.eval.scorers import KINDS, alpacaeval, evalplus, lcb
+from grlo.generation import eval_settings
 from grlo.io import write_text
+from grlo.models.ids import eval_models, resolve_eval_model, split_model_id
+from grlo.registry import templates
 from grlo.report.common import markdown_table
 
 
@@ -88,9 +92,6 @@ def _where(src: dict) -> str:
 
 
 def benchmark_rows(cfg: dict) -> list[list[str]]:
-    from grlo.eval import templates
-    from grlo.eval.scorers import KINDS
-
     mode = cfg["mode"]
     rows = []
     for b in C.get(cfg, "evaluation.benchmarks") or []:
@@ -108,8 +109,6 @@ def benchmark_rows(cfg: dict) -> list[list[str]]:
 
 
 def model_rows(cfg: dict) -> list[list[str]]:
-    from grlo.workflow import eval_models, resolve_eval_model, split_model_id
-
     mode, rows, seen = cfg["mode"], [], set()
     for m in eval_models(cfg):
         family = split_model_id(m)[0]
@@ -133,9 +132,6 @@ def model_rows(cfg: dict) -> list[list[str]]:
 
 
 def settings_rows(cfg: dict) -> list[list]:
-    from grlo.generation import eval_settings
-    from grlo.workflow import eval_models
-
     rows = []
     for m in eval_models(cfg):
         for b in C.get(cfg, "evaluation.benchmarks") or []:
@@ -148,10 +144,8 @@ def settings_rows(cfg: dict) -> list[list]:
 
 def judge_lines(cfg: dict) -> list[str]:
     """The AlpacaEval judge as the scoring job will call it: id, revision, annotator, paper judge or substitute."""
-    from grlo.eval.scorers import alpacaeval
-
     judge = alpacaeval.judge_settings(cfg)
-    src = lock.judge_source(cfg)
+    src = alpacaeval.judge_source(cfg)
     rev = judge.get("revision")
     if not rev and src is not None and lock.lock_path(cfg):
         rev = (lock.entry(cfg, *src) or {}).get("revision")
@@ -176,8 +170,6 @@ def judge_lines(cfg: dict) -> list[str]:
 
 
 def time_limit_lines() -> list[str]:
-    from grlo.eval.scorers import evalplus, lcb
-
     floors = sorted({evalplus.min_time_limit(registry.benchmark(b)) for b in ("humaneval_plus", "mbpp_plus")})
     return ["### Code time limits", "",
             f"- HumanEval+ / MBPP+: EvalPlus's per-input limit max({', '.join(f'{f:g}' for f in floors)} s, 4 x the "
@@ -189,8 +181,6 @@ def time_limit_lines() -> list[str]:
 
 def grader_lines(cfg: dict) -> list[str]:
     """The official grader of each scorer, the test that compares ours with it, and every declared deviation."""
-    from grlo.eval import deviations
-
     rows = [[f"`{kind}`", official, test] for kind, (official, test) in deviations.GRADERS.items()]
     devs = [[f"`{d['id']}`", f"`{d['scorer']}`", d["ours"], d["official"], d["reason"]] for d in deviations.DEVIATIONS]
     return ["## Graders and parity with the official ones", "",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from grlo import config as _config
 from grlo import registry
-from grlo import workflow as W
+from grlo.models.ids import eval_models, resolve_eval_model
 
 GIB = 1 << 30
 SMOKE_PARAMS_B = 0.135  # SmolLM2-135M-Instruct stands in for every smoke model (registry smoke sources)
@@ -28,8 +28,8 @@ def params(name: str, mode: str) -> float:
 def needed_rules(cfg: dict) -> set[str]:
     """GPU rules this config's DAG runs (training rules only when a stage is trained)."""
     need = {"generate", "score", "lmeval_fewshot"}
-    for m in W.eval_models(cfg):
-        r = W.resolve_eval_model(cfg, m)
+    for m in eval_models(cfg):
+        r = resolve_eval_model(cfg, m)
         if r["stage"] == "grlo":
             need.add("train_grlo")
         elif r["stage"]:
@@ -42,8 +42,8 @@ def needed_rules(cfg: dict) -> set[str]:
 def fetched_models(cfg: dict) -> list[str]:
     """Registry models the run downloads (each once)."""
     names = [cfg["backbones"]["primary"], *cfg["backbones"].get("extra", []), cfg["reward_model"]]
-    names += [m.partition("--")[0] for m in W.eval_models(cfg, "released")]
-    if _config.get(cfg, "rlvr.mode") == "checkpoint" and f"{cfg['backbones']['primary']}--rlvr" in W.eval_models(cfg):
+    names += [m.partition("--")[0] for m in eval_models(cfg, "released")]
+    if _config.get(cfg, "rlvr.mode") == "checkpoint" and f"{cfg['backbones']['primary']}--rlvr" in eval_models(cfg):
         names.append(_config.get(cfg, "rlvr.checkpoint.model"))
     if _config.get(cfg, "rlvr.reward.verifier") == "general-verifier" and "train_rlvr" in needed_rules(cfg):
         names.append("general-verifier")
@@ -58,8 +58,9 @@ def weights_bytes(cfg: dict) -> float:
     return sum(2 * params(n, cfg["mode"]) for n in fetched_models(cfg))
 
 
-def storage_estimate(cfg: dict, grlo_steps: int | None = None) -> tuple[float, list[str]]:
-    """(bytes, the parts) written by a run. `grlo_steps`: GRLO's step count (default: the run's plan)."""
+def storage_estimate(cfg: dict, grlo_steps: int) -> tuple[float, list[str]]:
+    """(bytes, the parts) written by a run. `grlo_steps`: GRLO's step count, the run's own plan
+    (grlo.report.forecast.run_storage passes it)."""
     mode = cfg["mode"]
     parts, total = [], 0.0
     for name in fetched_models(cfg):
@@ -68,8 +69,8 @@ def storage_estimate(cfg: dict, grlo_steps: int | None = None) -> tuple[float, l
         parts.append(f"{name} weights {b / GIB:.1f} GiB")
     g = cfg.get("grlo") or {}
     t = _config.get(cfg, "rlvr.train") or {}
-    for m in W.eval_models(cfg):
-        r = W.resolve_eval_model(cfg, m)
+    for m in eval_models(cfg):
+        r = resolve_eval_model(cfg, m)
         if not r["stage"]:
             continue
         n = params(r["source"], mode)
@@ -77,10 +78,6 @@ def storage_estimate(cfg: dict, grlo_steps: int | None = None) -> tuple[float, l
         if r["stage"] == "grlo":
             every = int(((g.get("verl") or {}).get("save_freq") if g.get("engine") == "verl" else None)
                         or g.get("save_freq", -1) or -1)
-            if grlo_steps is None:
-                from grlo.report.forecast import grlo_plan
-
-                grlo_steps = grlo_plan(cfg)["steps"]
             saves = every > 0 and int(grlo_steps) >= every
             resume = int(g.get("keep_last", 1)) * 2 * 12 * n if saves else 0.0
         else:

@@ -16,11 +16,13 @@ import argparse
 from pathlib import Path
 
 from grlo import config as _config
+from grlo.accounting import collect_jobs, stage_gpu_hours
 from grlo.errors import GrloError
-from grlo.report import common
-from grlo.report.common import DOMAIN_ORDER, averages, bench_info, model_label
+from grlo.eval.metrics import linear_stderr
 from grlo.eval.reference import REFERENCE_MODEL
 from grlo.models.custom import model_ids as custom_model_ids
+from grlo.report import common
+from grlo.report.common import DOMAIN_ORDER, averages, bench_info, model_label
 from grlo.report.paper_refs import PaperRefs
 
 NAMES = ("table1", "table2", "table3", "table4", "table5")
@@ -61,8 +63,6 @@ def _diff(a, b):
 
 def _key_stderr(model: str, key: str, benchmarks: list[str], scores: dict) -> float | None:
     """Standard error of one table entry of a model: a benchmark cell, a domain average (avg_<domain>) or an overall."""
-    from grlo.eval.metrics import linear_stderr
-
     if key in benchmarks:
         return (scores.get((model, key)) or {}).get("stderr")
     if key in ("overall", "mean_benchmarks"):
@@ -76,8 +76,6 @@ def _key_stderr(model: str, key: str, benchmarks: list[str], scores: dict) -> fl
 
 def _diff_stderr(a: str, b: str, key: str, benchmarks: list[str], scores: dict) -> float | None:
     """Standard error of model a's entry minus model b's: sqrt(se_a^2 + se_b^2) (independent samples)."""
-    from grlo.eval.metrics import linear_stderr
-
     return linear_stderr([(1.0, _key_stderr(a, key, benchmarks, scores)), (1.0, _key_stderr(b, key, benchmarks, scores))])
 
 
@@ -169,8 +167,6 @@ def _cell(model: str, bench: str, scores: dict) -> dict:
 # ------------------------------------------------------------------------------------------------------------- table 2
 def table2(cfg: dict, scores: dict, refs: PaperRefs, jobs: list, prompts: int | None, rlvr_prompts: int | None,
            deviations: list[str] | None = None) -> dict:
-    from grlo.accounting import stage_gpu_hours
-
     primary = _primary(cfg)
     rlvr_mode = _config.get(cfg, "rlvr.mode", "checkpoint")
     ab = refs.by_source["abstract"]
@@ -375,8 +371,6 @@ def run(args: argparse.Namespace) -> int:
     refs = PaperRefs(args.paper_refs)
     jobs = None
     if args.name == "table2":
-        from grlo.accounting import collect_jobs
-
         jobs = collect_jobs(args.benchmarks_dir) if args.benchmarks_dir else []
     table = build(args.name, cfg, scores, refs, jobs=jobs, prompts=common.read_count(args.prompt_stats),
                   rlvr_prompts=common.read_count(args.rlvr_stats),

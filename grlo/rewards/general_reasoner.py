@@ -125,8 +125,8 @@ class ModelVerifier:
         self._tok = None
 
     def _load(self):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        import torch  # heavy
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy
 
         self._tok = AutoTokenizer.from_pretrained(check_model_dir(self.model_path, "verifier", tokenizer=True),
                                                   padding_side="left")
@@ -139,7 +139,7 @@ class ModelVerifier:
         self._model.eval()
 
     def _hf_generate(self, prompts: list[str]) -> list[str]:
-        import torch
+        import torch  # heavy
 
         if self._model is None:
             self._load()

@@ -18,9 +18,9 @@ import logging
 
 import torch
 
+from grlo.device import empty_cuda_cache
 from grlo.errors import GrloError
 from grlo.models.local import check_model_dir
-from grlo.train.distributed import empty_cuda_cache
 
 log = logging.getLogger("grlo.rewards.reward_model")
 
@@ -41,7 +41,7 @@ def rm_text(tokenizer, chat: list[dict], response: str) -> str:
 class RewardScorer:
     def __init__(self, model_dir: str, device: torch.device | str = "cpu", batch_size: int = 8,
                  max_length: int | None = None, offload: bool = False, dtype: torch.dtype = torch.float32):
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer  # heavy
 
         check_model_dir(model_dir, "reward model", tokenizer=True)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from grlo.errors import GrloError
+
 TERMS = ("truncated", "repetition", "length")
 
 
@@ -42,8 +44,6 @@ class StyleMix:
         w = sec.pop("weights", sec)
         unknown = set(w) - {"rm", *TERMS}
         if unknown:
-            from grlo.errors import GrloError
-
             raise GrloError(f"unknown style_mix weight(s) {sorted(unknown)} (known: rm, {', '.join(TERMS)})",
                             field="grlo.reward.style_mix.weights")
         d = cls()

@@ -1,5 +1,6 @@
-"""Distributed and device helpers of the native PPO engine: process rank/size, all-reduces of metrics and whitening
-statistics, FSDP2 wrapping, freeing cached GPU memory. Each is a no-op in a single CPU process (smoke, tests)."""
+"""Distributed helpers of the native PPO engine: process rank/size, all-reduces of metrics and whitening statistics.
+Each is a no-op in a single CPU process (smoke, tests). FSDP2 wrapping is grlo.train.ppo_update.fsdp2_wrap (it
+registers the update's log-prob forward); freeing cached GPU memory is grlo.device."""
 
 from __future__ import annotations
 
@@ -53,13 +54,6 @@ def reduce_row(row: dict) -> dict:
     return out
 
 
-def empty_cuda_cache() -> None:
-    """Return the caching allocator's free blocks to the device (before vLLM wakes up, after the RM is offloaded):
-    another allocator (vLLM's) or a later phase can then use them. No-op without CUDA."""
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.empty_cache()
-
-
 def global_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """masked_whiten over the response tokens of the whole (all-rank) batch, Bessel-corrected like verl."""
     m = mask.to(torch.float64)
@@ -70,26 +64,3 @@ def global_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> tor
     if n > 1:
         var = var * n / (n - 1)
     return ((x - mean) / math.sqrt(var + eps)) * mask
-
-
-
-def fsdp2_wrap(model, compute_dtype) -> None:  # pragma: no cover - multi-process
-    """FSDP2: shard every decoder layer, then the root; bf16 compute with fp32 reduction (verl's mixed precision) on
-    GPU, plain fp32 on CPU."""
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-
-    mp = MixedPrecisionPolicy(param_dtype=compute_dtype, reduce_dtype=torch.float32 if compute_dtype else None)
-    import types
-
-    from torch.distributed.fsdp import register_fsdp_forward_method
-
-    from grlo.train.ppo_update import _sequence_logprobs
-
-    base = getattr(model, model.base_model_prefix)
-    for layer in base.layers:
-        fully_shard(layer, mp_policy=mp)
-    fully_shard(model, mp_policy=mp)
-    if hasattr(model, "get_output_embeddings") and model.get_output_embeddings() is not None:
-        model._grlo_logprobs = types.MethodType(_sequence_logprobs, model)
-        register_fsdp_forward_method(model, "_grlo_logprobs")
-

@@ -36,9 +36,9 @@ from grlo.models.local import check_model_dir
 from grlo.rewards.reward_model import RewardScorer, rm_response_text
 from grlo.train.advantages import explained_variance, gae, masked_mean, token_level_rewards
 from grlo.train.batching import batch_indices, epoch_order, grlo_section, req, resolve_batch_sizes, total_steps  # noqa: F401
-from grlo.train.distributed import (dist_on, empty_cuda_cache, fsdp2_wrap, global_whiten, rank,  # noqa: F401
-                                    reduce_row, world_size)
-from grlo.train.ppo_update import (UpdateSettings, _autocast, _split, make_optimizer, micro_batch,  # noqa: F401
+from grlo.device import empty_cuda_cache
+from grlo.train.distributed import dist_on, global_whiten, rank, reduce_row, world_size  # noqa: F401
+from grlo.train.ppo_update import (UpdateSettings, _autocast, _split, fsdp2_wrap, make_optimizer, micro_batch,  # noqa: F401
                                    pad_response, sequence_logprobs, sequence_values, update_actor, update_critic)
 from grlo.train.prompts import PromptSet, chat_ids, left_pad, load_prompts, response_mask_from  # noqa: F401
 from grlo.train.rollout import HFRollout, VLLMRollout, eos_token_ids, vllm_settings  # noqa: F401

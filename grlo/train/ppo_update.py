@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import types
 from dataclasses import dataclass
 
 import torch
@@ -279,3 +280,18 @@ def make_optimizer(model, lr: float, betas=(0.9, 0.999), weight_decay: float = 0
     params = [p for p in model.parameters() if p.requires_grad]
     kwargs = {"fused": True} if params and params[0].is_cuda else {}
     return torch.optim.AdamW(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, eps=eps, **kwargs)
+
+
+def fsdp2_wrap(model, compute_dtype) -> None:  # pragma: no cover - multi-process
+    """FSDP2: shard every decoder layer, then the root; bf16 compute with fp32 reduction (verl's mixed precision) on
+    GPU, plain fp32 on CPU."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_fsdp_forward_method  # multi-process
+
+    mp = MixedPrecisionPolicy(param_dtype=compute_dtype, reduce_dtype=torch.float32 if compute_dtype else None)
+    base = getattr(model, model.base_model_prefix)
+    for layer in base.layers:
+        fully_shard(layer, mp_policy=mp)
+    fully_shard(model, mp_policy=mp)
+    if hasattr(model, "get_output_embeddings") and model.get_output_embeddings() is not None:
+        model._grlo_logprobs = types.MethodType(_sequence_logprobs, model)
+        register_fsdp_forward_method(model, "_grlo_logprobs")

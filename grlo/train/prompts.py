@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from grlo.errors import GrloError
+from grlo.io import iter_jsonl
 
 
 @dataclass
@@ -19,8 +20,6 @@ class PromptSet:
 
 def load_prompts(path: str, tokenizer, max_prompt_length: int, filter_overlong: bool = True) -> PromptSet:
     """Read the official prompt JSONL (`prompt` = a chat list) and tokenise with the policy's chat template."""
-    from grlo.io import iter_jsonl
-
     msgs, ids, dropped = [], [], 0
     for lineno, row in iter_jsonl(path):
         chat = row.get("prompt")

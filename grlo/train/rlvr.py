@@ -50,23 +50,6 @@ _PARTIAL = ".metrics.partial.jsonl"  # grows during training; copied to metrics.
 # ------------------------------------------------------------------------------------------- glue for the Snakefile
 
 
-def rlvr_model_source(cfg: dict, backbone: str) -> str:
-    """'checkpoint' when the RLVR model of `backbone` is the public checkpoint, else 'train'.
-
-    The public General-Reasoner checkpoint exists for the primary backbone only: extra backbones always train.
-    """
-    mode = config_mod.get(cfg, "rlvr.mode", "checkpoint")
-    if mode not in ("checkpoint", "train"):
-        raise GrloError(f"unknown mode {mode!r} (checkpoint, train)", field="rlvr.mode")
-    primary = config_mod.get(cfg, "backbones.primary")
-    return "checkpoint" if mode == "checkpoint" and backbone == primary else "train"
-
-
-def rlvr_checkpoint_model(cfg: dict) -> str:
-    """Registry name of the public RLVR checkpoint (fetched by fetch-model when the source is 'checkpoint')."""
-    return config_mod.get(cfg, "rlvr.checkpoint.model", "general-reasoner-qwen3-4b")
-
-
 def reported_cost(cfg: dict) -> dict | None:
     """The checkpoint's training cost as reported by its authors (not measured here); None when absent."""
     return config_mod.get(cfg, "rlvr.checkpoint.reported_cost")

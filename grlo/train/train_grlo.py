@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from grlo import config as C
 from grlo.errors import GrloError
 
 log = logging.getLogger("grlo.train.train_grlo")
@@ -42,9 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def default_paths(cfg: dict, backbone: str) -> dict[str, str]:
     """The paths workflow/rules/train.smk passes (outputs under the mode's outdir)."""
-    from grlo import workflow as W
-
-    o = W.prefix(cfg)
+    o = C.prefix(cfg)
     return {"prompts": f"{o}data/prompts/{backbone}/prepared.jsonl", "policy_init": f"{o}models/{backbone}",
             "reward_model": f"{o}models/{cfg['reward_model']}", "output_dir": f"{o}checkpoints/{backbone}/grlo",
             "device_record": f"{o}benchmarks/train_grlo/{backbone}.device.json",

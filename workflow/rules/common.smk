@@ -6,7 +6,7 @@ import sys
 from snakemake.settings.types import DeploymentMethod
 
 from grlo import config as GC
-from grlo import lock as GL
+from grlo import lock_sources as GLS
 from grlo import workflow as W
 from grlo.errors import GrloError
 
@@ -15,7 +15,7 @@ try:
         config, source="config (" + ", ".join(map(str, workflow.configfiles)) + ")"
     )
     # lock.frozen: an unpinned or changed source stops the run here, before any download
-    GL.check_frozen(config)
+    GLS.check_frozen(config)
 except GrloError as e:
     sys.exit(f"error: {e}")
 

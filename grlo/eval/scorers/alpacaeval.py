@@ -34,7 +34,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from grlo import config as C
+from grlo import lock, registry
+from grlo.data.benchmarks import support_path
 from grlo.errors import GrloError
+from grlo.eval.judge_server import judge_endpoint
 from grlo.eval.scorers import ScoreResult
 from grlo.models.local import check_model_dir
 
@@ -51,7 +55,7 @@ def _ensure_pkg_resources() -> None:
     import types
     from importlib import metadata
 
-    from packaging.version import parse
+    from packaging.version import parse  # optional
 
     shim = types.ModuleType("pkg_resources")
     shim.parse_version = parse
@@ -87,6 +91,17 @@ def judge_settings(cfg: dict) -> dict:
     if conf.get("kind") not in (None, "openai"):  # a reward-model / none judge takes nothing from the default
         return {"kind": conf["kind"], "model": None, "revision": None, "annotator": None, **conf}
     return {**DEFAULT_JUDGE, **conf}
+
+
+def judge_source(cfg: dict) -> tuple[str, str, dict] | None:
+    """The AlpacaEval judge as a hub source when the run judges with a model served from a hub id (not a local dir)."""
+    if not any(registry.benchmark(b).get("scorer") == "alpacaeval" for b in C.get(cfg, "evaluation.benchmarks") or []):
+        return None
+    judge = judge_settings(cfg)
+    path = str((judge.get("serve") or {}).get("model_path") or "")
+    if judge.get("kind") != "openai" or not path or os.path.isabs(path) or path.startswith(".") or Path(path).exists():
+        return None
+    return ("judges", "alpacaeval-judge", {"kind": "hub", "repo": path, "revision": judge.get("revision")})
 
 
 def is_paper_judge(judge: dict) -> bool:
@@ -153,8 +168,8 @@ def _judge_openai(judge: dict, refs: list[dict], outs: list[dict], caching_path:
 
     key = judge_api_key(judge)
     _ensure_pkg_resources()
-    import alpaca_eval
-    from alpaca_eval.annotators import PairwiseAnnotator
+    import alpaca_eval  # heavy
+    from alpaca_eval.annotators import PairwiseAnnotator  # heavy
 
     base = Path(alpaca_eval.__file__).parent / "evaluators_configs" / judge["annotator"] / "configs.yaml"
     conf = yaml.safe_load(base.read_text())
@@ -178,8 +193,8 @@ def _judge_openai(judge: dict, refs: list[dict], outs: list[dict], caching_path:
 
 
 def _judge_reward_model(judge: dict, refs: list[dict], outs: list[dict], model_dir: str) -> list[float]:
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    import torch  # heavy
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer  # heavy
 
     check_model_dir(model_dir, "judge model", tokenizer=True)
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -219,10 +234,10 @@ def lc_win_rate(df, df_gamed: str | None) -> dict:
     """alpaca-eval's LC win rate on an annotations frame (columns index, output_1, output_2, generator_1/2,
     preference, annotator). `df_gamed` is the local copy of alpaca-eval's df_gamed.csv (length_controlled_v1, as
     alpaca-eval); None = smoke substitute (difficulty 0 everywhere, length_controlled_noreg). Never downloads."""
-    import pandas as pd
+    import pandas as pd  # heavy
 
     _ensure_pkg_resources()
-    from alpaca_eval.metrics import glm_winrate
+    from alpaca_eval.metrics import glm_winrate  # heavy
 
     n = int(df["preference"].notna().sum())
     info = dict(glm_winrate.GLM_INFO["length_controlled_noreg" if df_gamed is None else "length_controlled_v1"])
@@ -252,8 +267,6 @@ def lc_win_rate(df, df_gamed: str | None) -> dict:
 
 def support_file(options: dict, name: str) -> Path | None:
     """A support file fetched with the benchmark (registry `support_files`), beside the prepared data file."""
-    from grlo.data.benchmarks import support_path
-
     data = options.get("data_path")
     return support_path(Path(data), name) if data else None
 
@@ -268,18 +281,16 @@ def _not_run(problems, completions, reason: str, judge: dict) -> ScoreResult:
 
 
 def score(spec: dict, problems: list[dict], completions: list[list[str]], options: dict) -> ScoreResult:
-    import pandas as pd
+    import pandas as pd  # heavy
 
     cfg = options.get("config") or {}
     judge = judge_settings(cfg)
     if judge.get("kind") == "openai" and not judge.get("revision"):
-        from grlo import lock
-
-        src = lock.judge_source(cfg)
+        src = judge_source(cfg)
         if src is not None and lock.lock_path(cfg) is not None:
             judge["revision"] = lock.revision(cfg, *src)  # refused with one line when frozen and unpinned
             if judge["revision"] is None:  # unpinned, not frozen: the hub's current commit, recorded
-                from huggingface_hub import HfApi
+                from huggingface_hub import HfApi  # heavy
 
                 judge["revision"] = HfApi().model_info(src[2]["repo"]).sha
                 lock.record(cfg, src[0], src[1], src[2], judge["revision"], {})
@@ -303,8 +314,6 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
         prefs = list(options["judge_fn"](refs, outs))
         judge_desc = {"kind": "custom", "model": None, "revision": None, "paper_judge": False}
     elif judge["kind"] == "openai":
-        from grlo.eval.judge_server import judge_endpoint
-
         judge_api_key(judge)  # a missing key for the OpenAI API fails here, before a server starts
 
         cache = annotations_path(options.get("output"), judge)

@@ -24,7 +24,7 @@ import re
 import time
 
 from grlo.eval.scorers import ScoreResult
-from grlo.eval.templates import LETTERS
+from grlo.registry.templates import LETTERS
 from grlo.rewards.math import extract_boxed
 
 EXTRACTION = ("simple-evals ANSWER_PATTERN_MULTICHOICE (first match), else the last markdown/bracketed "

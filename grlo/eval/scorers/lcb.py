@@ -2,7 +2,8 @@
 
 Rows come from livecodebench/code_generation_lite (release files test*.jsonl), restricted to the configured date
 window [date_from, date_to) on `contest_date`. Private tests are stored base64(zlib(pickle(json string))); they are
-unpickled with an Unpickler that refuses every global, so only plain strings/bytes can come out of it.
+unpickled with an Unpickler that refuses every global, so only plain strings/bytes can come out of it
+(grlo/data/normalisers.py).
 Programs run with LiveCodeBench's own rules (below, each with its source): its import preamble and recursion limit
 on every program, its stdin wrapper (make_function), its stdout comparison, its per-test timeout 6 s and its
 whole-problem deadline (6 + 1) * n_tests + 5 s. Functional (LeetCode) problems call `Solution.<func_name>` with the
@@ -12,57 +13,13 @@ JSON-decoded arguments and compare the returned value (a tuple counts as a list,
 from __future__ import annotations
 
 import ast
-import base64
 import dataclasses
-import io
-import json
-import pickle
 import sys
-import zlib
 from decimal import Decimal, InvalidOperation
 
-from grlo.errors import GrloError
 from grlo.eval import code_exec, sandbox
 from grlo.eval.sandbox import Limits
 from grlo.eval.scorers import ScoreResult
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):  # no classes, no callables: data only
-        raise pickle.UnpicklingError(f"refusing global {module}.{name}")
-
-
-def decode_tests(raw) -> list[dict]:
-    if isinstance(raw, list):
-        return raw
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, TypeError):
-        pass
-    obj = _PlainUnpickler(io.BytesIO(zlib.decompress(base64.b64decode(raw)))).load()
-    if isinstance(obj, bytes):
-        obj = obj.decode("utf-8")
-    return json.loads(obj) if isinstance(obj, str) else obj
-
-
-def normalise(rows: list[dict], spec: dict) -> list[dict]:
-    src = spec["source"]
-    lo, hi = src.get("date_from"), src.get("date_to")
-    out = []
-    for r in rows:
-        date = str(r.get("contest_date", ""))[:10]
-        if (lo and date < lo) or (hi and date >= hi):
-            continue
-        meta = r.get("metadata") or "{}"
-        meta = json.loads(meta) if isinstance(meta, str) else meta
-        tests = decode_tests(r.get("public_test_cases") or "[]") + decode_tests(r.get("private_test_cases") or "[]")
-        if not tests:
-            raise GrloError(f"problem {r.get('question_id')} has no tests", field=spec["name"])
-        out.append({"id": str(r["question_id"]), "problem": r["question_content"], "answer": None,
-                    "starter_code": r.get("starter_code") or "", "fn_name": meta.get("func_name"),
-                    "testtype": tests[0].get("testtype", "stdin"), "tests": tests,
-                    "platform": r.get("platform"), "contest_date": date, "difficulty": r.get("difficulty")})
-    return out
 
 
 # ---------------------------------------------------------------- LiveCodeBench's own execution rules
