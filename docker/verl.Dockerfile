@@ -63,6 +63,7 @@ RUN pip install \
       "tensorboard==2.20.0" \
       "pyyaml==6.0.2" \
       "jsonschema==4.25.1" \
+      "math-verify[antlr4_9_3]==0.9.0" \
       "tqdm==4.67.1" \
       "nvidia-ml-py==12.575.51"
 # flash-attn's setup fetches its prebuilt wheel for this torch/CUDA/Python (no compile) when one exists.
