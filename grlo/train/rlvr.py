@@ -420,6 +420,17 @@ def engine_of(cfg: dict, override: str | None = None) -> str:
     return e
 
 
+def rlvr_image(cfg: dict, main_image: str) -> str:
+    """train_rlvr's container: the verl image (container.verl_image) for rlvr.engine verl, else the main image."""
+    if engine_of(cfg) != "verl":
+        return main_image
+    image = config_mod.get(cfg, "container.verl_image")
+    if not image:
+        raise GrloError("rlvr.engine verl needs the verl image (docker/verl.Dockerfile)", path="config",
+                        field="container.verl_image")
+    return image
+
+
 def default_paths(cfg: dict, backbone: str, stage: str) -> dict[str, str]:
     """The paths workflow/rules/train.smk passes (under the config's outdir)."""
     o = (cfg.get("outdir") or "").rstrip("/")
