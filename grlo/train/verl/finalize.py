@@ -8,7 +8,6 @@ verl writes <checkpoints>/latest_checkpointed_iteration.txt (the last saved step
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 from grlo.errors import GrloError
@@ -30,8 +29,11 @@ def actor_dir(checkpoints: str | Path, step: int) -> Path:
     return Path(checkpoints) / f"global_step_{step}" / "actor"
 
 
-def merge_command(actor: str | Path, target: str | Path, python: str = sys.executable) -> list[str]:
-    return [python, "-m", "verl.model_merger", "merge", "--backend", "fsdp", "--local_dir", str(actor),
+def merge_command(actor: str | Path, target: str | Path, python: str | None = None) -> list[str]:
+    """verl's merger, run by the interpreter that has verl (grlo.train.verl.launch.verl_python)."""
+    from grlo.train.verl.launch import verl_python
+
+    return [python or verl_python(), "-m", "verl.model_merger", "merge", "--backend", "fsdp", "--local_dir", str(actor),
             "--target_dir", str(target)]
 
 
