@@ -84,7 +84,11 @@ def plan(cfg: dict, args) -> dict:
     paths = RO.Paths(train_file=str(out / "verl" / "data" / "train.parquet"), policy_init=str(args.init),
                      checkpoints=str(out / "verl" / "checkpoints"), reward_log=str(reward_log))
     seed = int(cfg.get("seed", 0))
-    ovr = RO.build_overrides(rlvr, t, args.backbone, args.stage, paths, seed)
+    from grlo.train.train_grlo import on_cpu
+
+    cpu = on_cpu(cfg)
+    env = {"VERL_FILE_LOGGER_PATH": str(Path(metrics_log).resolve())}
+    ovr = RO.build_overrides(rlvr, t, args.backbone, args.stage, paths, seed, cpu=cpu, env=env)
     n_prompts, counted_from = count_prompts(args.data, t.get("max_prompts"))
     batch = int(t["batch_prompts"])
     if n_prompts < batch:
@@ -93,10 +97,11 @@ def plan(cfg: dict, args) -> dict:
     steps = RO.verl_steps(t)
     total = steps["total_training_steps"] or int(float(t.get("epochs", 1)) * (n_prompts // batch))
     v = rlvr.get("verl") or {}
-    return {"t": t, "rlvr": rlvr, "overrides": ovr, "cmd": O.main_ppo_command(RO.passed(ovr)), "paths": paths,
-            "n_prompts": n_prompts, "counted_from": counted_from, "total_steps": total, "steps": steps,
-            "attempt": attempt, "logs": logs, "seed": seed,
-            "env": {"VERL_FILE_LOGGER_PATH": str(Path(metrics_log).resolve())},
+    from grlo.train.verl.launch import verl_python
+
+    return {"t": t, "rlvr": rlvr, "overrides": ovr, "cmd": O.main_ppo_command(RO.passed(ovr), verl_python()),
+            "paths": paths, "n_prompts": n_prompts, "counted_from": counted_from, "total_steps": total,
+            "steps": steps, "attempt": attempt, "logs": logs, "seed": seed, "env": env, "cpu": cpu,
             "nnodes": int(v.get("nnodes", 1)), "gpus_per_node": int(rlvr.get("gpus", 1) or 1),
             "ray_port": int(v.get("ray_port", 6379))}
 
@@ -106,7 +111,8 @@ def dry_run(cfg: dict, args) -> int:
     from grlo.train.verl import rlvr_overrides as RO
 
     p = plan(cfg, args)
-    print(f"# engine: verl {O.VERL_VERSION}; General-Reasoner: {RO.GR_SOURCE}")
+    print(f"# engine: verl {O.VERL_VERSION}{' on CPU (grlo.train.verl.cpu)' if p['cpu'] else ''}; General-Reasoner: "
+          f"{RO.GR_SOURCE}")
     print(f"# stage {args.stage}: {p['n_prompts']} prompts ({p['counted_from']}); {p['total_steps']} verl steps of "
           f"{p['t']['batch_prompts']} prompts x {p['t']['num_generations']} rollouts, "
           f"{p['steps']['optimizer_steps_per_verl_step']} optimizer steps each")
@@ -177,7 +183,8 @@ def execute(cfg: dict, args, run_verl=None) -> int:
     import os
 
     image = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
-    rc = (run_verl or launch.run_verl)(p["cmd"], p["env"], p["nnodes"], p["gpus_per_node"], p["ray_port"], image)
+    rc = (run_verl or launch.run_verl)(p["cmd"], p["env"], p["nnodes"], p["gpus_per_node"], p["ray_port"], image,
+                                       cpu=p["cpu"])
     write_metrics(p["logs"], out / "metrics.jsonl", n // int(p["t"]["batch_prompts"]))  # also after a failure
     if rc != 0:
         raise GrloError(f"verl main_ppo exited with {rc}; rerun the rule to resume from the last checkpoint",
@@ -190,7 +197,7 @@ def execute(cfg: dict, args, run_verl=None) -> int:
     finalize.finalize(p["paths"].checkpoints, out, str(args.init), manifest, p["total_steps"])
     if not p["t"].get("keep_checkpoints", False):
         shutil.rmtree(p["paths"].checkpoints, ignore_errors=True)
-    if args.device_record:
-        record_device(args.device_record, p["gpus_per_node"] * p["nnodes"])
+    if args.device_record:  # one GPU per process on each node; a CPU run is charged none
+        record_device(args.device_record, 0 if p["cpu"] else p["gpus_per_node"])
     print(f"verl RLVR training finished: {out / 'final'}", file=sys.stderr)
     return 0

@@ -221,9 +221,12 @@ def check_supported(t: dict, world: int) -> None:
                         f"{t['per_device_batch']} (verl's micro-batches)", field="rlvr.train.per_device_batch")
 
 
-def build_overrides(rlvr: dict, t: dict, backbone: str, stage: str, paths: Paths, seed: int) -> list[Override]:
+def build_overrides(rlvr: dict, t: dict, backbone: str, stage: str, paths: Paths, seed: int, cpu: bool = False,
+                    env: dict | None = None) -> list[Override]:
     """The ordered `main_ppo` overrides: the launcher's keys first (in its order), then the added keys.
-    rlvr: the `rlvr:` config section; t: its stage recipe (grlo.train.rlvr.stage_settings)."""
+    rlvr: the `rlvr:` config section; t: its stage recipe (grlo.train.rlvr.stage_settings); cpu: a run without a GPU
+    (never paper mode): grlo.train.verl.cpu's overrides replace or join these; env: variables verl's workers need,
+    through Ray's runtime_env (as the GRLO engine passes them)."""
     v = rlvr.get("verl") or {}
     world = int(rlvr.get("gpus", 1) or 1) * int(v.get("nnodes", 1))
     check_supported(t, world)
@@ -292,6 +295,14 @@ def build_overrides(rlvr: dict, t: dict, backbone: str, stage: str, paths: Paths
         if val is None and key.startswith("trainer."):
             continue
         out.append(Override(key, fmt(val), DEVIATION_REASONS[key.lstrip("+")]))
+    from grlo.train.verl import overrides as O
+
+    out += [Override(f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}", val, O.DEVIATION_REASONS["env"])
+            for k, val in (env or {}).items()]
+    if cpu:
+        from grlo.train.verl import cpu as CPU
+
+        out = O.replace(out, [Override(k, val, why) for k, val, why in CPU.overrides()])
     return out
 
 
