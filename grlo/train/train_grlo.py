@@ -209,7 +209,7 @@ def execute(cfg: dict, args, p: dict, v: dict) -> int:
         rc = 0
     else:
         rc = launch.run_verl(p["cmd"], p["env"], p["nnodes"], p["gpus_per_node"], int(v.get("ray_port", 6379)),
-                             image, cpu=p["cpu"])
+                             image, cpu=p["cpu"], cwd=str(Path(args.output_dir).resolve() / "verl"))
     n_batches = p["n_prompts"] // p["batch"]["train_batch_size"]
     M.write_metrics(p["logs"], Path(args.output_dir) / "metrics.jsonl", n_batches)  # also after a failure
     if rc != 0:

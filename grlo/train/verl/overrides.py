@@ -98,12 +98,6 @@ CONFIG_KEY: dict[str, str | None] = {
     "critic.model.enable_gradient_checkpointing": "critic.gradient_checkpointing",
     "critic.ppo_micro_batch_size_per_gpu": "critic.ppo_micro_batch_size_per_gpu",
     "reward_model.reward_manager": "reward.reward_manager",
-    "data.sampler.class_path": "resume: our EpochSampler (grlo/train/verl/sampler.py) keeps the epoch's seeded order "
-                               "across a resume; verl 0.6.1 restores the position but not its sampler's generator "
-                               "(fixed after 0.6.1, verl PR #4156), so a resumed run would train on other batches",
-    "data.sampler.class_name": "resume: see data.sampler.class_path",
-    "data.dataloader_num_workers": "resume: verl 0.6.1 requires 0 data-loader workers with a custom sampler (no "
-                                   "prefetch past the checkpoint); text rows load in microseconds",
     "reward_model.model.fsdp_config.param_offload": "reward.param_offload",
     "algorithm.use_kl_in_reward": "use_kl_in_reward",
     "trainer.critic_warmup": "critic_warmup",
