@@ -152,7 +152,8 @@ def verl_plan(cfg: dict, args, source: str, attempt: int | None = None) -> dict:
     env = {"VERL_FILE_LOGGER_PATH": str(Path(metrics_log).resolve())}
     cpu = on_cpu(cfg)
     ovr = O.build_overrides(g, args.backbone, paths, batch, seed, source, cpu=cpu, env=env)
-    return {"g": g, "overrides": ovr, "cmd": O.main_ppo_command(ovr, launch.verl_python()), "paths": paths,
+    python = "python3" if getattr(args, "dry_run", False) else launch.verl_python()  # dry run: the image's
+    return {"g": g, "overrides": ovr, "cmd": O.main_ppo_command(ovr, python), "paths": paths,
             "batch": batch, "n_prompts": n_prompts, "counted_from": counted_from, "seed": seed, "attempt": attempt,
             "env": env, "logs": logs, "cpu": cpu,
             "total_steps": total_steps(g, n_prompts, batch["train_batch_size"]),
