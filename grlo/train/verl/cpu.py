@@ -51,7 +51,6 @@ def overrides(n_cpus: int | None = None) -> list[tuple[str, str, str]]:
         ("+ray_kwargs.ray_init.resources.cpu", str(n), WHY + "the custom resource `cpu` verl's bundles ask for"),
         ("+ray_kwargs.ray_init.runtime_env.worker_process_setup_hook", HOOK,
          WHY + "gloo, FSDP on CPU, torch.cpu functions, the HF rollout, sdpa reward model in every Ray worker"),
-        ("data.dataloader_num_workers", "0", WHY + "no data-loader processes beside the Ray workers on few cores"),
         ("actor_rollout_ref.rollout.name", ROLLOUT, WHY + "HF generate (vLLM needs a GPU)"),
         ("actor_rollout_ref.model.use_remove_padding", "False", WHY + "remove-padding needs flash-attn kernels"),
         ("critic.model.use_remove_padding", "False", WHY + "remove-padding needs flash-attn kernels"),

@@ -40,7 +40,12 @@ class HFGenerateRollout(HFRollout):
                                f"unexpected {sorted(unexpected)}")
 
     def generate_sequences(self, prompts: DataProto) -> DataProto:
-        out = super().generate_sequences(prompts)
+        # Sampling seeded by the step (verl seeds its rollout generator once, with 1000 + dp rank, and does not
+        # checkpoint it): a resumed run samples what the uninterrupted one did from the step it resumes at.
+        step = int(prompts.meta_info.get("global_steps", 0))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(1000 + 1_000_003 * step + (1 if prompts.meta_info.get("validate") else 0))
+            out = super().generate_sequences(prompts)
         self.module.eval()  # HFRollout leaves the module in train mode (it is the actor there; here it is a copy)
         out.non_tensor_batch = dict(prompts.non_tensor_batch)
         return out

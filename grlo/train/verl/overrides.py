@@ -159,6 +159,12 @@ DEVIATION_REASONS: dict[str, str] = {
     "trainer.max_critic_ckpt_to_keep": "disk: keep grlo.keep_last checkpoints",
     "data.seed": "seed: the config's one seed drives verl's data shuffle (without data.seed verl 0.6.1 leaves its "
                  "sampler unseeded, so train.sh's data order is not reproducible)",
+    "data.sampler.class_path": "resume: our EpochSampler (grlo/train/verl/sampler.py) keeps the epoch's seeded order "
+                               "across a resume; verl 0.6.1 restores the position but not its sampler's generator "
+                               "(fixed after 0.6.1, verl PR #4156), so a resumed run would train on other batches",
+    "data.sampler.class_name": "resume: see data.sampler.class_path",
+    "data.dataloader_num_workers": "resume: verl 0.6.1 requires 0 data-loader workers with a custom sampler (no "
+                                   "prefetch past the checkpoint); text rows load in microseconds",
     "reward_model.model.fsdp_config.param_offload": "declared only: verl 0.6.1's reward-model worker always offloads "
                                                     "its parameters (fsdp_workers.py RewardModelWorker), whatever "
                                                     "this key says",
@@ -349,6 +355,9 @@ def build_overrides(g: dict, backbone: str, paths: Paths, batch: dict, seed: int
         ("trainer.max_actor_ckpt_to_keep", str(keep)),
         ("trainer.max_critic_ckpt_to_keep", str(keep)),
         ("data.seed", str(int(seed))),
+        ("data.sampler.class_path", "pkg://grlo.train.verl.sampler"),
+        ("data.sampler.class_name", "EpochSampler"),
+        ("data.dataloader_num_workers", "0"),
         ("custom_reward_function.path", paths.plugin),
         ("custom_reward_function.name", "rule_score"),
         ("+reward_model.reward_kwargs.weights", fmt(style_weights(g))),
