@@ -99,7 +99,8 @@ def plan(cfg: dict, args) -> dict:
     v = rlvr.get("verl") or {}
     from grlo.train.verl.launch import verl_python
 
-    return {"t": t, "rlvr": rlvr, "overrides": ovr, "cmd": O.main_ppo_command(RO.passed(ovr), verl_python()),
+    python = "python3" if getattr(args, "dry_run", False) else verl_python()  # dry run: the image's
+    return {"t": t, "rlvr": rlvr, "overrides": ovr, "cmd": O.main_ppo_command(RO.passed(ovr), python),
             "paths": paths, "n_prompts": n_prompts, "counted_from": counted_from, "total_steps": total,
             "steps": steps, "attempt": attempt, "logs": logs, "seed": seed, "env": env, "cpu": cpu,
             "nnodes": int(v.get("nnodes", 1)), "gpus_per_node": int(rlvr.get("gpus", 1) or 1),
@@ -183,18 +184,27 @@ def execute(cfg: dict, args, run_verl=None) -> int:
     import os
 
     image = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
-    rc = (run_verl or launch.run_verl)(p["cmd"], p["env"], p["nnodes"], p["gpus_per_node"], p["ray_port"], image,
-                                       cpu=p["cpu"])
+    done = finalize.finished_step(p["paths"].checkpoints)
+    if done is not None:  # verl finished before (e.g. the merge failed): resuming would train a step past the end
+        log.info("verl finished this run at step %d before: finalising without training", done)
+        rc = 0
+    else:
+        rc = (run_verl or launch.run_verl)(p["cmd"], p["env"], p["nnodes"], p["gpus_per_node"], p["ray_port"],
+                                           image, cpu=p["cpu"], cwd=str(out.resolve() / "verl"))
     write_metrics(p["logs"], out / "metrics.jsonl", n // int(p["t"]["batch_prompts"]))  # also after a failure
     if rc != 0:
         raise GrloError(f"verl main_ppo exited with {rc}; rerun the rule to resume from the last checkpoint",
                         path=str(p["logs"]))
+    step = finalize.mark_finished(p["paths"].checkpoints, p["total_steps"])
+    if step != p["total_steps"]:
+        log.warning("verl finished at step %d, planned %d (verl's own count, after filter_overlong_prompts)", step,
+                    p["total_steps"])
     manifest = {"stage": args.stage, "backbone": args.backbone, "init": str(args.init), "data": str(args.data),
-                "prompts": n, "recipe": p["t"], "reward": p["rlvr"].get("reward"),
+                "prompts": n, "planned_steps": p["total_steps"], "recipe": p["t"], "reward": p["rlvr"].get("reward"),
                 "verl_overrides": [o.arg() for o in p["overrides"] if o.value != "" or not o.deviation],
                 "deviations": {o.key: o.deviation for o in p["overrides"] if o.deviation},
                 "provenance": "recipe: General-Reasoner's launcher (inferred baseline, results/README.md)"}
-    finalize.finalize(p["paths"].checkpoints, out, str(args.init), manifest, p["total_steps"])
+    finalize.finalize(p["paths"].checkpoints, out, str(args.init), manifest)
     if not p["t"].get("keep_checkpoints", False):
         shutil.rmtree(p["paths"].checkpoints, ignore_errors=True)
     if args.device_record:  # one GPU per process on each node; a CPU run is charged none

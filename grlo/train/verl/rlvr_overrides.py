@@ -297,6 +297,11 @@ def build_overrides(rlvr: dict, t: dict, backbone: str, stage: str, paths: Paths
         out.append(Override(key, fmt(val), DEVIATION_REASONS[key.lstrip("+")]))
     from grlo.train.verl import overrides as O
 
+    # the GRLO engine's resume-order fix: the same sampler, with its reasons
+    out += [Override(k, val, O.DEVIATION_REASONS[k]) for k, val in (
+        ("data.sampler.class_path", "pkg://grlo.train.verl.sampler"), ("data.sampler.class_name", "EpochSampler"),
+        ("data.dataloader_num_workers", "0"))]
+
     out += [Override(f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}", val, O.DEVIATION_REASONS["env"])
             for k, val in (env or {}).items()]
     if cpu:
