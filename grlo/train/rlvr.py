@@ -456,9 +456,11 @@ def run(args) -> int:
 
 def trl_dry_run(cfg: dict, args) -> int:
     """The TRL engine's plan: the GRPOConfig arguments on one GPU process per rlvr.gpus GPU."""
-    world = max(1, int(config_mod.get(cfg, "rlvr.gpus", 1) or 1))
-    kwargs, t, layout = grpo_kwargs(cfg, args.stage, args.output_dir, on_gpu=world > 0, world_size=world)
-    print(f"# engine: trl GRPOTrainer; stage {args.stage}; {world} processes; batch layout {json.dumps(layout)}")
+    gpus = int(config_mod.get(cfg, "rlvr.gpus", 0) or 0)
+    world = max(1, gpus)
+    kwargs, t, layout = grpo_kwargs(cfg, args.stage, args.output_dir, on_gpu=gpus > 0, world_size=world)
+    print(f"# engine: trl GRPOTrainer; stage {args.stage}; {world} processes on {'GPU' if gpus else 'CPU'}; "
+          f"batch layout {json.dumps(layout)}")
     print(" \\\n    ".join(["grlo train-rlvr", "--config", *map(str, args.config), "--backbone", args.backbone,
                               "--init", str(args.init), "--data", str(args.data), "--stage", args.stage,
                               "--output-dir", str(args.output_dir)]))
