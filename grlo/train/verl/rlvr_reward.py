@@ -11,7 +11,9 @@ It returns one dict per row: `score` (the trained reward, placed by verl on the 
 appends its means to `log_path` (split, call, n, reward/score_mean, reward/general_reasoner_mean, reward/correct_mean,
 reward/no_answer_frac, reward/length_penalty_mean), which grlo.train.verl.metrics merges into metrics.jsonl.
 
-The tokenizer (length penalty in policy tokens) and the model verifier are loaded once per process.
+The tokenizer (length penalty in policy tokens) and the model verifier are loaded once per process. Importing this
+file (verl does it in its TaskRunner) also installs the GRLO engine's file-logger fix (grlo.train.verl.file_logger),
+without which verl 0.6.1 stops after step 1 writing a tensor metric.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ import json
 import os
 import time
 from functools import lru_cache
+
+from grlo.train.verl import file_logger
+
+file_logger.install()  # verl's `file` logger: tensor metrics and per-line flush (grlo.train.verl.file_logger)
 
 _CALLS = {"train": 0, "val": 0}
 
