@@ -22,7 +22,8 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 # verl (the paper's GRLO engine) in its own venv, as it runs in its own image in paper mode: its Hydra/OmegaConf need
-# antlr4 4.9, lm-eval[math] in the main venv needs 4.11. The tests in tests/verl_env/ run here.
+# antlr4 4.9, lm-eval[math] in the main venv needs 4.11. The tests in tests/verl_env/ run here, and smoke mode's
+# train_grlo runs verl's main_ppo with it on CPU (grlo.train.verl.launch.verl_python finds it; grlo.train.verl.cpu).
 $(VERL_VENV)/.installed: tests/verl_env/requirements.txt pyproject.toml
 	test -x $(VERL_VENV)/bin/python || python3 -m venv $(VERL_VENV)
 	$(VERL_VENV)/bin/python -m pip install -q --upgrade pip
@@ -33,7 +34,7 @@ $(VERL_VENV)/.installed: tests/verl_env/requirements.txt pyproject.toml
 
 verl-venv: $(VERL_VENV)/.installed
 
-smoke: venv
+smoke: venv verl-venv
 	$(OFFLINE) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/smoke.yaml --rerun-incomplete --printshellcmds
 	$(OFFLINE) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/smoke.yaml --report smoke/report.html
 	@echo "smoke run finished: tables in smoke/results/, HTML report smoke/report.html (logs in smoke/logs/, per-sample outputs in smoke/scores/)"

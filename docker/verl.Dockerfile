@@ -63,10 +63,14 @@ RUN pip install \
       "tensorboard==2.20.0" \
       "pyyaml==6.0.2" \
       "jsonschema==4.25.1" \
+      "math-verify[antlr4_9_3]==0.9.0" \
       "tqdm==4.67.1" \
       "nvidia-ml-py==12.575.51"
-# flash-attn's setup fetches its prebuilt wheel for this torch/CUDA/Python (no compile) when one exists.
-RUN pip install --no-build-isolation "flash-attn==2.8.3"
+# flash-attn's setup fetches its prebuilt wheel for this torch/CUDA/Python (no compile) when one exists. Its setup.py
+# imports wheel (and, when it must compile, ninja/packaging/psutil) from the environment (--no-build-isolation), so
+# those come first; MAX_JOBS bounds the compile fallback's parallel nvcc jobs (each can take several GB of RAM).
+RUN pip install "wheel==0.45.1" "ninja==1.13.0" "packaging==25.0" "psutil==7.1.0"
+RUN MAX_JOBS=4 pip install --no-build-isolation "flash-attn==2.8.3"
 RUN pip install --no-deps "verl==0.6.1" \
  && python -c "import verl, vllm, torch, flash_attn; print(verl.__version__, vllm.__version__, torch.__version__)"
 

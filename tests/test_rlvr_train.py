@@ -102,8 +102,8 @@ def test_multi_gpu_self_launch_decision_and_command():
     cmd = rlvr.launch_command(args, 8)
     i = cmd.index("grlo.cli")
     assert cmd[cmd.index("--num_processes") + 1] == "8" and "--multi_gpu" in cmd[:i]
-    # the child gets exactly the same train-rlvr arguments
-    assert p.parse_args(cmd[i + 2:]) == args
+    # the child gets exactly the same train-rlvr arguments, pinned to the TRL engine it was started for
+    assert p.parse_args(cmd[i + 2:]) == argparse.Namespace(**{**vars(args), "engine": "trl"})
 
 
 def test_cpu_config_is_a_valid_grpo_config(tmp_path):

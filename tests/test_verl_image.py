@@ -53,4 +53,28 @@ def test_our_package_is_installed_and_the_reward_manager_checked_at_build():
 def test_config_names_the_verl_image():
     cfg = C.load([ROOT / "config" / "config.yaml"])
     assert cfg["grlo"]["engine"] == "verl" and cfg["container"]["verl_image"] != cfg["container"]["image"]
-    assert C.load([ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml"])["grlo"]["engine"] == "native"
+    assert C.load([ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml"])["grlo"]["engine"] == "verl"
+
+
+def test_flash_attn_builds_with_its_setup_requirements_first():
+    """flash-attn's setup.py imports wheel (and compiles with ninja) from the environment under
+    --no-build-isolation: they are installed in an earlier layer, and MAX_JOBS bounds a compile fallback."""
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    lines = [line for line in text.splitlines() if line.startswith("RUN") and "pip install" in line]
+    fa = next(i for i, line in enumerate(lines) if "flash-attn" in line)
+    before = " ".join(lines[:fa])
+    assert all(f'"{p}==' in before for p in ("wheel", "ninja", "packaging", "psutil"))
+    assert re.search(r"MAX_JOBS=\d+ pip install --no-build-isolation \"flash-attn==", lines[fa])
+
+
+def test_verl_venv_pins_the_image_stack_where_cpu_allows():
+    """.venv-verl (smoke mode and the tests run verl's trainer there) pins what the image pins, torch aside."""
+    req = {}
+    for line in (ROOT / "tests" / "verl_env" / "requirements.txt").read_text().splitlines():
+        m = re.match(r"([A-Za-z0-9_.\-]+)==([^\s#]+)", line)
+        if m:
+            req[m.group(1).lower()] = m.group(2)
+    image = {k: ver for k, (_, ver) in pip_specs().items()}
+    for pkg in ("transformers", "tokenizers", "pyarrow", "datasets", "torchdata", "accelerate", "peft", "pylatexenc",
+                "dill", "numpy", "tensordict"):
+        assert req.get(pkg) == image[pkg], pkg

@@ -52,9 +52,10 @@ def test_metrics_of_two_attempts_merge_into_our_schema(tmp_path):
     write(m1, [val_row(0), verl_step(1, 0, 1.0), verl_step(2, 0, 2.0), verl_step(3, 1, 3.0)])
     write(r1, [reward_row("val", 0.3), reward_row("train", 1.0), reward_row("train", 2.0), reward_row("train", 3.0)])
     assert M.next_attempt(logs) == 2
-    # attempt 2 resumes at step 3: validates again at step 2 (val_before_train), redoes step 3, runs step 4
+    # attempt 2 resumes at step 3: validates again at step 2 (val_before_train), redoes step 3, runs step 4; verl
+    # 0.6.1's epoch loop restarts at 0 after a resume, so its training/epoch says 0 for steps of epoch 1
     m2, r2 = M.attempt_paths(logs, 2)
-    write(m2, [val_row(2), verl_step(3, 1, 3.5), verl_step(4, 1, 4.0)])
+    write(m2, [val_row(2), verl_step(3, 0, 3.5), verl_step(4, 0, 4.0)])
     with open(m1, "a") as f:  # attempt 1 was killed in the middle of writing a row
         f.write('{"step": 4, "data": {"training/glo')
     write(r2, [reward_row("val", 2.3), reward_row("train", 3.5), reward_row("train", 4.0)])
@@ -65,7 +66,7 @@ def test_metrics_of_two_attempts_merge_into_our_schema(tmp_path):
     assert [r["step"] for r in rows] == [0, 1, 2, 3, 4]
     by = {r["step"]: r for r in rows}
     assert by[3]["reward/score_mean"] == 3.5 and by[3]["reward/rm_mean"] == 4.5  # the repeated step: attempt 2's
-    assert by[1]["epoch"] == 0 and by[3]["epoch"] == 1 and by[4]["batch_in_epoch"] == 1
+    assert by[1]["epoch"] == 0 and by[3]["epoch"] == 1 and by[4]["epoch"] == 1 and by[4]["batch_in_epoch"] == 1
     assert by[1]["time/values_logprobs"] == 3.0 and by[1]["time/step"] == 10.0 and by[1]["perf/tokens_per_s"] == 500
     assert by[1]["gpu/max_memory_allocated_gb"] == 40.0 and by[1]["critic/advantages/mean"] == 0.0
     assert by[0]["val/reward/score_mean"] == 0.3 and by[2]["val/reward/score_mean"] == 2.3
@@ -94,7 +95,11 @@ def test_multinode_dry_run_renders_the_ray_launch(tmp_path):
     assert "trainer.nnodes=2" in text and "trainer.n_gpus_per_node=4" in text
     assert "ray start --head --node-ip-address=$HEAD_IP --port=6379 --num-gpus=4" in text.replace("'", "")
     workers = next(line for line in text.splitlines() if line.startswith("# workers"))
-    assert "srun --nodes=1 --ntasks=1 --ntasks-per-node=1 --exclude=$HEAD_NODE" in workers.replace("'", "")
+    # a step inside the job's allocation (--overlap) that asks for the node's GPUs
+    assert ("srun --overlap --nodes=1 --ntasks=1 --ntasks-per-node=1 --gpus-per-node=4 --exclude=$HEAD_NODE"
+            in workers.replace("'", ""))
+    # the file logger's path reaches the TaskRunner wherever Ray places it (runtime_env), not only main_ppo's env
+    assert "+ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH=" in text
     assert "--address=$HEAD_IP:6379" in workers.replace("'", "")
     assert "apptainer exec --nv docker://ghcr.io/grlo-repro/grlo-verl" in workers
     assert "RAY_ADDRESS=$HEAD_IP:6379" in text
@@ -105,7 +110,8 @@ def test_multinode_dry_run_renders_the_ray_launch(tmp_path):
 
 def test_ray_plan_and_single_node_refusal():
     p = L.plan(3, 8, 6380, "node1", None, head_ip="10.0.0.1")
-    assert p.workers[:4] == ["srun", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1"] and "--exclude=node1" in p.workers
+    assert p.workers[:5] == ["srun", "--overlap", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1"]
+    assert "--exclude=node1" in p.workers and "--gpus-per-node=8" in p.workers
     assert "--node-ip-address=10.0.0.1" in p.head and "--address=10.0.0.1:6380" in p.workers
     assert p.wait[-2:] == ["24", "600"] and p.env == {"RAY_ADDRESS": "10.0.0.1:6380"}
     with pytest.raises(GrloError, match="nnodes"):
@@ -121,21 +127,40 @@ def test_verl_on_a_machine_without_the_gpus_is_one_clear_error():
         L.run_verl(["true"], {}, 1, 4, 6379, None)
 
 
+def test_a_rollout_other_than_vllm_on_gpu_is_refused_before_launch(tmp_path):
+    overlay = tmp_path / "hf.yaml"
+    overlay.write_text("grlo: {rollout: {engine: hf}}\n")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = cli.main(["train-grlo", "--config", PAPER, str(overlay), "--backbone", "qwen3-4b-base", "--dry-run",
+                       "--output-dir", str(tmp_path / "out"), "--prompts", str(tmp_path / "none.jsonl")])
+    assert rc != 0 and "grlo.rollout.engine" in err.getvalue() and "vllm" in err.getvalue()
+    assert len(err.getvalue().strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
 def test_native_engine_dry_run_is_the_native_launch(tmp_path):
     overlay = tmp_path / "native.yaml"
     overlay.write_text("grlo: {engine: native}\n")
     text = dry_run(str(overlay), tmp_path=tmp_path)
-    assert text.startswith("torchrun") and "--nproc_per_node=4" in text and "verl" not in text
+    assert text.startswith("torchrun") and "--nproc_per_node=4" in text and "verl.trainer" not in text
 
 
-def test_finalize_checks_the_last_checkpoint(tmp_path):
+def test_finalize_takes_verls_own_final_step(tmp_path):
+    """The final step is the one verl finished at (main_ppo exited 0), not our planned count: a run whose
+    filter_overlong_prompts dropped a batch finalises at its own last step instead of resuming one step further on
+    every rerun."""
     ck = tmp_path / "ck"
     with pytest.raises(GrloError, match="no checkpoint"):
-        F.finalize(ck, tmp_path / "out", "policy", {}, total_steps=15)
+        F.finalize(ck, tmp_path / "out", "policy", {})
     ck.mkdir()
     (ck / F.TRACKER).write_text("10")
-    with pytest.raises(GrloError, match="step 10 of 15"):
-        F.finalize(ck, tmp_path / "out", "policy", {}, total_steps=15)
+    with pytest.raises(GrloError, match="has not finished"):  # killed at step 10: resume, do not merge
+        F.finalize(ck, tmp_path / "out", "policy", {})
+    assert F.finished_step(ck) is None
+    assert F.mark_finished(ck, planned_steps=15) == 10  # verl exited 0 at step 10 (planned 15)
+    assert F.finished_step(ck) == 10
+    (ck / F.TRACKER).write_text("12")  # a later checkpoint: the record no longer holds
+    assert F.finished_step(ck) is None
     assert F.merge_command(F.actor_dir(ck, 15), "/t", python="py") == [
         "py", "-m", "verl.model_merger", "merge", "--backend", "fsdp", "--local_dir", str(ck / "global_step_15" / "actor"),
         "--target_dir", "/t"]
@@ -155,24 +180,27 @@ def test_a_bad_line_inside_a_log_is_an_error(tmp_path):
         M.convert_logs(tmp_path)
 
 
-def test_finalize_merges_and_writes_tokenizer_and_manifest(tmp_path):
+def test_finalize_adds_tokenizer_and_manifest_around_the_merger_output(tmp_path):
+    """What finalize adds to the merger's output and that a failed merge leaves no final/ (the real merger on a real
+    verl checkpoint: tests/verl_env/test_verl_cpu_e2e.py)."""
     from grlo.models.tiny import build_tiny_policy
 
     policy = build_tiny_policy(tmp_path / "policy", seed=0)
     ck = tmp_path / "ck"
     F.actor_dir(ck, 15).mkdir(parents=True)
     (ck / F.TRACKER).write_text("15\n")
+    F.mark_finished(ck)
     calls = []
 
     class Done:
         returncode = 0
 
-    def fake_merger(cmd, check):  # stands in for `python -m verl.model_merger merge` (needs verl + GPU weights)
+    def fake_merger(cmd, check):  # writes what the merger's output needs here (finalize's own steps are tested)
         calls.append(cmd)
         Path(cmd[cmd.index("--target_dir") + 1], "config.json").write_text("{}")
         return Done()
 
-    final = F.finalize(ck, tmp_path / "out", str(policy), {"stage": "grlo"}, total_steps=15, run=fake_merger)
+    final = F.finalize(ck, tmp_path / "out", str(policy), {"stage": "grlo"}, run=fake_merger)
     assert calls[0][calls[0].index("--local_dir") + 1] == str(F.actor_dir(ck, 15))
     man = json.loads((final / "manifest.json").read_text())
     assert man["steps"] == 15 and man["engine"] == "verl" and man["stage"] == "grlo"
@@ -182,62 +210,8 @@ def test_finalize_merges_and_writes_tokenizer_and_manifest(tmp_path):
         returncode = 1
 
     with pytest.raises(GrloError, match="merger failed"):
-        F.finalize(ck, tmp_path / "out2", str(policy), {}, total_steps=15, run=lambda cmd, check: Failed())
+        F.finalize(ck, tmp_path / "out2", str(policy), {}, run=lambda cmd, check: Failed())
     assert not (tmp_path / "out2" / "final").exists()
-
-
-def test_a_verl_run_end_to_end_with_verl_stood_in(tmp_path, monkeypatch):
-    """grlo train-grlo with the verl engine: data converted, the command run, metrics.jsonl and final/ written. verl
-    itself (GPUs, its image) is replaced by a function that writes what main_ppo writes: its file-logger rows, the
-    reward manager's log, and a checkpoint at the last step."""
-    import sys
-
-    from grlo.models.tiny import build_tiny_policy
-    from grlo.train.verl import data as D
-
-    policy = build_tiny_policy(tmp_path / "policy", seed=0)
-    (tmp_path / "rm").mkdir()
-    prompts = tmp_path / "prepared.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": [{"role": "user", "content": f"Essay {i}."}]}) + "\n"
-                               for i in range(10)))
-    bench = tmp_path / "math500.jsonl"
-    bench.write_text(json.dumps({"prompt": "What is 1 + 1?", "answer": "2"}) + "\n")
-    overlay = tmp_path / "o.yaml"
-    overlay.write_text("grlo: {n_gpus_per_node: 1, train_batch_size: 4, total_epochs: 1,\n"
-                       "  actor: {ppo_mini_batch_size: 2, ppo_micro_batch_size_per_gpu: 1},\n"
-                       "  critic: {ppo_mini_batch_size: 2, ppo_micro_batch_size_per_gpu: 1}}\n")
-    seen = {}
-
-    def fake_verl(cmd, env, nnodes, gpus_per_node, port, image):
-        args = dict(a.split("=", 1) for a in cmd[3:])
-        seen.update(args=args, env=env)
-        assert len(D.read_verl_rows(args["data.train_files"])) == 10
-        assert D.read_verl_rows(args["data.val_files"])[0]["reward_model"] == {"style": "rule", "ground_truth": "2"}
-        write(Path(env["VERL_FILE_LOGGER_PATH"]), [val_row(0), verl_step(1, 0, 1.0), verl_step(2, 0, 2.0)])
-        write(Path(args["+reward_model.reward_kwargs.log_path"]),
-              [reward_row("val", 0.5), reward_row("train", 1.0), reward_row("train", 2.0)])
-        ck = Path(args["trainer.default_local_dir"])
-        F.actor_dir(ck, 2).mkdir(parents=True)
-        (ck / F.TRACKER).write_text("2")
-        return 0
-
-    monkeypatch.setattr(L, "run_verl", fake_verl)
-    monkeypatch.setattr(F, "merge_command", lambda actor, target, python=None: [
-        sys.executable, "-c", "import pathlib, sys; pathlib.Path(sys.argv[1], 'config.json').write_text('{}')",
-        str(target)])
-    out = tmp_path / "out"
-    rc = cli.main(["train-grlo", "--config", PAPER, str(overlay), "--backbone", "tiny", "--prompts", str(prompts),
-                   "--policy-init", str(policy), "--reward-model", str(tmp_path / "rm"), "--val-data", str(bench),
-                   "--output-dir", str(out), "--device-record", str(tmp_path / "dev.json")])
-    assert rc == 0
-    assert seen["args"]["data.train_batch_size"] == "4" and seen["args"]["trainer.n_gpus_per_node"] == "1"
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [0, 1, 2] and rows[2]["reward/rm_mean"] == 3.0
-    man = json.loads((out / "final" / "manifest.json").read_text())
-    assert man["steps"] == 2 and man["deviations"]["trainer.save_freq"].startswith("save cadence")
-    assert json.loads((tmp_path / "dev.json").read_text())["gpus_requested"] == 1
-    # a second launch is attempt 2 (its own log files)
-    assert M.next_attempt(out / "verl" / "logs") == 2
 
 
 def test_dry_run_stdout_is_the_command_and_its_comments(tmp_path):

@@ -13,7 +13,8 @@ Per stage (B = prompts per step x samples per prompt, T = mean prompt + mean res
              paper's 5K set 15 x floor(5000 / 1024) = 60; verl engine only: + in-loop validation, greedy decode of the
              validation set at step 0 (val_before_train), every test_freq steps and at the last step
   rlvr,      decode 2 N B T; forward (reference model when beta > 0, verifier) 2 (N_ref + N_verifier) B T;
-  grlo-rlvr  train 8 N B T per step, x steps
+  grlo-rlvr  train 8 N B T per step, x steps (a step = one generation batch: rlvr max_steps / (batch /
+             mini_batch_prompts)); priced on both engines, verl (packed) and TRL (padded); `rlvr.engine` counts
   eval       decode 2 N x problems x k x T per (model, benchmark)
 Efficiencies depend on the engine (`grlo.engine`, `--engine`): verl packs sequences (use_remove_padding), the
 native engine and TRL pad (ENGINE_WORK; grlo/report/throughput.yaml gives each with its source and a low-high
@@ -302,7 +303,8 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None, engine: str |
     r = {**{"steps": 0, "batch_prompts": 1024, "samples": 8, "max_response_tokens": 8192, "beta": 1e-4,
             "verifier": None}, **(st.get("rlvr") or {})}
     r_batch = int(_pick(cfg, ["rlvr.train.batch_prompts"], r["batch_prompts"]))
-    r_steps = _pick(cfg, ["rlvr.stages.rlvr.max_steps", "rlvr.train.max_steps"], None)
+    r_per_batch = rlvr_optimizer_steps_per_batch(cfg, r_batch)
+    r_steps = rlvr_batches(_pick(cfg, ["rlvr.stages.rlvr.max_steps", "rlvr.train.max_steps"], None), r_per_batch)
     if r_steps is None:  # epochs over the (subset of the) RLVR data, as GRPO would run them
         n_data = _pick(cfg, ["rlvr.data.subset", "rlvr.checkpoint.reported_cost.train_prompts"], None)
         epochs = _pick(cfg, ["rlvr.train.epochs"], None)
@@ -317,6 +319,18 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None, engine: str |
     t = p_tok + frac * r_resp
     assumptions.append(f"RLVR: {r_batch} prompts x {r_n} samples per step, max response {r_resp:g}, beta {r_beta:g}, "
                        f"verifier {verifier or 'rule-based (no GPU)'}")
+    r_engine = _config.get(cfg, "rlvr.engine", "trl")
+    rlvr_rates = {"verl": effective_flops(table, gpu, "verl")[0], "trl": rate_trl}
+    assumptions.append(f"RLVR engine {r_engine} (rlvr.engine) counts in the total; the stage is also priced on "
+                       f"{'trl' if r_engine == 'verl' else 'verl'} (not counted): verl on packed, TRL on padded "
+                       "efficiencies, the same FLOPs (one GRPO recipe); a step = one generation batch "
+                       f"(rlvr max_steps are optimizer steps: {r_per_batch} per batch = batch / mini_batch_prompts)")
+
+    def add_rlvr(stage: str, model: str, flops: dict, detail: str) -> None:
+        """One row per RLVR engine; the configured one counts in the total."""
+        for eng in ("verl", "trl"):
+            add(stage, model, flops, detail, rlvr_rates[eng], eng)
+            rows[-1]["in_total"] = eng == r_engine
     for bb in backbones:
         if not needs(bb, "rlvr"):
             continue
@@ -326,14 +340,15 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None, engine: str |
         if bb == primary and rlvr_mode == "checkpoint":
             add("rlvr", bb, dict.fromkeys(KINDS, 0.0), "rlvr.mode=checkpoint: public checkpoint, not trained here")
         else:
-            add("rlvr", bb, stage_flops(n, 0.0, score_n, r_batch * r_n, t, r_steps, ckpt), detail, rate_trl, "trl")
+            add_rlvr("rlvr", bb, stage_flops(n, 0.0, score_n, r_batch * r_n, t, r_steps, ckpt), detail)
     gr = {**{"steps": r_steps}, **(st.get("grlo-rlvr") or {})}
-    gr_steps = int(_pick(cfg, ["rlvr.stages.grlo-rlvr.max_steps"], gr["steps"]))
+    gr_max = _pick(cfg, ["rlvr.stages.grlo-rlvr.max_steps"], None)
+    gr_steps = int(rlvr_batches(gr_max, r_per_batch) if gr_max is not None else gr["steps"])
     n = _params(primary)
     if needs(primary, "grlo-rlvr"):
-        add("grlo-rlvr", primary, stage_flops(n, 0.0, (n if r_beta > 0 else 0.0) + _params(verifier), r_batch * r_n,
-                                              t, gr_steps, ckpt),
-            f"{gr_steps} steps x {r_batch} prompts x {r_n} samples x {t:g} tokens", rate_trl, "trl")
+        add_rlvr("grlo-rlvr", primary, stage_flops(n, 0.0, (n if r_beta > 0 else 0.0) + _params(verifier),
+                                                   r_batch * r_n, t, gr_steps, ckpt),
+                 f"{gr_steps} steps x {r_batch} prompts x {r_n} samples x {t:g} tokens")
     # evaluation: every model x benchmark
     models = [f"{primary}--{v}" for v in _config.get(cfg, "evaluation.variants", [])]
     models += list(_config.get(cfg, "evaluation.released", []) or [])
@@ -361,6 +376,18 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None, engine: str |
         assumptions.append("benchmarks without a known size (excluded; set report.forecast.benchmark_sizes): "
                            + ", ".join(sorted(set(missing))))
     return rows, assumptions
+
+
+def rlvr_optimizer_steps_per_batch(cfg: dict, batch: int) -> int:
+    """TRL's and verl's RLVR step budget (rlvr max_steps) counts optimizer steps, batch / mini_batch_prompts of
+    them per generation batch (grlo.train.rlvr.batch_layout; verl: ppo_mini_batch_size)."""
+    mini = _pick(cfg, ["rlvr.train.mini_batch_prompts"], None)
+    return max(1, batch // int(mini)) if mini else 1
+
+
+def rlvr_batches(max_steps, per_batch: int) -> int | None:
+    """Generation batches (the forecast's RL steps) for an RLVR optimizer-step budget; None stays None."""
+    return None if max_steps is None else math.ceil(int(max_steps) / per_batch)
 
 
 def _bench_size(name: str, sizes: dict) -> int | None:
@@ -398,7 +425,7 @@ def job_runtimes(cfg: dict, rows: list[dict] | None = None) -> dict[str, dict]:
     return out
 
 
-COLUMNS = ["stage", "model", "engine", "decode_pflop", "forward_pflop", "train_pflop", "gpu_hours", "gpu_hours_low",
+COLUMNS = ["stage", "model", "engine", "in_total", "decode_pflop", "forward_pflop", "train_pflop", "gpu_hours", "gpu_hours_low",
            "gpu_hours_high", "gpu", "detail"]
 
 
@@ -424,6 +451,8 @@ def run(args: argparse.Namespace) -> int:
     cols = ("gpu_hours", "gpu_hours_low", "gpu_hours_high")
     by_stage: dict[str, list[float]] = {}
     for r in rows:
+        if not r.get("in_total", True):  # an RLVR stage priced on the engine not configured
+            continue
         acc = by_stage.setdefault(r["stage"], [0.0, 0.0, 0.0])
         for i, c in enumerate(cols):
             acc[i] += r[c]
@@ -434,7 +463,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {s:<10} {h:10.2f} ({lo:.2f}-{hi:.2f})")
         for r in rows:
             if r["stage"] == s and r["gpu_hours"] and len([x for x in rows if x["stage"] == s]) > 1:
-                print(f"    {r['model']:<34} {r['gpu_hours']:10.2f} ({r['gpu_hours_low']:.2f}-{r['gpu_hours_high']:.2f})")
+                name = r["model"] if "in_total" not in r else f"{r['model']} on {r['engine']}" + (
+                    "" if r["in_total"] else " (not in total)")
+                print(f"    {name:<34} {r['gpu_hours']:10.2f} ({r['gpu_hours_low']:.2f}-{r['gpu_hours_high']:.2f})")
     print(f"  {'total':<10} {total[0]:10.2f} ({total[1]:.2f}-{total[2]:.2f})")
     disk, parts = storage_estimate(cfg, grlo_plan(cfg, stats, getattr(args, "engine", None))["steps"])
     assumptions.append(f"storage: ~{disk / GIB:.0f} GiB written under outdir ({'; '.join(parts)}); grlo doctor "

@@ -344,7 +344,7 @@ def forecast_vs_measured(forecast: Sequence[dict], measured: Sequence[dict] | No
     rows, total_f, seen = [], 0.0, []
     for f in forecast:
         stage, model = f.get("stage", ""), f.get("model", "")
-        if stage == "total":
+        if stage == "total" or str(f.get("in_total", "")).lower() == "false":  # RLVR priced on the other engine
             continue
         fv = _num(f.get("gpu_hours"))
         total_f += fv or 0.0

@@ -43,6 +43,7 @@ from grlo.models.local import check_model_dir
 log = logging.getLogger(__name__)
 
 STAGES = ("rlvr", "grlo-rlvr")
+ENGINES = ("verl", "trl")
 METRICS_FILE = "metrics.jsonl"
 _PARTIAL = ".metrics.partial.jsonl"  # grows during training; copied to metrics.jsonl only on success
 
@@ -181,6 +182,11 @@ def build_grpo_config(cfg: dict, stage: str, output_dir: str | os.PathLike, *, o
 # ----------------------------------------------------------------------------------------------------- data
 
 
+def user_content(question: str, instruction: str | None) -> str:
+    """The one user turn both engines train on: the question, then General-Reasoner's instruction."""
+    return question if not instruction else f"{question} {instruction}"
+
+
 def build_dataset(rows: list[dict], tokenizer, *, instruction: str | None, max_prompt_tokens: int | None):
     """Conversational prompts for TRL (question + instruction as one user turn) with over-long prompts dropped
     (General-Reasoner: filter_overlong_prompts=True). Returns (datasets.Dataset, number dropped)."""
@@ -188,8 +194,7 @@ def build_dataset(rows: list[dict], tokenizer, *, instruction: str | None, max_p
 
     records, dropped = [], 0
     for r in rows:
-        content = r["prompt"] if not instruction else f"{r['prompt']} {instruction}"
-        msgs = [{"role": "user", "content": content}]
+        msgs = [{"role": "user", "content": user_content(r["prompt"], instruction)}]
         if max_prompt_tokens:
             ids = tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True)
             if hasattr(ids, "keys"):  # a BatchEncoding in recent transformers
@@ -345,10 +350,14 @@ def _checkpoint_step(ckpt: str) -> int:
 def add_arguments(p) -> None:
     p.add_argument("--config", nargs="+", required=True, help="config YAML files, merged in order")
     p.add_argument("--backbone", required=True, help="registry name of the backbone (for the manifest)")
-    p.add_argument("--init", required=True, help="HF dir to start from: models/{backbone} or checkpoints/{b}/grlo/final")
-    p.add_argument("--data", required=True, help="normalised RLVR JSONL (data/rlvr/train.jsonl)")
+    p.add_argument("--init", default=None,
+                   help="HF dir to start from (default: models/{backbone}, or checkpoints/{backbone}/grlo/final for "
+                        "grlo-rlvr, under the config's outdir)")
+    p.add_argument("--data", default=None, help="normalised RLVR JSONL (default: data/rlvr/train.jsonl)")
     p.add_argument("--stage", required=True, choices=STAGES)
-    p.add_argument("--output-dir", required=True, help="checkpoints/{backbone}/{stage}")
+    p.add_argument("--output-dir", default=None, help="default: checkpoints/{backbone}/{stage}")
+    p.add_argument("--engine", default=None, choices=ENGINES, help="override rlvr.engine (verl | trl)")
+    p.add_argument("--dry-run", action="store_true", help="print the training command and exit")
     p.add_argument("--device-record", default=None, help="write the devices used here (benchmarks/...device.json)")
     p.add_argument("--resume", default="auto", help="auto (newest checkpoint-N in --output-dir), none, or a path")
     p.add_argument("--fresh", action="store_true",
@@ -378,7 +387,7 @@ def launch_command(args, nproc: int) -> list[str]:
            "--num_machines", "1", "--mixed_precision", "bf16", "--dynamo_backend", "no",
            "-m", "grlo.cli", "train-rlvr", "--config", *map(str, args.config), "--backbone", args.backbone,
            "--init", str(args.init), "--data", str(args.data), "--stage", args.stage,
-           "--output-dir", str(args.output_dir), "--resume", args.resume]
+           "--output-dir", str(args.output_dir), "--resume", args.resume, "--engine", "trl"]
     if args.device_record:
         cmd += ["--device-record", str(args.device_record)]
     if getattr(args, "verifier", None):
@@ -388,9 +397,65 @@ def launch_command(args, nproc: int) -> list[str]:
     return cmd
 
 
+def engine_of(cfg: dict, override: str | None = None) -> str:
+    """rlvr.engine (verl: General-Reasoner's own engine, the paper default | trl: TRL's GRPOTrainer)."""
+    e = override or config_mod.get(cfg, "rlvr.engine", "trl")
+    if e not in ENGINES:
+        raise GrloError(f"unknown engine {e!r} (allowed: verl, trl)", field="rlvr.engine")
+    return e
+
+
+def rlvr_image(cfg: dict, main_image: str) -> str:
+    """train_rlvr's container: the verl image (container.verl_image) for rlvr.engine verl, else the main image."""
+    if engine_of(cfg) != "verl":
+        return main_image
+    image = config_mod.get(cfg, "container.verl_image")
+    if not image:
+        raise GrloError("rlvr.engine verl needs the verl image (docker/verl.Dockerfile)", path="config",
+                        field="container.verl_image")
+    return image
+
+
+def default_paths(cfg: dict, backbone: str, stage: str) -> dict[str, str]:
+    """The paths workflow/rules/train.smk passes (under the config's outdir)."""
+    o = (cfg.get("outdir") or "").rstrip("/")
+    o = f"{o}/" if o else ""
+    init = f"checkpoints/{backbone}/grlo/final" if stage == "grlo-rlvr" else f"models/{backbone}"
+    return {"init": o + init, "data": f"{o}data/rlvr/train.jsonl", "output_dir": f"{o}checkpoints/{backbone}/{stage}"}
+
+
 def run(args) -> int:
     cfg = config_mod.load(args.config)
     args.fresh = bool(getattr(args, "fresh", False) or config_mod.get(cfg, "rlvr.fresh"))  # the rule passes no flag
+    for k, v in default_paths(cfg, args.backbone, args.stage).items():
+        if getattr(args, k, None) is None:
+            setattr(args, k, v)
+    engine = engine_of(cfg, getattr(args, "engine", None))
+    if engine == "verl":
+        from grlo.train.verl import rlvr_launch
+
+        return rlvr_launch.dry_run(cfg, args) if args.dry_run else rlvr_launch.execute(cfg, args)
+    if getattr(args, "dry_run", False):
+        return trl_dry_run(cfg, args)
+    return run_trl(cfg, args)
+
+
+def trl_dry_run(cfg: dict, args) -> int:
+    """The TRL engine's plan: the GRPOConfig arguments on one GPU process per rlvr.gpus GPU."""
+    gpus = int(config_mod.get(cfg, "rlvr.gpus", 0) or 0)
+    world = max(1, gpus)
+    kwargs, t, layout = grpo_kwargs(cfg, args.stage, args.output_dir, on_gpu=gpus > 0, world_size=world)
+    print(f"# engine: trl GRPOTrainer; stage {args.stage}; {world} processes on {'GPU' if gpus else 'CPU'}; "
+          f"batch layout {json.dumps(layout)}")
+    print(" \\\n    ".join(["grlo train-rlvr", "--config", *map(str, args.config), "--backbone", args.backbone,
+                              "--init", str(args.init), "--data", str(args.data), "--stage", args.stage,
+                              "--output-dir", str(args.output_dir)]))
+    for k, v in kwargs.items():
+        print(f"# GRPOConfig.{k} = {v!r}")
+    return 0
+
+
+def run_trl(cfg: dict, args) -> int:
     init = Path(args.init)
     if not (init / "config.json").exists():
         raise GrloError("not an HF model directory (no config.json)", path=str(init), field="--init")
@@ -518,10 +583,18 @@ def run(args) -> int:
 
 def _reward_setup(cfg: dict, tok) -> tuple[list, list[float]]:
     """[general_reasoner, correct] reward functions and their weights: the chosen kind trains, the other is logged."""
+    return reward_setup(config_mod.get(cfg, "rlvr.reward", {}) or {}, tok)
+
+
+def reward_setup(rc: dict, tok) -> tuple[list, list[float]]:
+    """The reward of `rc` (the `rlvr.reward` section) for both engines: [general_reasoner, correct] functions and
+    their weights, lengths counted in `tok`'s tokens."""
     from grlo.rewards.general_reasoner import ModelVerifier, make_reward_funcs
 
-    rc = config_mod.get(cfg, "rlvr.reward", {}) or {}
     kind = rc.get("kind", "general_reasoner")
+    weights = {"general_reasoner": [1.0, 0.0], "correctness": [0.0, 1.0]}.get(kind)
+    if weights is None:
+        raise GrloError(f"unknown reward kind {kind!r} (general_reasoner, correctness)", field="rlvr.reward.kind")
     verifier = None
     if rc.get("verifier", "math") == "general-verifier":
         path = rc.get("verifier_path")
@@ -533,11 +606,7 @@ def _reward_setup(cfg: dict, tok) -> tuple[list, list[float]]:
     def n_tokens(s: str) -> int:
         return len(tok(s, add_special_tokens=False)["input_ids"])
 
-    funcs = make_reward_funcs(length_fn=n_tokens, verifier=verifier)
-    weights = {"general_reasoner": [1.0, 0.0], "correctness": [0.0, 1.0]}.get(kind)
-    if weights is None:
-        raise GrloError(f"unknown reward kind {kind!r} (general_reasoner, correctness)", field="rlvr.reward.kind")
-    return funcs, weights
+    return make_reward_funcs(length_fn=n_tokens, verifier=verifier), weights
 
 
 def _save_final(trainer, tok, out: Path, manifest: dict) -> None:

@@ -124,8 +124,16 @@ def verl_batch(g: dict, n_prompts: int, source: str) -> dict:
     return resolve_batch_sizes(g, n_prompts, n_gpus * micro, source)
 
 
+def on_cpu(cfg: dict) -> bool:
+    """verl runs on CPU (grlo.train.verl.cpu) outside paper mode when no GPU is visible; paper mode never does."""
+    from grlo.train.verl import cpu
+
+    return cfg.get("mode") != "paper" and cpu.needed()
+
+
 def verl_plan(cfg: dict, args, source: str, attempt: int | None = None) -> dict:
     from grlo.train.batching import grlo_section, total_steps
+    from grlo.train.verl import launch
     from grlo.train.verl import metrics as M
     from grlo.train.verl import overrides as O
 
@@ -141,10 +149,13 @@ def verl_plan(cfg: dict, args, source: str, attempt: int | None = None) -> dict:
                     reward_model=args.reward_model, checkpoints=str(out / "verl" / "checkpoints"),
                     reward_log=str(reward_log))
     seed = int(g.get("seed", cfg.get("seed", 0)))
-    ovr = O.build_overrides(g, args.backbone, paths, batch, seed, source)
-    return {"g": g, "overrides": ovr, "cmd": O.main_ppo_command(ovr), "paths": paths, "batch": batch,
-            "n_prompts": n_prompts, "counted_from": counted_from, "seed": seed, "attempt": attempt,
-            "env": {"VERL_FILE_LOGGER_PATH": str(Path(metrics_log).resolve())}, "logs": logs,
+    env = {"VERL_FILE_LOGGER_PATH": str(Path(metrics_log).resolve())}
+    cpu = on_cpu(cfg)
+    ovr = O.build_overrides(g, args.backbone, paths, batch, seed, source, cpu=cpu, env=env)
+    python = "python3" if getattr(args, "dry_run", False) else launch.verl_python()  # dry run: the image's
+    return {"g": g, "overrides": ovr, "cmd": O.main_ppo_command(ovr, python), "paths": paths,
+            "batch": batch, "n_prompts": n_prompts, "counted_from": counted_from, "seed": seed, "attempt": attempt,
+            "env": env, "logs": logs, "cpu": cpu,
             "total_steps": total_steps(g, n_prompts, batch["train_batch_size"]),
             "nnodes": int(g.get("nnodes", 1)), "gpus_per_node": int(g.get("n_gpus_per_node", 1))}
 
@@ -193,15 +204,25 @@ def execute(cfg: dict, args, p: dict, v: dict) -> int:
     log.info("verl data: %s; attempt %d; command:\n%s", counts, p["attempt"], " ".join(p["cmd"]))
     Path(p["logs"]).mkdir(parents=True, exist_ok=True)
     image = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
-    rc = launch.run_verl(p["cmd"], p["env"], p["nnodes"], p["gpus_per_node"], int(v.get("ray_port", 6379)), image)
+    done = finalize.finished_step(p["paths"].checkpoints)
+    if done is not None:  # verl finished before (e.g. the merge failed): resuming would train a step past the end
+        log.info("verl finished this run at step %d before: finalising without training", done)
+        rc = 0
+    else:
+        rc = launch.run_verl(p["cmd"], p["env"], p["nnodes"], p["gpus_per_node"], int(v.get("ray_port", 6379)),
+                             image, cpu=p["cpu"], cwd=str(Path(args.output_dir).resolve() / "verl"))
     n_batches = p["n_prompts"] // p["batch"]["train_batch_size"]
     M.write_metrics(p["logs"], Path(args.output_dir) / "metrics.jsonl", n_batches)  # also after a failure
     if rc != 0:
         raise GrloError(f"verl main_ppo exited with {rc}; rerun the rule to resume from the last checkpoint",
                         path=str(p["logs"]))
+    step = finalize.mark_finished(p["paths"].checkpoints, p["total_steps"])
+    if step != p["total_steps"]:
+        log.warning("verl finished at step %d, planned %d (verl's own count, after filter_overlong_prompts)", step,
+                    p["total_steps"])
     manifest = {"stage": "grlo", "backbone": args.backbone, "batch_sizes": p["batch"], "grlo_config": p["g"],
-                "verl_overrides": [o.arg() for o in p["overrides"]],
+                "planned_steps": p["total_steps"], "verl_overrides": [o.arg() for o in p["overrides"]],
                 "deviations": {o.key: o.deviation for o in p["overrides"] if o.deviation}}
-    finalize.finalize(p["paths"].checkpoints, args.output_dir, args.policy_init, manifest, p["total_steps"])
+    finalize.finalize(p["paths"].checkpoints, args.output_dir, args.policy_init, manifest)
     print(f"verl training finished: {Path(args.output_dir) / 'final'}", file=sys.stderr)
     return 0

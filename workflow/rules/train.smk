@@ -1,7 +1,11 @@
-# train_grlo's engine (grlo.engine): verl runs in its own image (container.verl_image, docker/verl.Dockerfile), the
-# native trainer in the main image; grlo.workflow.grlo_engine gives the image, extra inputs, GPUs and nodes.
+from grlo.train.rlvr import rlvr_image
+
+# train_grlo's engine (grlo.engine) and train_rlvr's (rlvr.engine): verl runs in its own image (container.verl_image,
+# docker/verl.Dockerfile), the native and TRL trainers in the main image; grlo.workflow.grlo_engine gives train_grlo's
+# image, extra inputs, GPUs and nodes, grlo.train.rlvr.rlvr_image train_rlvr's image.
 try:
     GRLO = W.grlo_engine(config)
+    RLVR_IMAGE = rlvr_image(config, IMAGE)
 except GrloError as e:
     sys.exit(f"error: {e}")
 
@@ -81,7 +85,7 @@ rule train_rlvr:
     conda:
         ENV
     container:
-        IMAGE
+        RLVR_IMAGE
     threads: 16  # capped at --cores by Snakemake
     resources:
         gpu=W.rule_gpus(config)["train_rlvr"],

@@ -1,8 +1,12 @@
-"""The one place where verl 0.6.1 is made importable next to transformers 5.
+"""The one place where verl 0.6.1 is made importable next to transformers 5, and models written by transformers 5
+readable by the verl image's transformers 4.x.
 
 verl 0.6.1 imports `transformers.AutoModelForVision2Seq`, which transformers 5 removed (its successor is
 `AutoModelForImageTextToText`). Our CPU test environment has transformers 5.17; the verl image (docker/verl.Dockerfile)
 has verl's own transformers 4.x, where the alias already exists and this is a no-op.
+
+The other way round: a tokenizer saved by transformers 5 (our tiny stand-ins, the smoke models) names its class
+`TokenizersBackend`, which transformers 4.x does not have; there it is the fast tokenizer, `PreTrainedTokenizerFast`.
 """
 
 from __future__ import annotations
@@ -14,3 +18,5 @@ def ensure_transformers_aliases() -> None:
 
     if not hasattr(transformers, "AutoModelForVision2Seq") and hasattr(transformers, "AutoModelForImageTextToText"):
         transformers.AutoModelForVision2Seq = transformers.AutoModelForImageTextToText
+    if not hasattr(transformers, "TokenizersBackend"):
+        transformers.TokenizersBackend = transformers.PreTrainedTokenizerFast

@@ -37,8 +37,10 @@ def plan(nnodes: int, gpus_per_node: int, port: int, head_host: str, image: str 
     wrap = ["apptainer", "exec", "--nv", image] if image else []
     head = ["ray", "start", "--head", f"--node-ip-address={ip}", f"--port={port}",
             f"--num-gpus={gpus_per_node}", "--disable-usage-stats"]
-    workers = ["srun", f"--nodes={nnodes - 1}", f"--ntasks={nnodes - 1}", "--ntasks-per-node=1",
-               f"--exclude={head_host}", *wrap, "ray", "start", f"--address={address}",
+    # --overlap: a step inside the job's allocation beside the head's; --gpus-per-node: the step gets the GPUs
+    # (SLURM gives a step none unless it asks, even inside an allocation that holds them)
+    workers = ["srun", "--overlap", f"--nodes={nnodes - 1}", f"--ntasks={nnodes - 1}", "--ntasks-per-node=1",
+               f"--gpus-per-node={gpus_per_node}", f"--exclude={head_host}", *wrap, "ray", "start", f"--address={address}",
                f"--num-gpus={gpus_per_node}", "--block", "--disable-usage-stats"]
     wait = [python, "-m", "grlo.train.verl.launch", "wait", address, str(nnodes * gpus_per_node), str(timeout_s)]
     return RayPlan(head, workers, wait, {"RAY_ADDRESS": address}, ["ray", "stop", "--force"])
@@ -72,12 +74,32 @@ def head_host() -> str:
     return socket.gethostname()
 
 
+def verl_python() -> str:
+    """The interpreter that has verl: this one (the verl image), $GRLO_VERL_PYTHON, else the checkout's .venv-verl
+    (made by `make verl-venv`; smoke mode and the tests), else python3."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if importlib.util.find_spec("verl") is not None:
+        return sys.executable
+    if os.environ.get("GRLO_VERL_PYTHON"):
+        return os.environ["GRLO_VERL_PYTHON"]
+    venv = Path(__file__).resolve().parents[3] / ".venv-verl" / "bin" / "python"
+    return str(venv) if venv.exists() else "python3"
+
+
 def run_verl(cmd: list[str], env: dict[str, str], nnodes: int, gpus_per_node: int, port: int,
-             image: str | None) -> int:
-    """Run main_ppo (through a Ray cluster when nnodes > 1); return its exit status."""
+             image: str | None, cpu: bool = False, cwd: str | None = None) -> int:
+    """Run main_ppo (through a Ray cluster when nnodes > 1); return its exit status. cpu: a CPU run
+    (grlo.train.verl.cpu), one node, no GPU check. cwd: where Hydra writes its outputs/ (every path is absolute)."""
+    if cwd:
+        os.makedirs(cwd, exist_ok=True)
+    if cpu:
+        return subprocess.call(cmd, env={**os.environ, **env}, cwd=cwd)
     require_gpus(gpus_per_node)
     if nnodes <= 1:
-        return subprocess.call(cmd, env={**os.environ, **env})
+        return subprocess.call(cmd, env={**os.environ, **env}, cwd=cwd)
     if not os.environ.get("SLURM_JOB_ID"):
         raise GrloError(f"grlo.nnodes = {nnodes} needs a SLURM allocation with {nnodes} nodes (run with "
                         "--profile workflow/profiles/slurm); or set grlo.nnodes: 1", field="grlo.nnodes")
@@ -89,7 +111,7 @@ def run_verl(cmd: list[str], env: dict[str, str], nnodes: int, gpus_per_node: in
     workers = subprocess.Popen(p.workers)
     try:
         subprocess.run(p.wait, check=True)
-        return subprocess.call(cmd, env={**os.environ, **env, **p.env})
+        return subprocess.call(cmd, env={**os.environ, **env, **p.env}, cwd=cwd)
     finally:
         subprocess.call(p.stop)
         workers.terminate()

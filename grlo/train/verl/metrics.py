@@ -78,6 +78,8 @@ def convert_row(step: int, data: dict, batches_per_epoch: int | None = None) -> 
         row["perf/tokens_per_s"] = row["perf/total_tokens"] / row["time/step"]
     if batches_per_epoch and is_training(data):
         row["batch_in_epoch"] = (int(step) - 1) % batches_per_epoch
+        # from the step: verl 0.6.1's training/epoch restarts at 0 after a resume (its epoch loop does)
+        row["epoch"] = (int(step) - 1) // batches_per_epoch
     return row
 
 

@@ -157,7 +157,19 @@ DEVIATION_REASONS: dict[str, str] = {
     "trainer.resume_mode": "resume: verl's automatic resume from the last checkpoint (verl's default, made explicit)",
     "trainer.max_actor_ckpt_to_keep": "disk: keep grlo.keep_last checkpoints (each 4B actor + optimizer ~48 GB)",
     "trainer.max_critic_ckpt_to_keep": "disk: keep grlo.keep_last checkpoints",
-    "data.seed": "seed: the config's one seed drives verl's data shuffle (verl falls back to 1)",
+    "data.seed": "seed: the config's one seed drives verl's data shuffle (without data.seed verl 0.6.1 leaves its "
+                 "sampler unseeded, so train.sh's data order is not reproducible)",
+    "data.sampler.class_path": "resume: our EpochSampler (grlo/train/verl/sampler.py) keeps the epoch's seeded order "
+                               "across a resume; verl 0.6.1 restores the position but not its sampler's generator "
+                               "(fixed after 0.6.1, verl PR #4156), so a resumed run would train on other batches",
+    "data.sampler.class_name": "resume: see data.sampler.class_path",
+    "data.dataloader_num_workers": "resume: verl 0.6.1 requires 0 data-loader workers with a custom sampler (no "
+                                   "prefetch past the checkpoint); text rows load in microseconds",
+    "reward_model.model.fsdp_config.param_offload": "declared only: verl 0.6.1's reward-model worker always offloads "
+                                                    "its parameters (fsdp_workers.py RewardModelWorker), whatever "
+                                                    "this key says",
+    "env": "env: verl's TaskRunner and workers get it through Ray's runtime_env, so it reaches every node of a "
+           "multi-node cluster, not only the main_ppo process",
     "custom_reward_function.path": "reward-manager import: verl imports this file in its trainer process, which "
                                    "registers our `style_mix` reward manager (the official one is unreleased)",
     "custom_reward_function.name": "reward-manager import: that file's rule_score (verl's own rule scorer) scores the "
@@ -263,8 +275,9 @@ def verl_section(g: dict) -> dict:
     return v
 
 
-def check_supported(g: dict, source: str = "config") -> None:
-    """Config choices verl cannot express: refuse them instead of silently training something else."""
+def check_supported(g: dict, source: str = "config", cpu: bool = False) -> None:
+    """Config choices verl cannot express: refuse them instead of silently training something else (cpu: a CPU run,
+    grlo.train.verl.cpu, which replaces the rollout)."""
     if not g.get("norm_adv", True):
         raise GrloError("verl's GAE always whitens advantages: set grlo.norm_adv: true or grlo.engine: native",
                         path=source, field="grlo.norm_adv")
@@ -277,15 +290,19 @@ def check_supported(g: dict, source: str = "config") -> None:
     if init != "policy_init":
         raise GrloError(f"critic.init {init!r}: verl's critic starts from the actor's checkpoint (train.sh); set "
                         "grlo.critic.init: policy_init", path=source, field="grlo.critic.init")
-    if get(g, "rollout.engine") not in ("vllm", "sglang", "hf"):
-        raise GrloError(f"rollout engine {get(g, 'rollout.engine')!r} is not a verl rollout (vllm | sglang | hf)",
-                        path=source, field="grlo.rollout.engine")
+    engine = get(g, "rollout.engine")
+    if not cpu and engine != "vllm":  # verl 0.6.1 on GPU: vllm (train.sh) or sglang; nothing else is ours to pick
+        raise GrloError(f"rollout engine {engine!r}: the verl engine on GPU rolls out with vllm (train.sh); set "
+                        "grlo.rollout.engine: vllm (CPU runs use HF generate by themselves)", path=source,
+                        field="grlo.rollout.engine")
 
 
 def build_overrides(g: dict, backbone: str, paths: Paths, batch: dict, seed: int,
-                    source: str = "config") -> list[Override]:
-    """The ordered `main_ppo` overrides: train.sh's keys first (in train.sh's order), then the added keys."""
-    check_supported(g, source)
+                    source: str = "config", cpu: bool = False, env: dict | None = None) -> list[Override]:
+    """The ordered `main_ppo` overrides: train.sh's keys first (in train.sh's order), then the added keys.
+    cpu: a run without a GPU (never paper mode): grlo.train.verl.cpu's overrides replace or join these.
+    env: variables verl's TaskRunner and workers need, passed through Ray's runtime_env (they reach every node)."""
+    check_supported(g, source, cpu)
     v = verl_section(g)
     produced: dict[str, Any] = {
         "data.train_files": paths.train_file,
@@ -338,6 +355,9 @@ def build_overrides(g: dict, backbone: str, paths: Paths, batch: dict, seed: int
         ("trainer.max_actor_ckpt_to_keep", str(keep)),
         ("trainer.max_critic_ckpt_to_keep", str(keep)),
         ("data.seed", str(int(seed))),
+        ("data.sampler.class_path", "pkg://grlo.train.verl.sampler"),
+        ("data.sampler.class_name", "EpochSampler"),
+        ("data.dataloader_num_workers", "0"),
         ("custom_reward_function.path", paths.plugin),
         ("custom_reward_function.name", "rule_score"),
         ("+reward_model.reward_kwargs.weights", fmt(style_weights(g))),
@@ -345,6 +365,24 @@ def build_overrides(g: dict, backbone: str, paths: Paths, batch: dict, seed: int
         ("+reward_model.reward_kwargs.log_path", paths.reward_log),
     ]
     out += [Override(k, val, DEVIATION_REASONS[k]) for k, val in added]
+    out += [Override(f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}", val, DEVIATION_REASONS["env"])
+            for k, val in (env or {}).items()]
+    if cpu:
+        from grlo.train.verl import cpu as CPU
+
+        out = replace(out, [Override(k, val, why) for k, val, why in CPU.overrides()])
+    return out
+
+
+def replace(out: list[Override], new: list[Override]) -> list[Override]:
+    """`out` with each of `new` replacing the override of the same key in place, or appended."""
+    at = {o.key.lstrip("+"): i for i, o in enumerate(out)}
+    out = list(out)
+    for o in new:
+        if o.key.lstrip("+") in at:
+            out[at[o.key.lstrip("+")]] = o
+        else:
+            out.append(o)
     return out
 
 

@@ -8,7 +8,9 @@ scores; a call for one of them means the run is not using `style_mix`, and the f
 on a zero reward.
 """
 
-from grlo.train.verl import reward_manager  # noqa: F401  (registers "style_mix")
+from grlo.train.verl import file_logger, reward_manager  # noqa: F401  (reward_manager registers "style_mix")
+
+file_logger.install()  # verl's `file` logger: tensor metrics and per-line flush (grlo.train.verl.file_logger)
 
 
 def rule_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs):

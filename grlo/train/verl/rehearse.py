@@ -1,0 +1,225 @@
+"""`grlo rehearse`: the paper's GRLO launch, rehearsed on this machine before GPU hours are spent.
+
+The config's exact verl override set (every train.sh key, every declared deviation, grlo.train.verl.overrides) with
+only sizes shrunk (REHEARSAL_SIZES: tiny stand-in models of the same kind, Qwen3 policy with a ChatML tokenizer and a
+reward model with its own Llama-3-style chat template, grlo.models.tiny; 4 prompts a batch, 2 steps, short
+responses), run through verl's real `main_ppo` (on CPU through grlo.train.verl.cpu when no GPU is visible), in the
+phases a paper run goes through:
+
+  setup    the stand-in models, prompts (the smoke fixture, as prepared rows) and a rule-scored validation file
+  train    validation, then steps; killed (SIGKILL to its process group) once the step-1 checkpoint is written
+  resume   rerun: verl resumes from that checkpoint; its own log must start training at step 2 and it must finish
+  merge    verl's model merger -> final/ (tokenizer, manifest), as train_grlo does
+  metrics  verl's logs -> metrics.jsonl (our format), at least 2 step rows
+
+DIR/rehearsal.json: one entry per phase (ok, seconds, cause: the one line that says why it failed). Exit 0 only if
+every phase passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from grlo.errors import GrloError
+
+REHEARSAL_SIZES = {
+    "train_batch_size": 4, "max_prompt_length": 256, "max_response_length": 16, "total_training_steps": 2,
+    "test_freq": 2, "n_gpus_per_node": 1, "nnodes": 1, "verl": {"save_freq": 1},
+    "actor": {"ppo_mini_batch_size": 4, "ppo_micro_batch_size_per_gpu": 2},
+    "critic": {"ppo_mini_batch_size": 4, "ppo_micro_batch_size_per_gpu": 2},
+    "rollout": {"log_prob_micro_batch_size_per_gpu": 2},
+}
+N_PROMPTS, N_VAL = 8, 4
+KILL_AFTER_STEP = 1
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CAUSE = re.compile(r"^(?:\(\w+ pid=\d+\)\s*)?([A-Za-z_.]*(?:Error|Exception|Interrupt)\b.*)$")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", nargs="+", required=True, help="config YAML files (the paper's), deep-merged in order")
+    p.add_argument("--backbone", required=True, help="registry name of the backbone the launch is for")
+    p.add_argument("--output", required=True, help="directory: final/, metrics.jsonl, rehearsal.json")
+    p.add_argument("--no-kill", action="store_true", help="train without the kill-and-resume phases")
+    p.add_argument("--seed", type=int, default=None, help="override the config's seed")
+
+
+def rehearsal_config(cfg: dict, seed: int | None = None) -> dict:
+    """The config with only sizes shrunk (and the mode marked, so a CPU-only machine may run verl)."""
+    from grlo.config import deep_merge
+
+    out = deep_merge(cfg, {"grlo": REHEARSAL_SIZES})
+    out["mode"] = "rehearsal"
+    if seed is not None:
+        out["seed"] = int(seed)
+    return out
+
+
+def cause(log_path: Path) -> str:
+    """The one line that says why a verl run died: the last exception line of its log."""
+    if not log_path.exists():
+        return "no log"
+    last = None
+    for line in log_path.read_text(errors="replace").splitlines():
+        m = _CAUSE.match(_ANSI.sub("", line).strip())
+        if m and not m.group(1).startswith("Error executing job"):
+            last = m.group(1)
+    return (last or "exited without an exception line; see " + str(log_path))[:400]
+
+
+class Phases:
+    def __init__(self, path: Path):
+        self.path, self.rows = path, []
+
+    def run(self, name: str, fn):
+        t0 = time.time()
+        try:
+            result = fn()
+            self.rows.append({"phase": name, "ok": True, "seconds": round(time.time() - t0, 1), "cause": None})
+            return result
+        except Exception as e:  # noqa: BLE001 (any failure of a phase is recorded, in one line)
+            line = str(e).splitlines()[0] if str(e) else ""
+            why = line if isinstance(e, GrloError) else f"{type(e).__name__}: {line}"
+            self.rows.append({"phase": name, "ok": False, "seconds": round(time.time() - t0, 1), "cause": why})
+            raise GrloError(why) from e
+        finally:
+            from grlo.io import write_json
+
+            write_json(self.path, {"ok": all(r["ok"] for r in self.rows), "phases": self.rows})
+
+
+def setup(out: Path, cfg: dict) -> SimpleNamespace:
+    from grlo.io import iter_jsonl, write_jsonl
+    from grlo.models.tiny import build_tiny_policy, build_tiny_reward_model
+
+    models = out / "models"
+    seed = int(cfg.get("seed", 0))
+    policy = build_tiny_policy(models / "policy", seed=seed)
+    rm = build_tiny_reward_model(models / "reward_model", seed=seed)
+    fixtures = Path(__file__).resolve().parents[2] / "data" / "fixtures"
+    prompts = [row for _, row in iter_jsonl(str(fixtures / "grlo_prompts_smoke.jsonl"))][:N_PROMPTS]
+    val = [{"prompt": r["problem"], "answer": r["answer"]}
+           for _, r in iter_jsonl(str(fixtures / "math_smoke.jsonl"))][:N_VAL]
+    write_jsonl(str(out / "data" / "prepared.jsonl"), prompts)
+    write_jsonl(str(out / "data" / "val.jsonl"), val)
+    return SimpleNamespace(prompts=str(out / "data" / "prepared.jsonl"), val_data=str(out / "data" / "val.jsonl"),
+                           policy_init=str(policy), reward_model=str(rm), output_dir=str(out), device_record=None,
+                           fresh=False, dry_run=False)
+
+
+def launch(cfg: dict, args, source: str, kill_after: int | None) -> tuple[dict, int, Path]:
+    """One main_ppo attempt; kill_after: SIGKILL its process group once that step's checkpoint exists."""
+    from grlo.train import train_grlo as T
+    from grlo.train.verl import data, finalize
+
+    p = T.verl_plan(cfg, args, source)
+    data.convert(args.prompts, args.val_data, p["paths"].train_file, p["paths"].val_file)
+    Path(p["logs"]).mkdir(parents=True, exist_ok=True)
+    log_path = Path(p["logs"]) / f"attempt-{p['attempt']}.main_ppo.log"
+    cwd = Path(args.output_dir).resolve() / "verl"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(p["cmd"], env={**os.environ, **p["env"]}, cwd=cwd, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            while proc.poll() is None:
+                if kill_after is not None and (finalize.latest_step(p["paths"].checkpoints) or 0) >= kill_after:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    return p, -signal.SIGKILL, log_path
+                time.sleep(0.5)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    return p, proc.returncode, log_path
+
+
+def first_training_step(metrics_log: Path) -> int | None:
+    from grlo.train.verl import metrics as M
+
+    steps = [int(r["step"]) for r in M.read_log(metrics_log) if M.is_training(r.get("data") or {})]
+    return min(steps) if steps else None
+
+
+def rehearse(cfg: dict, backbone: str, out: Path, source: str, kill: bool = True) -> dict:
+    from grlo.train.verl import finalize
+    from grlo.train.verl import metrics as M
+
+    import shutil
+
+    out.mkdir(parents=True, exist_ok=True)
+    for old in ("verl", "final", "metrics.jsonl", "rehearsal.json"):  # a rehearsal starts from nothing
+        shutil.rmtree(out / old, ignore_errors=True) if (out / old).is_dir() else (out / old).unlink(missing_ok=True)
+    phases = Phases(out / "rehearsal.json")
+    args = phases.run("setup", lambda: setup(out, cfg))
+    args.backbone = backbone
+    state = {}
+
+    def train():
+        p, rc, log_path = launch(cfg, args, source, KILL_AFTER_STEP if kill else None)
+        state["plan"] = p
+        if kill and rc != -signal.SIGKILL:
+            raise GrloError(f"main_ppo ended (exit {rc}) before its step-{KILL_AFTER_STEP} checkpoint: "
+                            f"{cause(log_path)}", path=str(log_path))
+        if not kill and rc != 0:
+            raise GrloError(f"main_ppo exited with {rc}: {cause(log_path)}", path=str(log_path))
+
+    def resume():
+        p, rc, log_path = launch(cfg, args, source, None)
+        state["plan"] = p
+        if rc != 0:
+            raise GrloError(f"main_ppo exited with {rc} after the resume: {cause(log_path)}", path=str(log_path))
+        metrics_log, _ = M.attempt_paths(p["logs"], p["attempt"])
+        first = first_training_step(metrics_log)
+        if first != KILL_AFTER_STEP + 1:
+            raise GrloError(f"the resumed run's first training step is {first}, not {KILL_AFTER_STEP + 1}: verl did "
+                            "not resume from the checkpoint", path=str(metrics_log))
+
+    def merge():
+        p = state["plan"]
+        step = finalize.mark_finished(p["paths"].checkpoints, p["total_steps"])
+        manifest = {"stage": "grlo-rehearsal", "backbone": backbone, "stand_ins": True, "batch_sizes": p["batch"],
+                    "verl_overrides": [o.arg() for o in p["overrides"]], "cpu": p["cpu"],
+                    "deviations": {o.key: o.deviation for o in p["overrides"] if o.deviation}, "final_step": step}
+        finalize.finalize(p["paths"].checkpoints, out, args.policy_init, manifest)
+
+    def metrics():
+        p = state["plan"]
+        n = M.write_metrics(p["logs"], out / "metrics.jsonl", p["n_prompts"] // p["batch"]["train_batch_size"])
+        rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        if sum(1 for r in rows if "epoch" in r) < 2:
+            raise GrloError(f"metrics.jsonl has {n} rows, fewer than 2 training steps", path=str(out / "metrics.jsonl"))
+
+    phases.run("train", train)
+    if kill:
+        phases.run("resume", resume)
+    phases.run("merge", merge)
+    phases.run("metrics", metrics)
+    return json.loads((out / "rehearsal.json").read_text())
+
+
+def run(args) -> int:
+    import sys
+
+    from grlo import config as C
+
+    cfg = rehearsal_config(C.load(args.config), args.seed)
+    source = ", ".join(map(str, args.config))
+    t0 = time.time()
+    try:
+        rehearse(cfg, args.backbone, Path(args.output), source, kill=not args.no_kill)
+    except GrloError:
+        rec = json.loads((Path(args.output) / "rehearsal.json").read_text())
+        failed = next(r for r in rec["phases"] if not r["ok"])
+        print(f"grlo rehearse: phase {failed['phase']} failed: {failed['cause']}", file=sys.stderr)
+        return 1
+    print(f"grlo rehearse: every phase passed in {time.time() - t0:.0f} s: {Path(args.output) / 'final'}, "
+          f"{Path(args.output) / 'metrics.jsonl'}, {Path(args.output) / 'rehearsal.json'}", file=sys.stderr)
+    return 0
