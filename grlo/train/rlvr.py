@@ -39,10 +39,11 @@ from grlo import config as config_mod
 from grlo.errors import GrloError
 from grlo.io import atomic_path, library_versions, sha256_file, write_json
 from grlo.models.local import check_model_dir
+from grlo.train.rlvr_recipe import (  # noqa: F401 - shared with the verl engine (grlo/train/verl/rlvr_*.py)
+    _FINGERPRINT, STAGES, reward_setup, run_fingerprint, stage_settings, user_content)
 
 log = logging.getLogger(__name__)
 
-STAGES = ("rlvr", "grlo-rlvr")
 ENGINES = ("verl", "trl")
 METRICS_FILE = "metrics.jsonl"
 _PARTIAL = ".metrics.partial.jsonl"  # grows during training; copied to metrics.jsonl only on success
@@ -57,22 +58,6 @@ def reported_cost(cfg: dict) -> dict | None:
 
 
 # ------------------------------------------------------------------------------------------------- recipe mapping
-
-
-def stage_settings(cfg: dict, stage: str) -> dict:
-    """rlvr.train overlaid with rlvr.stages.<stage> (max_prompts, max_steps, epochs, learning_rate...)."""
-    if stage not in STAGES:
-        raise GrloError(f"unknown stage {stage!r} ({', '.join(STAGES)})", field="--stage")
-    train = dict(config_mod.get(cfg, "rlvr.train", {}) or {})
-    train.update(config_mod.get(cfg, f"rlvr.stages.{stage}", {}) or {})
-    missing = [k for k in _REQUIRED if train.get(k) is None]
-    if missing:
-        raise GrloError(f"missing {', '.join(missing)} (set them in rlvr.train)", field="rlvr.train")
-    return train
-
-
-_REQUIRED = ("num_generations", "batch_prompts", "mini_batch_prompts", "per_device_batch", "learning_rate",
-             "max_completion_length", "beta")
 
 
 def batch_layout(train: dict, world_size: int) -> dict:
@@ -182,11 +167,6 @@ def build_grpo_config(cfg: dict, stage: str, output_dir: str | os.PathLike, *, o
 # ----------------------------------------------------------------------------------------------------- data
 
 
-def user_content(question: str, instruction: str | None) -> str:
-    """The one user turn both engines train on: the question, then General-Reasoner's instruction."""
-    return question if not instruction else f"{question} {instruction}"
-
-
 def build_dataset(rows: list[dict], tokenizer, *, instruction: str | None, max_prompt_tokens: int | None):
     """Conversational prompts for TRL (question + instruction as one user turn) with over-long prompts dropped
     (General-Reasoner: filter_overlong_prompts=True). Returns (datasets.Dataset, number dropped)."""
@@ -284,23 +264,6 @@ def truncate_metrics(path: Path, max_step: int) -> int:
             if ln.strip() and json.loads(ln).get("step", 0) <= max_step]
     path.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
     return len(keep)
-
-
-# Settings that may change between a run and its resumption (a longer budget); anything else changes the numbers.
-_RESUMABLE_CHANGES = ("max_steps", "epochs", "save_steps", "save_total_limit", "logging_steps", "keep_checkpoints")
-_FINGERPRINT = "run_fingerprint.json"
-# the code that computes an RLVR run's numbers (with TRL's and the libraries' versions)
-_FINGERPRINT_MODULES = ("grlo.train.rlvr", "grlo.rewards.general_reasoner")
-
-
-def run_fingerprint(recipe: dict, init: str, data: str, stage: str, reward: Any, seed: int) -> dict:
-    """Flat {key: value} of what changes the numbers (grlo.train.checkpoint.fingerprint): the recipe less
-    _RESUMABLE_CHANGES, the init model and data files, the reward settings, the seed, the code version."""
-    from grlo.train import checkpoint as ckpt
-
-    code = ckpt.code_version(_FINGERPRINT_MODULES, ("torch", "transformers", "trl", "accelerate"))
-    return ckpt.fingerprint(recipe, {"init": init, "data": data}, code, {"stage": stage, "seed": seed, "reward": reward},
-                            name="rlvr.train", resumable=_RESUMABLE_CHANGES)
 
 
 def _checkpoints(output_dir: Path) -> list[Path]:
@@ -584,29 +547,6 @@ def run_trl(cfg: dict, args) -> int:
 def _reward_setup(cfg: dict, tok) -> tuple[list, list[float]]:
     """[general_reasoner, correct] reward functions and their weights: the chosen kind trains, the other is logged."""
     return reward_setup(config_mod.get(cfg, "rlvr.reward", {}) or {}, tok)
-
-
-def reward_setup(rc: dict, tok) -> tuple[list, list[float]]:
-    """The reward of `rc` (the `rlvr.reward` section) for both engines: [general_reasoner, correct] functions and
-    their weights, lengths counted in `tok`'s tokens."""
-    from grlo.rewards.general_reasoner import ModelVerifier, make_reward_funcs
-
-    kind = rc.get("kind", "general_reasoner")
-    weights = {"general_reasoner": [1.0, 0.0], "correctness": [0.0, 1.0]}.get(kind)
-    if weights is None:
-        raise GrloError(f"unknown reward kind {kind!r} (general_reasoner, correctness)", field="rlvr.reward.kind")
-    verifier = None
-    if rc.get("verifier", "math") == "general-verifier":
-        path = rc.get("verifier_path")
-        if not path:
-            raise GrloError("the general-verifier needs a local model dir (models/general-verifier)",
-                            field="rlvr.reward.verifier_path")
-        verifier = ModelVerifier(path, max_new_tokens=int(rc.get("verifier_max_new_tokens", 1024)))
-
-    def n_tokens(s: str) -> int:
-        return len(tok(s, add_special_tokens=False)["input_ids"])
-
-    return make_reward_funcs(length_fn=n_tokens, verifier=verifier), weights
 
 
 def _save_final(trainer, tok, out: Path, manifest: dict) -> None:

@@ -39,7 +39,7 @@ TRL_NAMES = {
 
 def verl_row(row: dict, index: int, instruction: str | None) -> dict:
     """An rlvr_data row ({id, prompt, answer, meta}) as a verl RL row with a rule ground truth."""
-    from grlo.train.rlvr import user_content
+    from grlo.train.rlvr_recipe import user_content
 
     return {
         "data_source": "rlvr",
@@ -68,7 +68,7 @@ def count_prompts(data: str, max_prompts: int | None) -> tuple[int, str]:
 
 
 def plan(cfg: dict, args) -> dict:
-    from grlo.train.rlvr import stage_settings
+    from grlo.train.rlvr_recipe import stage_settings
     from grlo.train.verl import metrics as M
     from grlo.train.verl import overrides as O
     from grlo.train.verl import rlvr_overrides as RO
@@ -138,7 +138,7 @@ def check_resume(out: Path, p: dict, args) -> None:
     run naming the differing keys. Then this run's fingerprint is recorded."""
     from grlo.io import write_json
     from grlo.train import checkpoint as ckpt
-    from grlo.train.rlvr import run_fingerprint
+    from grlo.train.rlvr_recipe import run_fingerprint
 
     vdir = out / "verl"
     if getattr(args, "fresh", False):

@@ -34,7 +34,7 @@ _CALLS = {"train": 0, "val": 0}
 def _setup(kind: str, verifier: str, verifier_path: str | None, verifier_max_new_tokens: int, tokenizer: str):
     from transformers import AutoTokenizer
 
-    from grlo.train.rlvr import reward_setup
+    from grlo.train.rlvr_recipe import reward_setup
 
     tok = AutoTokenizer.from_pretrained(tokenizer)
     rc = {"kind": kind, "verifier": verifier, "verifier_path": verifier_path,
