@@ -120,10 +120,23 @@ def read_results(work: Path) -> dict[str, str]:
     return out
 
 
-def diff(work: Path, env: dict, name: str) -> str:
-    r = subprocess.run([mutmut_bin(), "show", name], cwd=work, env=env, capture_output=True, text=True)
-    return "\n".join(line for line in r.stdout.splitlines() if line.startswith(("+", "-", "@@"))
-                     and not line.startswith(("+++", "---")))
+def diffs(work: Path, names: list[str], files: list[str]) -> dict[str, str]:
+    """mutant name -> its diff against the original function (mutmut's own `show`, without a process per mutant)."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    by_module = {f[:-3].replace("/", "."): f for f in files}
+    here = os.getcwd()
+    os.chdir(work)
+    try:
+        out = {}
+        for n in names:
+            path = next(f for m, f in by_module.items() if n.startswith(m + "."))
+            text = get_diff_for_mutant(n, path=path)
+            out[n] = "\n".join(line for line in text.splitlines()
+                               if line.startswith(("+", "-")) and not line.startswith(("+++", "---")))
+        return out
+    finally:
+        os.chdir(here)
 
 
 def wanted(name: str, patterns: list[str] | None) -> bool:
@@ -167,7 +180,7 @@ def run_module(name: str, base: Path, jobs: int) -> dict:
     return {
         "files": files, "tests": tests, "wall_s": round(wall, 1), "mutants": len(status), "status_counts": counts,
         "killed": killed, "equivalent": equivalent, "score": round(killed / scored, 4) if scored else None,
-        "survivors": {k: diff(work, env, k) for k in live},
+        "survivors": diffs(work, live, files),
     }
 
 
