@@ -12,50 +12,41 @@ import time
 
 import pytest
 
-# An OpenAI-compatible judge that reads the AlpacaEval 2 prompt and puts probability 0.9 on the identifier ("m" or
-# "M") of the output that contains the word PREFERRED.
-JUDGE = r'''
-import json, math, re, sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
-PAIR = re.compile(r'"model_identifier": "(m|M)",\s*"output": """(.*?)"""', re.S)
-class H(BaseHTTPRequestHandler):
-    def do_POST(self):
-        n = int(self.headers["Content-Length"]); req = json.loads(self.rfile.read(n))
-        text = "".join(m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
-                       for m in req["messages"])
-        pairs = PAIR.findall(text)
-        assert sorted(p[0] for p in pairs) == ["M", "m"], text
-        best = next(i for i, o in pairs if "PREFERRED" in o)
+from test_eval_judge_server import CHAT, _free_port  # tests/ is on sys.path (pytest rootdir-relative import)
+
+# The local OpenAI-compatible judge of test_eval_judge_server, made to read the AlpacaEval 2 prompt: probability 0.9
+# on the identifier ("m" or "M") of the output that contains the word PREFERRED.
+_READ = """import re
+PAIR = re.compile(r'"model_identifier": "(m|M)",\\s*"output": \"\"\"(.*?)\"\"\"', re.S)
+"""
+_CHOOSE = """text = "".join(str(m["content"]) for m in req["messages"])
+        best = next(i for i, o in PAIR.findall(text) if "PREFERRED" in o)
         other = "m" if best == "M" else "M"
         top = [{"token": best, "logprob": math.log(0.9), "bytes": None},
-               {"token": other, "logprob": math.log(0.1), "bytes": None}]
-        body = {"id": "x", "object": "chat.completion", "created": 0, "model": req["model"],
-                "choices": [{"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": best},
-                             "logprobs": {"content": [{"token": best, "logprob": math.log(0.9), "bytes": None,
-                                                       "top_logprobs": top}]}}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11}}
-        data = json.dumps(body).encode()
-        self.send_response(200); self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data))); self.end_headers(); self.wfile.write(data)
-    def log_message(self, *a): pass
-HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-'''
+               {"token": other, "logprob": math.log(0.1), "bytes": None}]"""
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _judge_script() -> str:
+    lines = CHAT.split("\n")
+    i = next(n for n, line in enumerate(lines) if line.strip().startswith("top = "))
+    assert lines[i - 1].strip().startswith("open(sys.argv[2]")
+    lines[i - 1:i + 1] = ["        " + _CHOOSE]
+    script = _READ + "\n".join(lines)
+    for old, new in (('"content": "M"', '"content": best'), ('"token": "M", "logprob": math.log(0.7)',
+                                                              '"token": best, "logprob": math.log(0.9)')):
+        assert script.count(old) == 1
+        script = script.replace(old, new)
+    return script
 
 
 @pytest.fixture
 def judge_url(tmp_path, monkeypatch):
     port = _free_port()
-    (tmp_path / "judge.py").write_text(JUDGE)
+    (tmp_path / "judge.py").write_text(_judge_script())
     for var in ("OPENAI_API_KEY", "OPENAI_API_KEYS", "OPENAI_API_BASE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
-    proc = subprocess.Popen([sys.executable, str(tmp_path / "judge.py"), str(port)])
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "judge.py"), str(port), str(tmp_path / "models.txt")])
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
