@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # or drive it end to end), so each run stays a few minutes.
 MODULES: dict[str, tuple[list[str], list[str]]] = {
     "eval_metrics": (["grlo/eval/metrics.py"], ["tests/test_eval_metrics.py", "tests/test_metrics_edges.py"]),
-    "report_claims": (["grlo/report/claims.py"], ["tests/test_report_claims.py"]),
+    "report_claims": (["grlo/report/claims.py"], ["tests/test_report_claims.py", "tests/test_claims_rules.py"]),
     "train_advantages_losses": (["grlo/train/advantages.py", "grlo/train/losses.py"], ["tests/test_ppo_math.py"]),
     "rewards_math": (["grlo/rewards/math.py"], ["tests/test_math_boxes.py", "tests/test_rewards_general_reasoner.py"]),
     "eval_scorers_math_choice": (["grlo/eval/scorers/math.py", "grlo/eval/scorers/choice.py"],
