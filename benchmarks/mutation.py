@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES: dict[str, tuple[list[str], list[str]]] = {
     "eval_metrics": (["grlo/eval/metrics.py"], ["tests/test_eval_metrics.py", "tests/test_metrics_edges.py"]),
     "report_claims": (["grlo/report/claims.py"], ["tests/test_report_claims.py", "tests/test_claims_rules.py"]),
-    "train_advantages_losses": (["grlo/train/advantages.py", "grlo/train/losses.py"], ["tests/test_ppo_math.py"]),
+    "train_advantages_losses": (["grlo/train/advantages.py", "grlo/train/losses.py"],
+                                ["tests/test_ppo_math.py", "tests/test_ppo_math_edges.py"]),
     "rewards_math": (["grlo/rewards/math.py"], ["tests/test_math_boxes.py", "tests/test_rewards_general_reasoner.py"]),
     "eval_scorers_math_choice": (["grlo/eval/scorers/math.py", "grlo/eval/scorers/choice.py"],
                                  ["tests/test_math_boxes.py", "tests/test_eval_scorers.py"]),
