@@ -46,7 +46,9 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     "train_distributed": (["grlo/train/distributed.py"], ["tests/test_whiten_ranks.py", "tests/test_ppo_math.py"]),
     # the resume fingerprint: computed and checked in grlo/train/checkpoint.py, fed by PPOTrainer (grlo/train/ppo.py)
     "train_resume_fingerprint": (["grlo/train/checkpoint.py"], ["tests/test_resume_fingerprint.py"]),
-    "verl_overrides": (["grlo/train/verl/overrides.py"], ["tests/test_verl_launch.py", "tests/test_verl_image.py"]),
+    # (tests/verl_env/test_verl_config.py composes them with verl's own config: it runs in .venv-verl, not here)
+    "verl_overrides": (["grlo/train/verl/overrides.py"],
+                       ["tests/test_verl_overrides_rules.py", "tests/test_verl_launch.py"]),
 }
 
 # Slow tests left out of a module's run: they do not reach the mutated functions (they would only slow the
