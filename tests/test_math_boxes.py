@@ -63,6 +63,18 @@ def test_equivalence_edge_cases():
     assert is_equivalent("@@", " @@ ") and not is_equivalent("@@", "@#")
 
 
+def test_empty_answers_are_never_correct_even_against_an_empty_gold(monkeypatch):
+    assert not is_equivalent("", "") and not is_equivalent(" ", "  ") and not is_equivalent("", None)
+    # math-verify raising on an exotic input is a wrong answer, not a crash of the run
+    import math_verify
+
+    def boom(*a, **k):
+        raise RuntimeError("exotic input")
+
+    monkeypatch.setattr(math_verify, "verify", boom)
+    assert is_equivalent("4", "4") is False
+
+
 def test_equivalence_off_the_main_thread():
     """Scorers may run in worker threads, where math-verify's signal-based timeout is unavailable."""
     import threading
