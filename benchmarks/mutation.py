@@ -74,6 +74,12 @@ ONLY_FUNCTIONS: dict[str, list[str]] = {
 _TIMEOUT_ONLY = ("changes only math-verify's time limit (signal-based, main thread only), not a verdict: every "
                  "answer the tests or a benchmark give parses and verifies in well under the 5 s limit")
 EQUIVALENT: dict[str, str] = {
+    "grlo.report.claims.x__tol__mutmut_4":
+        "default None instead of {} for a missing report.tolerance: `or {}` turns both into {}",
+    "grlo.report.claims.x__tol__mutmut_7": "no default for a missing report.tolerance: config.get returns None, "
+                                             "which `or {}` turns into {}",
+    "grlo.report.claims.x_verdict__mutmut_2": "another default mode string: mode is only compared with 'smoke'",
+    "grlo.report.claims.x_verdict__mutmut_3": "as mutmut_2",
     "grlo.rewards.math.x_extract_boxed__mutmut_4":
         "start value -2 instead of -1: rfind returns >= -1, so the first marker always replaces it and `best < 0` "
         "still means no box",

@@ -20,6 +20,7 @@ def test_float_noise_allowance_scales_with_large_values():
     assert within(1e9 + 0.5, 1e9, 0.0)  # EPS x 1e9 = 1: noise of a large count
     assert not within(1e9 + 2.0, 1e9, 0.0)
     assert within(1e-10, 0.0, 0.0) and not within(1e-8, 0.0, 0.0)  # at least EPS x 1 near zero
+    assert within(1e-9, 0.0, 0.0) and not within(1.5e-9, 0.0, 0.0)  # the edge itself counts; EPS x 1, not more
 
 
 def test_verdict_smoke_overrides_and_qualitative_pass():
