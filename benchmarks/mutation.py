@@ -210,10 +210,17 @@ def run_module(name: str, base: Path, jobs: int) -> dict:
     r = subprocess.run([mutmut_bin(), "run", "--max-children", str(jobs), *select], cwd=work, env=env,
                        capture_output=True, text=True)
     wall = time.time() - t0
-    status = {k: v for k, v in read_results(work).items() if wanted(k, ONLY_FUNCTIONS.get(name))}
-    if r.returncode != 0 and not status:
+    if r.returncode != 0 and not read_results(work):
         raise SystemExit(f"mutation: mutmut failed on {name} (exit {r.returncode}):\n{r.stdout[-3000:]}\n"
                          f"{r.stderr[-3000:]}")
+    return {"files": files, "tests": tests, "deselected": DESELECT.get(name, []),
+            "mutated_functions": ONLY_FUNCTIONS.get(name, "all"), "workdir": str(work), "wall_s": round(wall, 1),
+            **score(name, work)}
+
+
+def score(name: str, work: Path) -> dict:
+    """Counts, score and surviving mutants of a module's finished run, with the current EQUIVALENT list."""
+    status = {k: v for k, v in read_results(work).items() if wanted(k, ONLY_FUNCTIONS.get(name))}
     counts: dict[str, int] = {}
     for s in status.values():
         counts[s] = counts.get(s, 0) + 1
@@ -222,11 +229,9 @@ def run_module(name: str, base: Path, jobs: int) -> dict:
     live = [k for k in survivors if k not in equivalent]
     killed = sum(1 for s in status.values() if s in ("killed", "timeout", "segfault", "caught by type check"))
     scored = len(status) - len(equivalent)
-    return {
-        "files": files, "tests": tests, "wall_s": round(wall, 1), "mutants": len(status), "status_counts": counts,
-        "killed": killed, "equivalent": equivalent, "score": round(killed / scored, 4) if scored else None,
-        "survivors": diffs(work, live, files),
-    }
+    return {"mutants": len(status), "status_counts": counts, "killed": killed, "equivalent": equivalent,
+            "score": round(killed / scored, 4) if scored else None,
+            "survivors": diffs(work, live, MODULES[name][0])}
 
 
 def machine() -> dict:
@@ -247,7 +252,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/grlo-mutation"))
     ap.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "mutation.json")
+    ap.add_argument("--rescore", action="store_true",
+                    help="recount --output's modules from their workdirs with the current EQUIVALENT list (no run)")
     a = ap.parse_args(argv)
+    if a.rescore:
+        out = json.loads(a.output.read_text())
+        for name, res in out["modules"].items():
+            res.update(score(name, Path(res["workdir"])))
+        write(out, a.output, out["total"]["wall_s_this_run"])
+        print(f"rescored {len(out['modules'])} modules: {100 * out['total']['score']:.1f} % -> {a.output}")
+        return 0
     names = a.only or list(MODULES)
     out = json.loads(a.output.read_text()) if a.output.exists() and a.only else {}
     out.update(command=" ".join(["benchmarks/mutation.py", *(argv if argv is not None else sys.argv[1:])]),
