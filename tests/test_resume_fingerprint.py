@@ -15,65 +15,7 @@ from grlo.train.ppo import PPOTrainer
 from test_ppo_trainer import tiny_cfg, write_prompts  # tests/ is on sys.path (pytest rootdir-relative import)
 
 
-@pytest.fixture(scope="module")
-def interrupted(tmp_path_factory):
-    """A run killed during step 2, after its step-1 checkpoint: (cfg, prompts, policy, rm, output dir)."""
-    root = tmp_path_factory.mktemp("fingerprint")
-    pol, rm = str(build_tiny_policy(root / "policy", seed=0)), str(build_tiny_reward_model(root / "rm", seed=0))
-    prompts = write_prompts(root / "p.jsonl", 8)
-    cfg = tiny_cfg(total_training_steps=2, save_freq=1, max_response_length=4)
-    out = root / "run"
-    real_step = PPOTrainer.step
-
-    def dying_step(self):
-        if self.state.step == 1:
-            raise KeyboardInterrupt
-        return real_step(self)
-
-    PPOTrainer.step = dying_step
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            PPOTrainer(cfg, "tiny", prompts, pol, rm, str(out)).train(progress=False)
-    finally:
-        PPOTrainer.step = real_step
-    assert [p.name for p in (out / "checkpoints").glob("step_*")] == ["step_000001"]
-    return cfg, prompts, pol, rm, out, root
-
-
-def _refused(cfg, prompts, pol, rm, out, key):
-    with pytest.raises(GrloError, match=rf"other settings \({key.replace('.', chr(92) + '.')}\).*--fresh"):
-        PPOTrainer(cfg, "tiny", prompts, pol, rm, str(out)).train(progress=False)
-
-
-def test_resume_with_another_seed_is_refused(interrupted):
-    cfg, prompts, pol, rm, out, _ = interrupted
-    other = {**cfg, "seed": 1}  # the top-level seed (config.yaml `seed`), not a key of the grlo section
-    _refused(other, prompts, pol, rm, out, "run.seed")
-
-
-def test_resume_with_another_reward_model_is_refused(interrupted):
-    cfg, prompts, pol, rm, out, root = interrupted
-    other_rm = str(build_tiny_reward_model(root / "rm_other", seed=1))
-    _refused(cfg, prompts, pol, other_rm, out, "inputs.reward_model")
-
-
-def test_resume_with_another_policy_init_is_refused(interrupted):
-    cfg, prompts, pol, rm, out, root = interrupted
-    other_pol = str(build_tiny_policy(root / "policy_other", seed=1))
-    with pytest.raises(GrloError, match=r"inputs\.policy_init"):
-        PPOTrainer(cfg, "tiny", prompts, other_pol, rm, str(out)).train(progress=False)
-
-
-def test_the_saved_fingerprint_names_seed_reward_model_and_processes(interrupted):
-    cfg, prompts, pol, rm, out, _ = interrupted
-    saved = ckpt.read_state(out / "checkpoints" / "step_000001")["fingerprint"]
-    assert saved["run.seed"] == "0" and saved["run.processes"] == "1" and saved["run.backbone"] == '"tiny"'
-    assert saved["inputs.reward_model"] == ckpt.input_id(rm) and saved["inputs.policy_init"] == ckpt.input_id(pol)
-    assert saved["inputs.prompts"] == ckpt.input_id(prompts)
-    assert saved["grlo.actor.lr"] == json.dumps(cfg["grlo"]["actor"]["lr"])
-    assert not any(k.split(".")[1] in ckpt.RESUMABLE_KEYS for k in saved if k.startswith("grlo."))
-
-
+# unit rules first: a failing rule stops a run (-x) before the trainer fixture is built
 def test_fingerprint_rules(tmp_path):
     section = {"actor": {"lr": 1e-3, "clip": [0.2, 0.28]}, "save_freq": 5, "seed": 3, "engine": "native"}
     a = tmp_path / "a.txt"
@@ -132,3 +74,62 @@ def test_code_version_hashes_the_sources():
     assert a["code.sources_sha256"] != b["code.sources_sha256"] and len(a["code.sources_sha256"]) == 64
     assert ckpt.code_version(("grlo.train.losses",), libraries=("no-such-dist-xyz",))["code.no-such-dist-xyz"] == \
         "absent"
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """A run killed during step 2, after its step-1 checkpoint: (cfg, prompts, policy, rm, output dir)."""
+    root = tmp_path_factory.mktemp("fingerprint")
+    pol, rm = str(build_tiny_policy(root / "policy", seed=0)), str(build_tiny_reward_model(root / "rm", seed=0))
+    prompts = write_prompts(root / "p.jsonl", 8)
+    cfg = tiny_cfg(total_training_steps=2, save_freq=1, max_response_length=4)
+    out = root / "run"
+    real_step = PPOTrainer.step
+
+    def dying_step(self):
+        if self.state.step == 1:
+            raise KeyboardInterrupt
+        return real_step(self)
+
+    PPOTrainer.step = dying_step
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            PPOTrainer(cfg, "tiny", prompts, pol, rm, str(out)).train(progress=False)
+    finally:
+        PPOTrainer.step = real_step
+    assert [p.name for p in (out / "checkpoints").glob("step_*")] == ["step_000001"]
+    return cfg, prompts, pol, rm, out, root
+
+
+def _refused(cfg, prompts, pol, rm, out, key):
+    with pytest.raises(GrloError, match=rf"other settings \({key.replace('.', chr(92) + '.')}\).*--fresh"):
+        PPOTrainer(cfg, "tiny", prompts, pol, rm, str(out)).train(progress=False)
+
+
+def test_resume_with_another_seed_is_refused(interrupted):
+    cfg, prompts, pol, rm, out, _ = interrupted
+    other = {**cfg, "seed": 1}  # the top-level seed (config.yaml `seed`), not a key of the grlo section
+    _refused(other, prompts, pol, rm, out, "run.seed")
+
+
+def test_resume_with_another_reward_model_is_refused(interrupted):
+    cfg, prompts, pol, rm, out, root = interrupted
+    other_rm = str(build_tiny_reward_model(root / "rm_other", seed=1))
+    _refused(cfg, prompts, pol, other_rm, out, "inputs.reward_model")
+
+
+def test_resume_with_another_policy_init_is_refused(interrupted):
+    cfg, prompts, pol, rm, out, root = interrupted
+    other_pol = str(build_tiny_policy(root / "policy_other", seed=1))
+    with pytest.raises(GrloError, match=r"inputs\.policy_init"):
+        PPOTrainer(cfg, "tiny", prompts, other_pol, rm, str(out)).train(progress=False)
+
+
+def test_the_saved_fingerprint_names_seed_reward_model_and_processes(interrupted):
+    cfg, prompts, pol, rm, out, _ = interrupted
+    saved = ckpt.read_state(out / "checkpoints" / "step_000001")["fingerprint"]
+    assert saved["run.seed"] == "0" and saved["run.processes"] == "1" and saved["run.backbone"] == '"tiny"'
+    assert saved["inputs.reward_model"] == ckpt.input_id(rm) and saved["inputs.policy_init"] == ckpt.input_id(pol)
+    assert saved["inputs.prompts"] == ckpt.input_id(prompts)
+    assert saved["grlo.actor.lr"] == json.dumps(cfg["grlo"]["actor"]["lr"])
+    assert not any(k.split(".")[1] in ckpt.RESUMABLE_KEYS for k in saved if k.startswith("grlo."))
