@@ -73,7 +73,22 @@ ONLY_FUNCTIONS: dict[str, list[str]] = {
 # Mutants that behave exactly as the original on every input (mutant name -> why). Reviewed by hand.
 _TIMEOUT_ONLY = ("changes only math-verify's time limit (signal-based, main thread only), not a verdict: every "
                  "answer the tests or a benchmark give parses and verifies in well under the 5 s limit")
+_2D = ("(batch, response_length) tensors have two dimensions, so dimension -1 is dimension 1 (and -2 is 0; squeezing "
+       "the size-1 column of nonzero()'s (k, 1) output either way, or not at all, indexes the same rows)")
 EQUIVALENT: dict[str, str] = {
+    "grlo.train.advantages.x_explained_variance__mutmut_11": 'float("NAN") is the same NaN',
+    "grlo.train.advantages.x_token_level_rewards__mutmut_8": _2D,
+    "grlo.train.advantages.x_token_level_rewards__mutmut_15": _2D,
+    "grlo.train.advantages.x_token_level_rewards__mutmut_16": _2D,
+    "grlo.train.advantages.x_token_level_rewards__mutmut_20": _2D,
+    "grlo.train.advantages.x_token_level_rewards__mutmut_28": _2D,
+    "grlo.train.advantages.x_token_level_rewards__mutmut_30": _2D,
+    "grlo.train.losses.x_policy_loss__mutmut_58":
+        "`<=` instead of `<` at advantage 0: every surrogate (-A r, -A clip(r), -A c) is 0 there, so the dual and "
+        "the plain clipped loss agree",
+    "grlo.train.losses.x_value_loss__mutmut_42":
+        "clipfrac's comparison stays boolean (.to(None) is a no-op) and masked_mean multiplies it by the float mask: "
+        "the same fraction",
     "grlo.report.claims.x__tol__mutmut_4":
         "default None instead of {} for a missing report.tolerance: `or {}` turns both into {}",
     "grlo.report.claims.x__tol__mutmut_7": "no default for a missing report.tolerance: config.get returns None, "

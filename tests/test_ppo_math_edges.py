@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from grlo.train.advantages import explained_variance, gae, masked_mean, masked_sum, masked_var, masked_whiten
+from grlo.train.advantages import (explained_variance, gae, masked_mean, masked_sum, masked_var, masked_whiten,
+                                   token_level_rewards)
 from grlo.train.losses import agg_loss, entropy_from_logits, policy_loss, value_loss
 
 LOSS = [[1.0, 2.0, 3.0, 4.0], [5.0, -6.0, 7.0, 8.0], [9.0, 9.0, 9.0, 9.0], [0.5, 1.5, -2.5, 3.5]]
@@ -133,3 +134,33 @@ def test_gae_shape_check_and_explained_variance_of_constant_returns():
         return sum((x - mu) ** 2 for x in v) / (len(v) - 1)
 
     assert ev == pytest.approx(1.0 - var(d) / var(r))
+
+
+def test_defaults_nonzero_old_log_probs_and_small_advantages():
+    # verl's defaults: clip 0.2 both sides, dual clip 3, value clip 0.5
+    adv = _t([[-1.0, -1.0, 0.5, 1.0]])
+    old = _t([[0.3, -0.2, 0.1, -0.5]])
+    ratio = _t([[0.5, 5.0, 1.1, 1.5]])
+    logp = old + torch.log(ratio)
+    out = policy_loss(logp, old, adv, torch.ones_like(adv))
+    # A=-1, r=0.5: clipped to 0.8; A=-1, r=5: dual bound 3; A=0.5, r=1.1: unclipped -0.55; A=1, r=1.5: -1.2
+    assert out.loss.item() == pytest.approx((0.8 + 3.0 - 0.55 - 1.2) / 4, abs=1e-12)
+    assert out.approx_kl.item() == pytest.approx(-sum(math.log(r) for r in [0.5, 5.0, 1.1, 1.5]) / 4)
+    v, vold, ret = _t([[2.0, -1.0]]), _t([[1.0, 0.0]]), _t([[0.0, 0.0]])
+    # default clip 0.5 around the old values: 1.5 and -0.5 -> max((2-0)^2, 1.5^2) = 4, max(1, 0.25) = 1
+    vl = value_loss(v, vold, ret, torch.ones_like(v))
+    assert vl.loss.item() == pytest.approx(0.5 * (4.0 + 1.0) / 2) and vl.clipfrac.item() == 0.0
+    vl = value_loss(_t([[2.0]]), _t([[1.0]]), _t([[3.0]]), _t([[1.0]]))  # clipped 1.5: (1.5-3)^2 > (2-3)^2
+    assert vl.loss.item() == pytest.approx(0.5 * 2.25) and vl.clipfrac.item() == 1.0
+    vl = value_loss(_t([[0.2]]), _t([[1.0]]), _t([[0.0]]), _t([[1.0]]))  # v below the old value: clipped up to 0.5
+    assert vl.loss.item() == pytest.approx(0.5 * 0.25)
+
+
+def test_rewards_on_a_non_square_batch_and_entropy_per_position():
+    mask = torch.tensor([[1, 1, 0, 0, 0], [1, 1, 1, 1, 0], [0, 0, 0, 0, 0]])
+    r = token_level_rewards(torch.tensor([1.0, 2.0, 3.0]), mask)
+    assert r.tolist() == [[0, 1.0, 0, 0, 0], [0, 0, 0, 2.0, 0], [0, 0, 0, 0, 0]]
+    logits = torch.randn(2, 3, 5, generator=torch.Generator().manual_seed(0))  # (batch, positions, vocab)
+    ref = torch.distributions.Categorical(logits=logits).entropy()
+    assert entropy_from_logits(logits).shape == (2, 3)
+    assert torch.allclose(entropy_from_logits(logits), ref, atol=1e-6)
