@@ -19,6 +19,7 @@ from grlo.rewards.math import extract_boxed, grade, is_equivalent
     # `\boxed 5`: the next token, without the closing `$` or `.`
     ("The answer is $\\boxed 5$.", "5"),
     ("\\boxed 42.", "42"),
+    ("so \\boxed X.", "X"),
     ("\\boxed{1} then \\boxed 8 is final", "8"),
     # nested braces and surrounding spaces
     ("$\\boxed{\\frac{1}{2}}$", "\\frac{1}{2}"),
