@@ -1,6 +1,7 @@
 """Integration (session smoke run, tests/conftest.py smoke_outdir): what the smoke tables and claims say, read back
 against the config and the score files: each table's exact row and column sets, every value in its range, the
-averages equal to the score files' values, the known-answer row at 100, and the claims' verdict set."""
+averages equal to the score files' values, the known-answer row at 100, and the claims' verdict set. (CSV cells are
+written with 4 decimals, booleans as true/false: grlo.report.common.fmt.)"""
 
 import csv
 import io
@@ -15,6 +16,7 @@ from grlo.eval.reference import REFERENCE_MODEL, benchmarks_with_reference
 from grlo.models.custom import model_ids
 from grlo.report.claims import NOT_RUN, SMOKE
 from grlo.report.common import DOMAIN_ORDER
+from grlo.report.tables import DEFAULT_COMPETITION_MATH
 
 pytestmark = pytest.mark.integration
 OVERALL = ["overall", "overall_stderr", "mean_benchmarks", "mean_benchmarks_stderr"]
@@ -77,8 +79,8 @@ def test_table1_rows_columns_ranges_and_averages(smoke):
         assert _num(r["overall"]) == pytest.approx(sum(dom_avg.values()) / len(dom_avg), abs=0.01), m
         assert _num(r["mean_benchmarks"]) == pytest.approx(
             sum(smoke["scores"][(m, b)]["value"] for b in benches) / len(benches), abs=0.01), m
-        for se in ("overall_stderr", "mean_benchmarks_stderr"):
-            assert 0.0 <= _num(r[se]) <= 50.0, (m, se, r[se])
+        for se in ("overall_stderr", "mean_benchmarks_stderr"):  # empty when a member has no standard error
+            assert r[se] == "" or 0.0 <= _num(r[se]) <= 50.0, (m, se, r[se])
     # the abstract's overall average is shown for the two models it reports; smoke numbers do not change it
     paper = {r["model"]: _num(r["paper_overall"]) for r in rows}
     assert paper[f"{primary}--base"] is not None and paper[f"{primary}--grlo"] is not None
@@ -123,15 +125,15 @@ def test_table3_and_table4_rows_columns_and_differences(smoke):
             t = m.partition("--")[2] if m in released else m.partition("--")[0]
             assert _num(r[m]) == pytest.approx(_num(t1[m][k]), abs=0.01), (k, m)
             assert _num(r[f"diff_vs_{t}"]) == pytest.approx(_num(r["grlo"]) - _num(r[m]), abs=0.02), (k, m)
-            assert _num(r[f"diff_vs_{t}_stderr"]) >= 0.0
+            assert r[f"diff_vs_{t}_stderr"] == "" or _num(r[f"diff_vs_{t}_stderr"]) >= 0.0
     cols, t4 = _rows(smoke["res"] / "table4.csv")
     assert cols == ["benchmark", "label", "competition_math", "base", "grlo", "rlvr", "grlo-rlvr", "gain",
                     "gain_stderr"]
     assert [r["benchmark"] for r in t4] == keys
-    comp = set(C.get(cfg, "report.competition_math"))
+    comp = set(C.get(cfg, "report.competition_math") or DEFAULT_COMPETITION_MATH)
     for r in t4:
         k = r["benchmark"]
-        assert r["competition_math"] == ((str(k in comp)) if k in benches else "")
+        assert r["competition_math"] == ((str(k in comp).lower()) if k in benches else "")  # CSV booleans
         for v in ("base", "grlo", "rlvr", "grlo-rlvr"):
             assert _num(r[v]) == pytest.approx(_num(t1[f"{primary}--{v}"][k]), abs=0.01), (k, v)
         assert _num(r["gain"]) == pytest.approx(_num(r["grlo-rlvr"]) - _num(r["grlo"]), abs=0.02), k
@@ -145,11 +147,11 @@ def test_table2_and_table5(smoke):
     stats = json.loads((smoke["out"] / "data" / "prompts" / "stats.json").read_text())
     grlo = t2[0]
     assert grlo["certainty"] == "measured" and int(grlo["prompts"]) > 0
-    assert int(grlo["prompts"]) in [v for v in stats.values() if isinstance(v, int)]
+    assert int(grlo["prompts"]) == stats["count"]
     for r in t2:
         if r["certainty"] == "measured":
-            assert _num(r["gpu_hours"]) == 0.0 and _num(r["cpu_hours"]) > 0.0, r  # a CPU run
-            assert _num(r["wall_hours"]) > 0.0
+            assert _num(r["gpu_hours"]) == 0.0 and _num(r["cpu_hours"]) >= 0.0, r  # a CPU run (4 decimals)
+            assert _num(r["wall_hours"]) >= 0.0
     cols, t5 = _rows(smoke["res"] / "table5.csv")
     assert cols == ["backbone", "model", "label", *smoke["benches"], *smoke["avg"], "overall", "overall_gain_vs_base"]
     assert t5 == []  # backbones.extra is empty in the smoke config
