@@ -86,6 +86,24 @@ EQUIVALENT: dict[str, str] = {
     "grlo.train.losses.x_policy_loss__mutmut_58":
         "`<=` instead of `<` at advantage 0: every surrogate (-A r, -A clip(r), -A c) is 0 there, so the dual and "
         "the plain clipped loss agree",
+    "grlo.train.advantages.x_masked_mean__mutmut_2": "Tensor.sum(dim=None) sums over every element, as .sum() does",
+    "grlo.train.advantages.x_masked_sum__mutmut_1": "as x_masked_mean__mutmut_2",
+    "grlo.train.losses.x_agg_loss__mutmut_11":
+        "n_tokens (a token count, integer-valued) as a tensor of its own dtype: dividing the float loss by it gives "
+        "the same float",
+    "grlo.train.losses.x_agg_loss__mutmut_13": "as x_agg_loss__mutmut_11",
+    "grlo.train.losses.x_agg_loss__mutmut_24": _2D,
+    "grlo.train.losses.x_agg_loss__mutmut_33": _2D,
+    "grlo.train.losses.x_agg_loss__mutmut_37": _2D,
+    "grlo.train.losses.x_agg_loss__mutmut_45": _2D,
+    "grlo.train.losses.x_agg_loss__mutmut_51": _2D,
+    "grlo.train.losses.x_agg_loss__mutmut_49":
+        "the row indicator stays boolean (.to(None) is a no-op); masked_mean multiplies it into the float sequence "
+        "losses and sums it as a count: the same mean",
+    "grlo.train.losses.x_policy_loss__mutmut_65": "as x_value_loss__mutmut_42 (boolean kept, same fraction)",
+    "grlo.train.losses.x_policy_loss__mutmut_75": "as x_value_loss__mutmut_42 (boolean kept, same fraction)",
+    "grlo.train.losses.x_policy_loss__mutmut_81":
+        "`<=` instead of `<` at advantage 0: clipped and the dual bound are both 0 there, so the `gt` is False anyway",
     "grlo.train.losses.x_value_loss__mutmut_42":
         "clipfrac's comparison stays boolean (.to(None) is a no-op) and masked_mean multiplies it by the float mask: "
         "the same fraction",

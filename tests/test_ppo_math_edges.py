@@ -110,6 +110,12 @@ def test_masked_statistics_along_a_dimension_and_biased_variance():
     assert masked_var(x, one).item() == 0.0  # a single token: no Bessel correction
 
 
+def test_two_token_variance_and_a_single_token_loss():
+    two = _t([[1.0, 3.0]])
+    assert masked_var(two, torch.ones_like(two)).item() == pytest.approx(2.0)  # Bessel: 2 / (2 - 1)
+    assert agg_loss(_t([[1e6]]), _t([[1.0]])).item() == 1e6  # one token: divided by exactly 1
+
+
 def test_whitening_without_shifting_the_mean():
     x, m = _t([[1.0, 2.0, 100.0], [3.0, 4.0, -50.0]]), _t([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
     vals = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
@@ -146,6 +152,7 @@ def test_defaults_nonzero_old_log_probs_and_small_advantages():
     # A=-1, r=0.5: clipped to 0.8; A=-1, r=5: dual bound 3; A=0.5, r=1.1: unclipped -0.55; A=1, r=1.5: -1.2
     assert out.loss.item() == pytest.approx((0.8 + 3.0 - 0.55 - 1.2) / 4, abs=1e-12)
     assert out.approx_kl.item() == pytest.approx(-sum(math.log(r) for r in [0.5, 5.0, 1.1, 1.5]) / 4)
+    assert out.clipfrac_lower.item() == pytest.approx(1 / 4)  # only A=-1, r=5; a small positive A is never dual
     v, vold, ret = _t([[2.0, -1.0]]), _t([[1.0, 0.0]]), _t([[0.0, 0.0]])
     # default clip 0.5 around the old values: 1.5 and -0.5 -> max((2-0)^2, 1.5^2) = 4, max(1, 0.25) = 1
     vl = value_loss(v, vold, ret, torch.ones_like(v))
