@@ -43,7 +43,9 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     "rewards_math": (["grlo/rewards/math.py"], ["tests/test_math_boxes.py", "tests/test_rewards_general_reasoner.py"]),
     "eval_scorers_math_choice": (["grlo/eval/scorers/math.py", "grlo/eval/scorers/choice.py"],
                                  ["tests/test_math_boxes.py", "tests/test_eval_scorers.py"]),
-    "train_distributed": (["grlo/train/distributed.py"], ["tests/test_whiten_ranks.py", "tests/test_ppo_math.py"]),
+    # grlo/train/distributed.py (global_whiten, reduce_row) is not in the set: its tests start real gloo processes,
+    # and mutmut 3.8.1's worker pool fails on a test that starts subprocesses (KeyError in wait_for_result). A missing
+    # all-reduce is caught by tests/test_whiten_ranks.py (checked by putting the bug back by hand).
     # the resume fingerprint: computed and checked in grlo/train/checkpoint.py, fed by PPOTrainer (grlo/train/ppo.py)
     "train_resume_fingerprint": (["grlo/train/checkpoint.py"], ["tests/test_resume_fingerprint.py"]),
     # (tests/verl_env/test_verl_config.py composes them with verl's own config: it runs in .venv-verl, not here)
@@ -63,8 +65,6 @@ ONLY_FUNCTIONS: dict[str, list[str]] = {
     # the trainer's checkpoint I/O (model/optimizer state, RNG, litter) is covered by the resume tests, not here
     "train_resume_fingerprint": ["fingerprint", "check_fingerprint", "input_id", "_file_id", "_flatten",
                                  "code_version"],
-    # fsdp2_wrap and empty_cuda_cache only act on GPUs / under torchrun (the FSDP2 test in test_ppo_trainer.py)
-    "train_distributed": ["dist_on", "world_size", "rank", "all_sum", "reduce_row", "global_whiten"],
     # the verdict rules and tolerances; build (the claim rows, ~600 mutants, mostly of texts: an hour on 2 cores) and
     # the command line are left out (tests/test_report_claims.py and test_claims_rules.py cover the rows)
     "report_claims": ["within", "verdict", "_tol_text", "_tol"],
