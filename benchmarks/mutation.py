@@ -79,6 +79,11 @@ _2D = ("(batch, response_length) tensors have two dimensions, so dimension -1 is
        "the size-1 column of nonzero()'s (k, 1) output either way, or not at all, indexes the same rows)")
 EQUIVALENT: dict[str, str] = {
     "grlo.train.advantages.x_explained_variance__mutmut_11": 'float("NAN") is the same NaN',
+    "grlo.eval.scorers.choice.x_extract_letter__mutmut_34":
+        "also stripping 'X' from a boxed letter: X is never an option (grlo.eval.templates.LETTERS is A-J), so the "
+        "letter is rejected either way",
+    "grlo.eval.scorers.choice.x_extract_letter__mutmut_5":
+        "an empty text as 'XXXX' instead of '': neither holds an answer pattern nor a box",
     "grlo.train.advantages.x_token_level_rewards__mutmut_8": _2D,
     "grlo.train.advantages.x_token_level_rewards__mutmut_15": _2D,
     "grlo.train.advantages.x_token_level_rewards__mutmut_16": _2D,

@@ -103,6 +103,8 @@ def test_math_scorer_takes_the_last_box_and_strips_currency():
     assert res.records[0]["extracted"] == ["5", "3", None]
     assert res.records[1]["scores"] == [1.0, 1.0]
     assert res.records[1]["extracted"] == ["\\$18.90", "18.9"]  # recorded as written
+    assert res.info == {"checker": "math-verify, gold first, last \\boxed{}; escaped dollars removed"}
+    assert all(0.0 <= r["time_s"] < 60.0 for r in res.records)
     assert math_scorer.strip_currency(None) is None
     assert math_scorer.strip_currency(" \\text{\\$} 36 ") == "36"
 
@@ -111,6 +113,7 @@ def test_math_scorer_takes_the_last_box_and_strips_currency():
     ("Answer: C", 4, "C"),
     ("Answer: $B$", 4, "B"),
     ("answer:D and then Answer: A", 4, "D"),  # simple-evals: the first match
+    ("Answer: A, but the answer is (C)", 4, "A"),  # simple-evals' rule wins over our extension
     ("Answer: E", 4, None),  # outside the options
     ("Answer: E", 5, "E"),
     ("**Answer:** (c)", 4, "C"),
@@ -135,3 +138,7 @@ def test_choice_scorer_verdicts():
     assert res.records[0]["verdicts"] == ["correct", "wrong", "no_answer"]
     assert res.records[0]["extracted"] == ["B", "C", None]
     assert res.info["extraction"] == choice.EXTRACTION
+    assert all(0.0 <= r["time_s"] < 60.0 for r in res.records)
+    # the letter range is the problem's own number of options; extract_letter's default is four (A-D)
+    five = choice.score({}, [{"choices": list("vwxyz"), "answer": "E"}], [["Answer: E"]], {})
+    assert five.records[0]["scores"] == [1.0] and choice.extract_letter("Answer: E") is None
