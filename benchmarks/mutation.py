@@ -264,12 +264,14 @@ def score(name: str, work: Path) -> dict:
     counts: dict[str, int] = {}
     for s in status.values():
         counts[s] = counts.get(s, 0) + 1
-    survivors = sorted(k for k, s in status.items() if s in ("survived", "no tests", "suspicious", "not checked"))
+    survivors = sorted(k for k, s in status.items() if s in ("survived", "no tests", "suspicious"))
     equivalent = {k: EQUIVALENT[k] for k in survivors if k in EQUIVALENT}
     live = [k for k in survivors if k not in equivalent]
     killed = sum(1 for s in status.values() if s in ("killed", "timeout", "segfault", "caught by type check"))
-    scored = len(status) - len(equivalent)
+    unchecked = counts.get("not checked", 0)  # a run stopped before the end: those mutants are not scored
+    scored = len(status) - len(equivalent) - unchecked
     return {"mutants": len(status), "status_counts": counts, "killed": killed, "equivalent": equivalent,
+            "not_checked": unchecked,
             "score": round(killed / scored, 4) if scored else None,
             "survivors": diffs(work, live, MODULES[name][0])}
 
@@ -324,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
 def write(out: dict, output: Path, wall: float) -> None:
     mods = out["modules"].values()
     killed = sum(m["killed"] for m in mods)
-    scored = sum(m["mutants"] - len(m["equivalent"]) for m in mods)
+    scored = sum(m["mutants"] - len(m["equivalent"]) - m.get("not_checked", 0) for m in mods)
     out["total"] = {"killed": killed, "scored": scored, "score": round(killed / scored, 4) if scored else None,
                     "wall_s_this_run": round(wall, 1)}
     output.parent.mkdir(parents=True, exist_ok=True)
