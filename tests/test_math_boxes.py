@@ -142,3 +142,5 @@ def test_choice_scorer_verdicts():
     # the letter range is the problem's own number of options; extract_letter's default is four (A-D)
     five = choice.score({}, [{"choices": list("vwxyz"), "answer": "E"}], [["Answer: E"]], {})
     assert five.records[0]["scores"] == [1.0] and choice.extract_letter("Answer: E") is None
+    four = choice.score({}, [{"choices": list("wxyz"), "answer": "A"}], [["Answer: E"]], {})
+    assert four.records[0]["verdicts"] == ["no_answer"]  # E is not an option of a 4-choice problem
