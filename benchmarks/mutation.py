@@ -182,9 +182,8 @@ def prepare(work: Path, files: list[str], tests: list[str], deselect: list[str])
         elif src.exists():
             shutil.copy2(src, work / p)
     (work / "tests").mkdir()
-    for t in ["tests/conftest.py", "tests/_chromium.py", *tests]:
-        if (ROOT / t).exists():
-            shutil.copy2(ROOT / t, work / t)
+    for t in (ROOT / "tests").glob("*.py"):  # every test module: tests import helpers from each other
+        shutil.copy2(t, work / "tests" / t.name)
     (work / "pyproject.toml").write_text(pyproject(files, tests, deselect))
 
 
