@@ -11,8 +11,13 @@ with only the test files that cover it, so a run is fast and the modules do not 
 the tests cannot tell apart from the original because they do not change behaviour are listed in EQUIVALENT with a
 reason; the score is killed / (mutants - equivalent). Timeouts count as killed (mutmut's rule).
 
-    nice -n 19 .venv/bin/python benchmarks/mutation.py [--only NAME ...] [--jobs 2]
-        [--output benchmarks/results/mutation.json]
+    nice -n 19 .venv/bin/python benchmarks/mutation.py [--only NAME ...] [--jobs 2] [--workdir DIR]
+        [--output benchmarks/results/mutation.json] [--rescore]
+
+--rescore recounts the modules of --output from their workdirs with the current EQUIVALENT list, without a run.
+Limits: mutmut 3.8.1's worker pool fails on a test that starts subprocesses, so such tests are left out of a
+module's run (DESELECT) and grlo/train/distributed.py, whose tests start gloo processes, is not in the set. On a
+shared 2-core machine math-verify's 5 s parse limit can be exceeded (an equivalence test then fails the clean run).
 
 Writes per module: mutants, killed, survived (each with its diff), equivalent, score; and the machine, its load and
 the command. `make mutation` runs it. Nothing outside --workdir and --output is written.
@@ -56,7 +61,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
 # Slow tests left out of a module's run: they do not reach the mutated functions (they would only slow the
 # recording of which tests reach which function), or they start processes, which mutmut cannot run.
 DESELECT: dict[str, list[str]] = {
-    # starts `grlo train-grlo` in a subprocess, which mutmut's worker pool cannot run alongside (see train_distributed)
+    # starts `grlo train-grlo` in a subprocess, which mutmut's worker pool cannot run (see the note in MODULES)
     "verl_overrides": ["tests/test_verl_launch.py::test_dry_run_stdout_is_the_command_and_its_comments",
                        # asserts "verl" is absent from the native command, whose paths hold the workdir's name
                        "tests/test_verl_launch.py::test_native_engine_dry_run_is_the_native_launch"],
