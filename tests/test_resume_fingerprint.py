@@ -28,6 +28,13 @@ def test_fingerprint_rules(tmp_path):
     assert nested == {"rlvr.train.x.save_freq": "1"}
 
 
+def test_fingerprint_values_are_canonical_json():
+    # key order inside a value (a list of mappings, a mapping in `extra`) does not change the fingerprint
+    a = ckpt.fingerprint({"x": [{"b": 1, "a": 2}]}, {}, {}, {"d": {"b": 1, "a": 2}})
+    assert a == {"grlo.x": '[{"a": 2, "b": 1}]', "run.d": '{"a": 2, "b": 1}'}
+    assert a == ckpt.fingerprint({"x": [{"a": 2, "b": 1}]}, {}, {}, {"d": {"a": 2, "b": 1}})
+
+
 def test_input_id_of_files_and_directories(tmp_path):
     f = tmp_path / "f.bin"
     f.write_bytes(b"abc")
@@ -55,12 +62,18 @@ def test_input_id_of_files_and_directories(tmp_path):
 
 def test_check_fingerprint_names_the_keys():
     ckpt.check_fingerprint({"a": "1", "b": "2"}, {"a": "1", "b": "2"}, "x")
-    with pytest.raises(GrloError, match=r"no run fingerprint.*--fresh"):
+    with pytest.raises(GrloError) as e:
         ckpt.check_fingerprint(None, {"a": "1"}, "x")
+    assert str(e.value) == ("x: checkpoint has no run fingerprint (written by an older grlo): rerun with --fresh to "
+                            "start over")
+    eight = {f"k{i}": "1" for i in range(8)}
+    with pytest.raises(GrloError, match=r"\(k0, k1, k2, k3, k4, k5, k6, k7\): restore") as e:
+        ckpt.check_fingerprint(eight, {}, "x")
+    assert "more" not in str(e.value)
     with pytest.raises(GrloError, match=r"other settings \(b, c\): restore them"):
         ckpt.check_fingerprint({"a": "1", "b": "2"}, {"a": "1", "b": "3", "c": "0"}, "x")
-    many = {f"k{i:02d}": str(i) for i in range(10)}
-    with pytest.raises(GrloError, match=r"\(k00, k01, k02, k03, k04, k05, k06, k07 and 2 more\)") as e:
+    many = {f"k{i:02d}": str(i) for i in range(9)}
+    with pytest.raises(GrloError, match=r"\(k00, k01, k02, k03, k04, k05, k06, k07 and 1 more\)") as e:
         ckpt.check_fingerprint(many, {}, "where")
     assert str(e.value).startswith("where: ")
 
