@@ -151,3 +151,20 @@ def test_command_and_render():
     assert O.main_ppo_command([])[0] == "python3"
     assert O.render(cmd, ovr) == ("py \\\n    -m \\\n    verl.trainer.main_ppo \\\n    a.b=1 \\\n    'c=x y' \\\n"
                                   "    'd=[1,2]'\n# deviation: c: because\n# deviation: d: why")
+
+
+def test_refusals_name_the_config_source_and_the_save_cadence_falls_back(paper_g, tmp_path):
+    batch = {"train_batch_size": 1024, "actor_mini": 256, "critic_mini": 256}
+    bad = C.deep_merge(copy.deepcopy(paper_g), {"norm_adv": False})
+    with pytest.raises(GrloError, match=r"^config: grlo\.norm_adv: "):
+        O.build_overrides(bad, "b", _paths(tmp_path), batch, 0)
+    with pytest.raises(GrloError, match=r"^run\.yaml: grlo\.norm_adv: "):
+        O.build_overrides(bad, "b", _paths(tmp_path), batch, 0, "run.yaml")
+    g = copy.deepcopy(paper_g)
+    g.pop("verl", None)
+    g["save_freq"], g["logger"] = 9, ["file", "wandb", "console"]
+    ovr = {o.key: o.value for o in O.build_overrides(g, "b", _paths(tmp_path), batch, 0)}
+    assert ovr["trainer.save_freq"] == "9"  # no grlo.verl.save_freq: the native engine's cadence
+    assert ovr["trainer.logger"] == '["console","file","wandb"]'  # console and file once each
+    del g["save_freq"]
+    assert {o.key: o.value for o in O.build_overrides(g, "b", _paths(tmp_path), batch, 0)}["trainer.save_freq"] == "-1"
