@@ -86,6 +86,9 @@ _2D = ("(batch, response_length) tensors have two dimensions, so dimension -1 is
        "the size-1 column of nonzero()'s (k, 1) output either way, or not at all, indexes the same rows)")
 EQUIVALENT: dict[str, str] = {
     "grlo.train.advantages.x_explained_variance__mutmut_11": 'float("NAN") is the same NaN',
+    "grlo.train.checkpoint.x_code_version__mutmut_7":
+        "another separator between a module's name and its source in the code hash: the hash is only compared with "
+        "hashes the same code computes",
     "grlo.train.verl.overrides.x_build_overrides__mutmut_66":
         "`or` instead of `and`: no CONFIG_KEY value is None and no CONFIG_KEY key is among the keys produced "
         "before the loop, so both conditions select the same keys",

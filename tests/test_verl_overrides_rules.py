@@ -168,3 +168,11 @@ def test_refusals_name_the_config_source_and_the_save_cadence_falls_back(paper_g
     assert ovr["trainer.logger"] == '["console","file","wandb"]'  # console and file once each
     del g["save_freq"]
     assert {o.key: o.value for o in O.build_overrides(g, "b", _paths(tmp_path), batch, 0)}["trainer.save_freq"] == "-1"
+
+
+def test_a_config_without_a_mirrored_key_passes_train_sh_value(paper_g, tmp_path):
+    g = copy.deepcopy(paper_g)
+    del g["return_raw_chat"]
+    batch = {"train_batch_size": 1024, "actor_mini": 256, "critic_mini": 256}
+    ovr = {o.key: o for o in O.build_overrides(g, "b", _paths(tmp_path), batch, 0)}
+    assert ovr["data.return_raw_chat"].value == "True" and ovr["data.return_raw_chat"].deviation is None
