@@ -10,7 +10,7 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZ
 VERL_VENV ?= .venv-verl
 VERL_VERSION := 0.6.1
 
-.PHONY: venv verl-venv smoke test test-all lint fmt dry-run clean-smoke results sif
+.PHONY: venv verl-venv smoke test test-all mutation lint fmt dry-run clean-smoke results sif
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -83,6 +83,11 @@ test: venv verl-venv $(CHROMIUM) $(BWRAP)
 test-all: venv verl-venv $(CHROMIUM) $(BWRAP)
 	$(OFFLINE) $(VERL_VENV)/bin/python -m pytest -q -m "" tests/verl_env
 	$(OFFLINE) $(PY) -m pytest -q -m ""
+
+# Mutation testing of the core rules, a benchmark and not a gate: how many small deliberate bugs the tests catch,
+# per module, written to benchmarks/results/mutation.json with the surviving mutants (benchmarks/mutation.py).
+mutation: venv
+	$(OFFLINE) nice -n 19 $(PY) benchmarks/mutation.py
 
 lint: venv
 	$(VENV)/bin/lint-imports

@@ -205,7 +205,6 @@ def test_cli_smoke_run_writes_final_model(models, tmp_path):
     assert rc == 2
 
 
-@pytest.mark.slow
 def test_two_process_fsdp2_cpu_run_and_resume(models, tmp_path):
     """The multi-GPU code path (torchrun, FSDP2 sharding, global whitening, collective checkpoints) on 2 CPU processes:
     SIGTERM to torchrun mid-run (both ranks agree to stop after the step and save), then a rerun resumes and ends with
