@@ -84,7 +84,7 @@ def test_judge_preference_direction(judge_url):
 
 def _smoke_alpaca(judge_fn, completions):
     from grlo.data import benchmarks
-    from grlo.eval import spec as spec_mod
+    from grlo.registry import spec as spec_mod
     from grlo.eval.score import score_generations
 
     spec = spec_mod.benchmark_spec("alpacaeval2", {"mode": "smoke"})
