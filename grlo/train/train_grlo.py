@@ -221,7 +221,7 @@ def execute(cfg: dict, args, p: dict, v: dict) -> int:
         log.warning("verl finished at step %d, planned %d (verl's own count, after filter_overlong_prompts)", step,
                     p["total_steps"])
     manifest = {"stage": "grlo", "backbone": args.backbone, "batch_sizes": p["batch"], "grlo_config": p["g"],
-                "planned_steps": p["total_steps"], "verl_overrides": [o.arg() for o in p["overrides"]],
+                "planned_steps": p["total_steps"], "cpu": p["cpu"], "verl_overrides": [o.arg() for o in p["overrides"]],
                 "deviations": {o.key: o.deviation for o in p["overrides"] if o.deviation}}
     finalize.finalize(p["paths"].checkpoints, args.output_dir, args.policy_init, manifest)
     print(f"verl training finished: {Path(args.output_dir) / 'final'}", file=sys.stderr)
