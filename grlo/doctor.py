@@ -378,7 +378,13 @@ def check_trainer(c: Ctx) -> list[Check]:
     if procs != n_rule:
         return [Check(FAIL, f"train_grlo: trainer starts {procs} processes (grlo.n_gpus_per_node x grlo.nnodes)",
                       f"the rule reserves {n_rule} GPUs: make them equal")]
-    return [Check(OK, f"train_grlo: {procs} trainer processes", "= the GPUs its rule reserves")]
+    out = [Check(OK, f"train_grlo: {procs} trainer processes", "= the GPUs its rule reserves")]
+    if g.get("engine") == "verl":  # the launch itself is checked by running it small, not by this list
+        out.append(Check(OK, "train_grlo on verl: rehearse the launch before GPU hours",
+                         f"grlo rehearse --config <these configs> --backbone {c.cfg['backbones']['primary']} "
+                         "--output rehearsal (verl's main_ppo at tiny sizes on CPU: train, kill, resume, merge; "
+                         "docs/grlo_ppo.md)"))
+    return out
 
 
 def container_ref(cfg: dict) -> tuple[str, str | None]:

@@ -59,6 +59,17 @@ def grlo_train_dir(outdir: Path, cfg: dict) -> Path:
     return outdir / "checkpoints" / cfg["backbones"]["primary"] / "grlo"
 
 
+def checkpoint_in(train: Path) -> str | None:
+    """train_grlo's last complete checkpoint: native `checkpoints/step_N/state.json`; verl writes its tracker file
+    after the step's checkpoint (`verl/checkpoints/latest_checkpointed_iteration.txt`)."""
+    native = sorted(p.parent.name for p in train.glob("checkpoints/step_*/state.json"))
+    if native:
+        return native[-1]
+    tracker = train / "verl" / "checkpoints" / "latest_checkpointed_iteration.txt"
+    step = tracker.read_text().strip() if tracker.exists() else ""
+    return f"global_step_{step}" if step.isdigit() else None
+
+
 def _failure(outdir: Path, what: str, stderr: str) -> str:
     logs = "\n".join(f"== {p}\n{p.read_text(errors='replace')[-1500:]}"
                      for p in sorted(outdir.glob("logs/**/*.log"), key=lambda p: p.stat().st_mtime)[-4:])
@@ -102,14 +113,14 @@ def run_fault_injected(outdir: Path, overlay: Path | None, cfg: dict) -> dict:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             while proc.poll() is None and time.time() - t0 < DAG_TIMEOUT_S:
-                if list(train.glob("checkpoints/step_*/state.json")):
+                if checkpoint_in(train):
                     break
                 time.sleep(0.5)
-            if proc.poll() is not None or not list(train.glob("checkpoints/step_*/state.json")):
+            if proc.poll() is not None or not checkpoint_in(train):
                 pytest.fail(_failure(outdir, f"smoke DAG ended (rc {proc.returncode}) or timed out before train_grlo "
                                      f"wrote a checkpoint", (outdir.parent / "first_attempt.log").read_text()))
             final_before_kill = (train / "final").exists()
-            checkpoint = sorted(p.parent.name for p in train.glob("checkpoints/step_*/state.json"))[-1]
+            checkpoint = checkpoint_in(train)
             how = _stop_group(proc)
         finally:
             if proc.poll() is None:

@@ -182,7 +182,7 @@ def test_cli_smoke_run_writes_final_model(models, tmp_path):
     over.write_text("grlo:\n  total_training_steps: 3\n  max_response_length: 8\n  save_freq: 2\n")
     out = tmp_path / "ckpt"
     rc = main(["train-grlo", "--config", str(ROOT / "config/config.yaml"), str(ROOT / "config/smoke.yaml"), str(over),
-               "--backbone", "tiny", "--prompts", prompts, "--policy-init", pol, "--reward-model", rm,
+               "--engine", "native", "--backbone", "tiny", "--prompts", prompts, "--policy-init", pol, "--reward-model", rm,
                "--output-dir", str(out), "--device-record", str(tmp_path / "dev.json"), "--no-progress"])
     assert rc == 0
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
@@ -200,7 +200,7 @@ def test_cli_smoke_run_writes_final_model(models, tmp_path):
     # an oversized batch through the CLI is a one-line error (exit 2) naming the key
     over.write_text("grlo:\n  train_batch_size: 64\n  adapt_batch_size: false\n")
     rc = main(["train-grlo", "--config", str(ROOT / "config/config.yaml"), str(ROOT / "config/smoke.yaml"), str(over),
-               "--backbone", "tiny", "--prompts", prompts, "--policy-init", pol, "--reward-model", rm,
+               "--engine", "native", "--backbone", "tiny", "--prompts", prompts, "--policy-init", pol, "--reward-model", rm,
                "--output-dir", str(tmp_path / "bad"), "--no-progress"])
     assert rc == 2
 

@@ -1,5 +1,5 @@
 """Integration: the complete smoke DAG runs offline on CPU in a temporary output directory (killed in the middle of GRLO
-training and restarted, tests/conftest.py smoke_outdir), and every artifact is
+training, which runs verl 0.6.1's main_ppo on CPU, and restarted, tests/conftest.py smoke_outdir), and every artifact is
 read back (table 1 accuracy from the real SmolLM2 generations, the other tables, claims, figures)."""
 
 import csv
@@ -30,6 +30,15 @@ def test_smoke_dag_end_to_end(smoke_outdir):
     assert abs(float(rows["qwen3-4b-base--base"]["math500"]) - score["value"]) < 0.01
     for model in ("qwen3-4b-base--grlo", "qwen3-4b-base--rlvr", "qwen3-4b-base--grlo-rlvr", "qwen3-4b--thinking"):
         assert rows[model]["math500"] != "", model
+    # the GRLO row trained on the configured engine: smoke mode runs verl's own main_ppo (on CPU), as paper mode does
+    from conftest import grlo_train_dir, smoke_config
+
+    cfg = smoke_config()
+    manifest = json.loads((grlo_train_dir(outdir, cfg) / "final" / "manifest.json").read_text())
+    assert manifest["engine"] == cfg["grlo"]["engine"]
+    if cfg["grlo"]["engine"] == "verl":
+        train_log = (outdir / "logs" / "train_grlo" / f"{cfg['backbones']['primary']}.log").read_text(errors="replace")
+        assert "verl.trainer.main_ppo" in train_log and "Training Progress" in train_log and manifest["cpu"] is True
     samples = (outdir / "scores/qwen3-4b-base--base/math500.samples.jsonl").read_text().splitlines()
     assert len(samples) == score["n"]
     for name in ("table1", "table2", "table3", "table4", "table5", "claims"):
@@ -66,6 +75,14 @@ def test_smoke_dag_killed_in_training_and_restarted_equals_uninterrupted(smoke_o
     assert rec["final_existed_at_kill"] is False, rec  # the kill really landed inside training
     assert rec["resumed"], rec  # the restarted trainer continued from the checkpoint
     cfg = smoke_config()
+    if cfg["grlo"]["engine"] == "verl":  # the proof: verl's own log of the restart trains from the step after it
+        k = int(rec["checkpoint_at_kill"].rsplit("_", 1)[1])
+        logs = grlo_train_dir(smoke_outdir, cfg) / "verl" / "logs"
+        attempts = sorted(logs.glob("attempt-*.metrics.jsonl"), key=lambda p: int(p.name.split("-")[1].split(".")[0]))
+        assert len(attempts) >= 2, attempts
+        last = [json.loads(x) for x in attempts[-1].read_text().splitlines() if x.strip()]
+        trained = [r["step"] for r in last if "training/global_step" in r["data"]]
+        assert trained and trained[0] >= k + 1, (k, trained)  # nothing before the checkpoint was trained again
     backbone, benches = cfg["backbones"]["primary"], cfg["evaluation"]["benchmarks"]
     model = f"{backbone}--grlo"
     ref = tmp_path / "reference"

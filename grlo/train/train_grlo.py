@@ -209,8 +209,15 @@ def execute(cfg: dict, args, p: dict, v: dict) -> int:
         log.info("verl finished this run at step %d before: finalising without training", done)
         rc = 0
     else:
-        rc = launch.run_verl(p["cmd"], p["env"], p["nnodes"], p["gpus_per_node"], int(v.get("ray_port", 6379)),
-                             image, cpu=p["cpu"], cwd=str(Path(args.output_dir).resolve() / "verl"))
+        go = lambda: launch.run_verl(p["cmd"], p["env"], p["nnodes"], p["gpus_per_node"],  # noqa: E731
+                                     int(v.get("ray_port", 6379)), image, cpu=p["cpu"],
+                                     cwd=str(Path(args.output_dir).resolve() / "verl"))
+        rc = go()
+        if rc != 0 and p["cpu"] and not Path(p["env"]["VERL_FILE_LOGGER_PATH"]).exists():
+            # died before verl's trainer opened its log: on a loaded CPU machine Ray's 30 s start-up wait (fixed in
+            # Ray) times out; the launch is repeated once, from the same (empty) state
+            log.warning("verl main_ppo exited with %d before its trainer started; launching it once more", rc)
+            rc = go()
     n_batches = p["n_prompts"] // p["batch"]["train_batch_size"]
     M.write_metrics(p["logs"], Path(args.output_dir) / "metrics.jsonl", n_batches)  # also after a failure
     if rc != 0:
@@ -221,7 +228,7 @@ def execute(cfg: dict, args, p: dict, v: dict) -> int:
         log.warning("verl finished at step %d, planned %d (verl's own count, after filter_overlong_prompts)", step,
                     p["total_steps"])
     manifest = {"stage": "grlo", "backbone": args.backbone, "batch_sizes": p["batch"], "grlo_config": p["g"],
-                "planned_steps": p["total_steps"], "verl_overrides": [o.arg() for o in p["overrides"]],
+                "planned_steps": p["total_steps"], "cpu": p["cpu"], "verl_overrides": [o.arg() for o in p["overrides"]],
                 "deviations": {o.key: o.deviation for o in p["overrides"] if o.deviation}}
     finalize.finalize(p["paths"].checkpoints, args.output_dir, args.policy_init, manifest)
     print(f"verl training finished: {Path(args.output_dir) / 'final'}", file=sys.stderr)

@@ -2,8 +2,8 @@
 readable by the verl image's transformers 4.x.
 
 verl 0.6.1 imports `transformers.AutoModelForVision2Seq`, which transformers 5 removed (its successor is
-`AutoModelForImageTextToText`). Our CPU test environment has transformers 5.17; the verl image (docker/verl.Dockerfile)
-has verl's own transformers 4.x, where the alias already exists and this is a no-op.
+`AutoModelForImageTextToText`): a no-op in the verl image (docker/verl.Dockerfile) and in `.venv-verl`, which both
+pin verl's transformers 4.56.2; it matters where verl's modules are imported next to transformers 5.
 
 The other way round: a tokenizer saved by transformers 5 (our tiny stand-ins, the smoke models) names its class
 `TokenizersBackend`, which transformers 4.x does not have; there it is the fast tokenizer, `PreTrainedTokenizerFast`.

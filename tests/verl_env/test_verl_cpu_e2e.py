@@ -1,0 +1,109 @@
+"""verl 0.6.1's real trainer end to end on CPU (grlo.train.verl.cpu): `grlo rehearse` runs the paper config's
+override set at tiny sizes through `python -m verl.trainer.main_ppo`: validation and step 1, a SIGKILL once the
+step-1 checkpoint exists, the resume, verl's own model merger, the metrics conversion. A second rehearsal with the
+same seed, uninterrupted, must give the same metrics (verl's full-determinism gate compares two PPO runs' curves):
+that one comparison checks determinism and that the resumed run trained on what the uninterrupted one did."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grlo.train.verl.compat import ensure_transformers_aliases
+
+ensure_transformers_aliases()
+
+ROOT = Path(__file__).resolve().parents[2]
+PAPER = str(ROOT / "config" / "config.yaml")
+TIMEOUT_S = 1800  # a loaded 2-core machine
+
+
+def rehearse(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "grlo.cli", "rehearse", "--config", PAPER, "--backbone",
+                           "qwen3-4b-base", "--output", str(out), *extra], cwd=out.parent, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rehearse") / "a"
+    r = rehearse(out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_rehearsal_trains_is_killed_resumes_and_merges(killed_and_resumed):
+    out = killed_and_resumed
+    rec = json.loads((out / "rehearsal.json").read_text())
+    assert rec["ok"] and [p["phase"] for p in rec["phases"]] == ["setup", "train", "resume", "merge", "metrics"]
+    logs = out / "verl" / "logs"
+    first, second = rows(logs / "attempt-1.metrics.jsonl"), rows(logs / "attempt-2.metrics.jsonl")
+    train = lambda rs: [r["step"] for r in rs if "training/global_step" in r["data"]]  # noqa: E731
+    # the killed attempt trained step 1 (and was killed before finishing); the resumed one starts at step 2
+    assert train(first)[0] == 1 and 2 not in train(first) or train(first) == [1, 2]
+    assert train(second) == [2]
+    # verl's file logger wrote the tensor metrics of every step (0.6.1's own dies on them after step 1)
+    assert all(isinstance(r["data"]["global_seqlen/mean"], (int, float)) for r in second if r["step"] == 2)
+    m = rows(out / "metrics.jsonl")
+    assert [r["step"] for r in m if "epoch" in r] == [1, 2] and m[0]["step"] == 0
+    assert all(r["epoch"] == 0 for r in m if "epoch" in r) and all("reward/rm_mean" in r for r in m if "epoch" in r)
+    man = json.loads((out / "final" / "manifest.json").read_text())
+    assert man["engine"] == "verl" and man["steps"] == 2 and man["cpu"] is True
+    assert "data.sampler.class_path" in man["deviations"] and "trainer.device" in man["deviations"]
+
+
+def test_the_merged_tied_model_loads_with_one_head(killed_and_resumed):
+    """Qwen3 (like Qwen3-4B) ties its embeddings: verl 0.6.1's merger writes lm_head.weight too; final/ keeps one
+    copy, so transformers ties the head to the embedding (the trained embedding)."""
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    final = killed_and_resumed / "final"
+    keys = set()
+    for f in final.glob("*.safetensors"):
+        with safe_open(str(f), "pt") as h:
+            keys |= set(h.keys())
+    assert "model.embed_tokens.weight" in keys and "lm_head.weight" not in keys
+    model = AutoModelForCausalLM.from_pretrained(final)
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    policy = AutoModelForCausalLM.from_pretrained(killed_and_resumed / "models" / "policy")
+    assert not model.model.embed_tokens.weight.equal(policy.model.embed_tokens.weight)  # trained, not the init
+
+
+def test_same_seed_uninterrupted_rehearsal_gives_the_same_metrics(killed_and_resumed, tmp_path):
+    out = tmp_path / "b"
+    r = rehearse(out, "--no-kill")
+    assert r.returncode == 0, r.stderr[-3000:]
+    volatile = ("time/", "timing_s/", "perf/", "gpu/")
+    curve = lambda p: [{k: v for k, v in row.items() if not k.startswith(volatile)}  # noqa: E731
+                       for row in rows(p / "metrics.jsonl")]
+    a, b = curve(killed_and_resumed), curve(out)
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [0, 1, 2]
+    for ra, rb in zip(a, b):
+        assert ra == rb, ra["step"]
+
+
+def test_verls_file_logger_writes_tensor_metrics_and_flushes(tmp_path, monkeypatch):
+    """verl's own Tracking with the `file` backend, after the plugin is imported (as verl's TaskRunner does)."""
+    import numpy as np
+    import torch
+
+    import grlo.train.verl.plugin  # noqa: F401
+    from verl.utils.tracking import Tracking
+
+    path = tmp_path / "m.jsonl"
+    monkeypatch.setenv("VERL_FILE_LOGGER_PATH", str(path))
+    t = Tracking(project_name="p", experiment_name="e", default_backend=["file"])
+    t.log({"global_seqlen/mean": torch.tensor(7.5), "n": np.int64(3), "v": np.float32(0.25), "x": 1.0}, step=1)
+    # readable before the logger is closed: a killed run keeps its rows
+    assert json.loads(path.read_text()) == {"step": 1, "data": {"global_seqlen/mean": 7.5, "n": 3, "v": 0.25,
+                                                                "x": 1.0}}
