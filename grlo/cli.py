@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reference-answers": ("grlo.eval.reference", "known-answer row: reference solutions written as generations"),
     "compare": ("grlo.report.compare", "per-benchmark differences of two runs with a paired bootstrap interval"),
     "train-grlo": ("grlo.train.train_grlo", "GRLO: PPO with a GAE critic and a reward model (engine: verl or native)"),
-    "rehearse": ("grlo.train.verl.rehearse", "pre-flight: the paper's verl GRLO launch at tiny sizes (train, kill, "
+    "rehearse": ("grlo.train.rehearse", "pre-flight: the paper's verl GRLO launch at tiny sizes (train, kill, "
                  "resume, merge), before GPU hours"),
     "train-rlvr": ("grlo.train.rlvr", "RLVR baseline / GRLO->RLVR stage with TRL's GRPOTrainer"),
     "download-rlvr-data": ("grlo.data.rlvr_data", "download/normalise the RLVR training set (WebInstruct-verified)"),

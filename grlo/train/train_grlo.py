@@ -124,15 +124,9 @@ def verl_batch(g: dict, n_prompts: int, source: str) -> dict:
     return resolve_batch_sizes(g, n_prompts, n_gpus * micro, source)
 
 
-def on_cpu(cfg: dict) -> bool:
-    """verl runs on CPU (grlo.train.verl.cpu) outside paper mode when no GPU is visible; paper mode never does."""
-    from grlo.train.verl import cpu
-
-    return cfg.get("mode") != "paper" and cpu.needed()
-
-
 def verl_plan(cfg: dict, args, source: str, attempt: int | None = None) -> dict:
     from grlo.train.batching import grlo_section, total_steps
+    from grlo.train.verl import cpu as cpu_mod
     from grlo.train.verl import launch
     from grlo.train.verl import metrics as M
     from grlo.train.verl import overrides as O
@@ -150,7 +144,7 @@ def verl_plan(cfg: dict, args, source: str, attempt: int | None = None) -> dict:
                     reward_log=str(reward_log))
     seed = int(g.get("seed", cfg.get("seed", 0)))
     env = {"VERL_FILE_LOGGER_PATH": str(Path(metrics_log).resolve())}
-    cpu = on_cpu(cfg)
+    cpu = cpu_mod.on_cpu(cfg)
     ovr = O.build_overrides(g, args.backbone, paths, batch, seed, source, cpu=cpu, env=env)
     python = "python3" if getattr(args, "dry_run", False) else launch.verl_python()  # dry run: the image's
     return {"g": g, "overrides": ovr, "cmd": O.main_ppo_command(ovr, python), "paths": paths,

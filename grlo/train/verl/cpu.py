@@ -41,6 +41,11 @@ def needed() -> bool:
     return not torch.cuda.is_available()
 
 
+def on_cpu(cfg: dict) -> bool:
+    """verl runs on CPU (this module) outside paper mode when no GPU is visible; paper mode never does."""
+    return cfg.get("mode") != "paper" and needed()
+
+
 def overrides(n_cpus: int | None = None) -> list[tuple[str, str, str]]:
     """(key, value, reason) main_ppo overrides for a CPU run; n_cpus: the Ray CPUs (default: this machine's, >= 4)."""
     n = max(int(n_cpus or os.cpu_count() or 1), 4)  # TaskRunner + one colocated worker group, never starved

@@ -84,7 +84,7 @@ def plan(cfg: dict, args) -> dict:
     paths = RO.Paths(train_file=str(out / "verl" / "data" / "train.parquet"), policy_init=str(args.init),
                      checkpoints=str(out / "verl" / "checkpoints"), reward_log=str(reward_log))
     seed = int(cfg.get("seed", 0))
-    from grlo.train.train_grlo import on_cpu
+    from grlo.train.verl.cpu import on_cpu
 
     cpu = on_cpu(cfg)
     env = {"VERL_FILE_LOGGER_PATH": str(Path(metrics_log).resolve())}

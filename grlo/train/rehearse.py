@@ -103,7 +103,7 @@ def setup(out: Path, cfg: dict) -> SimpleNamespace:
     seed = int(cfg.get("seed", 0))
     policy = build_tiny_policy(models / "policy", seed=seed)
     rm = build_tiny_reward_model(models / "reward_model", seed=seed)
-    fixtures = Path(__file__).resolve().parents[2] / "data" / "fixtures"
+    fixtures = Path(__file__).resolve().parents[1] / "data" / "fixtures"
     prompts = [row for _, row in iter_jsonl(str(fixtures / "grlo_prompts_smoke.jsonl"))][:N_PROMPTS]
     val = [{"prompt": r["problem"], "answer": r["answer"]}
            for _, r in iter_jsonl(str(fixtures / "math_smoke.jsonl"))][:N_VAL]
