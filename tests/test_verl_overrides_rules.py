@@ -62,14 +62,17 @@ def test_settings_verl_cannot_express_name_the_file_and_field(paper_g):
              ({"loss_agg_normalization": "mini-batch-tokens"}, "grlo.loss_agg_normalization",
               "'mini-batch-tokens': verl 0.6.1's legacy workers"),
              ({"critic": {"init": "fresh"}}, "grlo.critic.init", "critic.init 'fresh'"),
-             ({"rollout": {"engine": "tgi"}}, "grlo.rollout.engine", "rollout engine 'tgi' is not a verl rollout")]
+             ({"rollout": {"engine": "tgi"}}, "grlo.rollout.engine", "rollout engine 'tgi': the verl engine on GPU rolls out with vllm")]
     for change, field, text in cases:
         g = C.deep_merge(copy.deepcopy(paper_g), change)
         with pytest.raises(GrloError) as e:
             O.check_supported(g, "my.yaml")
         assert str(e.value).startswith(f"my.yaml: {field}: ") and text in str(e.value), str(e.value)
-    for engine in ("vllm", "sglang", "hf"):
-        O.check_supported(C.deep_merge(copy.deepcopy(paper_g), {"rollout": {"engine": engine}}))
+    O.check_supported(C.deep_merge(copy.deepcopy(paper_g), {"rollout": {"engine": "vllm"}}))
+    for engine in ("sglang", "hf"):  # on GPU only train.sh's vllm; a CPU run replaces the rollout itself
+        with pytest.raises(GrloError):
+            O.check_supported(C.deep_merge(copy.deepcopy(paper_g), {"rollout": {"engine": engine}}))
+        O.check_supported(C.deep_merge(copy.deepcopy(paper_g), {"rollout": {"engine": engine}}), cpu=True)
 
 
 def _paths(tmp_path):
@@ -100,19 +103,21 @@ def test_paper_overrides_are_train_sh_plus_declared_deviations(paper_g, tmp_path
     assert by_key["trainer.project_name"].value == (g.get("project_name") or "grlo")
     assert by_key["trainer.experiment_name"].value == (g.get("experiment_name") or "qwen3-4b-base-grlo")
     assert "critic.ppo_mini_batch_size" not in by_key  # same as the actor's: verl's default
-    added = {o.key: o.value for o in ovr[-10:]}
+    added = {o.key: o.value for o in ovr[-13:]}
     assert added == {"trainer.default_local_dir": paths.checkpoints,
                      "trainer.resume_mode": str(O.verl_section(g).get("resume_mode", "auto")),
                      "trainer.max_actor_ckpt_to_keep": str(int(g.get("keep_last", 1))),
                      "trainer.max_critic_ckpt_to_keep": str(int(g.get("keep_last", 1))),
-                     "data.seed": "7", "custom_reward_function.path": paths.plugin,
+                     "data.seed": "7", "data.sampler.class_path": "pkg://grlo.train.verl.sampler",
+                     "data.sampler.class_name": "EpochSampler", "data.dataloader_num_workers": "0",
+                     "custom_reward_function.path": paths.plugin,
                      "custom_reward_function.name": "rule_score",
                      "+reward_model.reward_kwargs.weights": O.fmt(O.style_weights(g)),
                      "+reward_model.reward_kwargs.max_response_length": str(int(g["max_response_length"])),
                      "+reward_model.reward_kwargs.log_path": paths.reward_log}
-    assert all(o.deviation == O.DEVIATION_REASONS[o.key] for o in ovr[-10:])
+    assert all(o.deviation == O.DEVIATION_REASONS[o.key] for o in ovr[-13:])
     # verl defaults in between only where the paper config changes them, each with its reason
-    for o in ovr[n:-10]:
+    for o in ovr[n:-13]:
         ck, default = O.VERL_DEFAULTS[o.key]
         assert not O.same(O.normalise(o.value), O.normalise(O.fmt(default)))
         assert o.deviation == f"set in config (grlo.{ck} = {o.value}); train.sh leaves verl's default {O.fmt(default)}"

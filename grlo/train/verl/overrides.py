@@ -333,6 +333,8 @@ def build_overrides(g: dict, backbone: str, paths: Paths, batch: dict, seed: int
         if not same(normalise(value), normalise(sh_value)):
             reason = DEVIATION_REASONS.get(key) or (
                 f"set in config (grlo.{CONFIG_KEY.get(key)} = {value}); train.sh: {sh_value}")
+        elif DEVIATION_REASONS.get(key, "").startswith("declared only"):  # train.sh's value, which verl ignores
+            reason = DEVIATION_REASONS[key]
         out.append(Override(key, value, reason))
 
     # verl defaults train.sh inherits: only when the config changes them
