@@ -145,6 +145,8 @@ def verl_plan(cfg: dict, args, source: str, attempt: int | None = None) -> dict:
     seed = int(g.get("seed", cfg.get("seed", 0)))
     env = {"VERL_FILE_LOGGER_PATH": str(Path(metrics_log).resolve())}
     cpu = cpu_mod.on_cpu(cfg)
+    if cpu:
+        env["GRLO_SEED"] = str(seed)  # grlo.train.verl.cpu seeds each Ray worker before verl builds its models
     ovr = O.build_overrides(g, args.backbone, paths, batch, seed, source, cpu=cpu, env=env)
     python = "python3" if getattr(args, "dry_run", False) else launch.verl_python()  # dry run: the image's
     return {"g": g, "overrides": ovr, "cmd": O.main_ppo_command(ovr, python), "paths": paths,

@@ -83,13 +83,18 @@ def test_same_seed_uninterrupted_rehearsal_gives_the_same_metrics(killed_and_res
     out = tmp_path / "b"
     r = rehearse(out, "--no-kill")
     assert r.returncode == 0, r.stderr[-3000:]
-    volatile = ("time/", "timing_s/", "perf/", "gpu/")
+    volatile = ("time/", "timing_s/", "timing_per_token_ms/", "perf/", "gpu/")
     curve = lambda p: [{k: v for k, v in row.items() if not k.startswith(volatile)}  # noqa: E731
                        for row in rows(p / "metrics.jsonl")]
     a, b = curve(killed_and_resumed), curve(out)
     assert [r["step"] for r in a] == [r["step"] for r in b] == [0, 1, 2]
     for ra, rb in zip(a, b):
-        assert ra == rb, ra["step"]
+        # the resumed attempt validates once more at its start step (verl 0.6.1's val_before_train also runs after a
+        # resume): only validation keys may be extra; every metric both runs logged must be equal, bit for bit
+        extra = set(ra) ^ set(rb)
+        assert all(k.startswith("val") for k in extra), (ra["step"], extra)
+        assert {k: ra[k] for k in set(ra) & set(rb)} == {k: rb[k] for k in set(ra) & set(rb)}, ra["step"]
+        assert any(k.startswith(("actor/", "critic/")) for k in ra) or ra["step"] == 0
 
 
 def test_verls_file_logger_writes_tensor_metrics_and_flushes(tmp_path, monkeypatch):

@@ -77,7 +77,16 @@ def install() -> None:
         _fsdp_on_cpu()
         _sdpa_reward_model()
         _register_rollout()
+        _seed_worker()
     ensure_transformers_aliases()  # last: importing verl above resets what transformers' lazy module holds
+
+
+def _seed_worker() -> None:
+    """Seed torch in each Ray worker before verl builds its models (GRLO_SEED, the run's seed): the critic's value head
+    is initialised randomly, and verl 0.6.1 seeds nothing before that, so two same-seed CPU runs would differ."""
+    import torch
+
+    torch.manual_seed(int(os.environ.get("GRLO_SEED", "0")))
 
 
 def _torch_cpu_functions() -> None:

@@ -367,7 +367,8 @@ def build_overrides(g: dict, backbone: str, paths: Paths, batch: dict, seed: int
         ("+reward_model.reward_kwargs.log_path", paths.reward_log),
     ]
     out += [Override(k, val, DEVIATION_REASONS[k]) for k, val in added]
-    out += [Override(f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}", val, DEVIATION_REASONS["env"])
+    # quoted: Hydra would read a number-like value as an int, and Ray takes only strings in env_vars
+    out += [Override(f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}", f"'{val}'", DEVIATION_REASONS["env"])
             for k, val in (env or {}).items()]
     if cpu:
         from grlo.train.verl import cpu as CPU
