@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -163,3 +164,14 @@ def smoke_overlay(outdir: Path) -> Path | None:
     """The overlay the fault-injected run used (the reference run must use the same config)."""
     rec = json.loads((outdir / "fault_injection.json").read_text())
     return Path(rec["overlay"]) if rec.get("overlay") else None
+
+
+@pytest.fixture(autouse=True)
+def _fresh_verl_custom_reward_module():
+    """verl 0.6.1 caches a custom reward file as sys.modules["custom_module"] (verl/trainer/ppo/reward.py), whatever
+    its path: right in a trainer process, which loads one file, wrong across tests that load several (our GRLO
+    plugin, the RLVR reward). Each test starts and ends without it."""
+    sys.modules.pop("custom_module", None)
+    yield
+    sys.modules.pop("custom_module", None)
+
