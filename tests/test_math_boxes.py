@@ -94,16 +94,22 @@ def test_equivalence_off_the_main_thread():
     assert out == {"same": True, "diff": False, "text": True}
 
 
-def test_math_scorer_takes_the_last_box_and_strips_currency():
+def test_math_scorer_judges_several_boxes_as_math_verify_and_strips_currency():
+    """The EVAL scorer follows math-verify (issue 17): a completion with several different boxes is the set of them,
+    which does not equal a single gold answer; the reward checker's last-box rule is tested above."""
+    from math_verify import parse, verify
+
     problems = [{"answer": "5"}, {"answer": "\\$18.90"}]
     comps = [["\\boxed{3} no, \\boxed{5}", "\\boxed{5} no, \\boxed{3}", "no box"], ["\\boxed{\\$18.90}", "\\boxed{18.9}"]]
     res = math_scorer.score({}, problems, comps, {})
-    assert res.records[0]["scores"] == [1.0, 0.0, 0.0]
-    assert res.records[0]["verdicts"] == ["correct", "wrong", "no_answer"]
-    assert res.records[0]["extracted"] == ["5", "3", None]
+    official = [float(verify(parse("$5$"), parse(c))) for c in comps[0][:2]]
+    assert official == [0.0, 0.0]
+    assert res.records[0]["scores"] == official + [0.0]
+    assert res.records[0]["verdicts"] == ["wrong", "wrong", "no_answer"]
+    assert res.records[0]["extracted"] == ["3,5", "5,3", None]
     assert res.records[1]["scores"] == [1.0, 1.0]
     assert res.records[1]["extracted"] == ["\\$18.90", "18.9"]  # recorded as written
-    assert res.info == {"checker": "math-verify, gold first, last \\boxed{}; escaped dollars removed"}
+    assert res.info["checker"].startswith("math-verify, gold first, last \\boxed{} (several boxes: math-verify's own")
     assert all(0.0 <= r["time_s"] < 60.0 for r in res.records)
     assert math_scorer.strip_currency(None) is None
     assert math_scorer.strip_currency(" \\text{\\$} 36 ") == "36"

@@ -571,6 +571,10 @@ def clear_dir(d, budget=5_000_000):
     an exception) when something could not be removed or the budget of steps ran out."""
     import stat
 
+    try:  # come back to the caller's working directory, whatever happens (the scorer calls this in its own process)
+        home = os.open(".", os.O_RDONLY)
+    except OSError:
+        home = None
     try:
         try:
             os.chmod(d, 0o700)
@@ -607,7 +611,11 @@ def clear_dir(d, budget=5_000_000):
         return False
     finally:
         try:
-            os.chdir("/")
+            if home is None:
+                os.chdir("/")
+            else:
+                os.fchdir(home)
+                os.close(home)
         except OSError:
             pass
 
