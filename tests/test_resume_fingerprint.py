@@ -64,8 +64,8 @@ def test_check_fingerprint_names_the_keys():
     ckpt.check_fingerprint({"a": "1", "b": "2"}, {"a": "1", "b": "2"}, "x")
     with pytest.raises(GrloError) as e:
         ckpt.check_fingerprint(None, {"a": "1"}, "x")
-    assert str(e.value) == ("x: checkpoint has no run fingerprint (written by an older grlo): rerun with --fresh to "
-                            "start over")
+    assert str(e.value) == ("x: checkpoint has no run fingerprint (written by an older grlo): set grlo.fresh: true "
+                            "in your config for one run (--fresh on the command line) to start over")
     eight = {f"k{i}": "1" for i in range(8)}
     with pytest.raises(GrloError, match=r"\(k0, k1, k2, k3, k4, k5, k6, k7\): restore") as e:
         ckpt.check_fingerprint(eight, {}, "x")
