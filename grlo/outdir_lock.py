@@ -83,6 +83,10 @@ def _holder(info: dict) -> str:
 
 
 def _inherited(path: Path) -> bool:
+    """Held for us already: by the process that launched this one (ENV), or by rank 0 of a torchrun/accelerate launch
+    of this same command (the other ranks of one trainer share its output directory)."""
+    if int(os.environ.get("RANK", "0") or 0) != 0 or int(os.environ.get("LOCAL_RANK", "0") or 0) != 0:
+        return True
     return str(path.resolve()) in os.environ.get(ENV, "").split(os.pathsep)
 
 
