@@ -387,7 +387,7 @@ class PPOTrainer:
             self.actor.save_pretrained(tmp, state_dict=sd)
             self.tokenizer.save_pretrained(tmp)
             write_json(Path(tmp) / "manifest.json", {
-                "stage": "grlo", "backbone": self.backbone, "steps": self.state.step,
+                "stage": "grlo", "engine": "native", "backbone": self.backbone, "steps": self.state.step,
                 "batch_sizes": self.bs, "grlo_config": self.g, "versions": library_versions(),
             })
 
