@@ -77,7 +77,7 @@ def _as_created(path: Path, mode: int) -> None:
     os.chmod(path, mode & ~umask())
 
 
-def _follow_umask(root: Path) -> None:
+def follow_umask(root: Path) -> None:
     """Give every file and directory under `root` the mode open()/mkdir() would under the umask: writers that create
     private files (safetensors' save_file makes 0600 files; copies of a cache an older grlo wrote) do not make the
     outputs unreadable for collaborators. Executable files stay executable."""
@@ -130,7 +130,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
             _as_created(tmp, 0o777)
             yield tmp
-            _follow_umask(tmp)
+            follow_umask(tmp)
             if path.exists():
                 shutil.rmtree(path)
             os.replace(tmp, path)

@@ -144,7 +144,7 @@ def test_table2_and_table5(smoke):
     assert cols[:4] == ["run", "stage", "prompts", "gpu_hours"] and "certainty" in cols
     stages = [r["stage"] for r in t2]
     assert stages[:2] == ["grlo", "rlvr"] and set(stages) <= {"grlo", "rlvr", "grlo-rlvr"}
-    stats = json.loads((smoke["out"] / "data" / "prompts" / "stats.json").read_text())
+    stats = json.loads((smoke["out"] / "data" / "prompts" / "qwen3-4b-base" / "stats.json").read_text())
     grlo = t2[0]
     assert grlo["certainty"] == "measured" and int(grlo["prompts"]) > 0
     assert int(grlo["prompts"]) == stats["count"]

@@ -37,7 +37,7 @@ from typing import Any
 
 from grlo import config as config_mod
 from grlo.errors import GrloError
-from grlo.io import atomic_path, library_versions, sha256_file, write_json
+from grlo.io import atomic_path, follow_umask, library_versions, sha256_file, write_json
 from grlo.models.local import check_model_dir
 from grlo.train.rlvr_recipe import (  # noqa: F401 - shared with the verl engine (grlo/train/verl/rlvr_*.py)
     _FINGERPRINT, STAGES, reward_setup, run_fingerprint, stage_settings, user_content)
@@ -560,6 +560,7 @@ def _save_final(trainer, tok, out: Path, manifest: dict) -> None:
     if acc.is_main_process:
         tok.save_pretrained(str(stage_dir))
         write_json(stage_dir / "manifest.json", manifest)
+        follow_umask(stage_dir)  # TRL's safetensors writer makes 0600 files; final/ follows the umask like every output
         if final.exists():
             shutil.rmtree(final)
         os.replace(stage_dir, final)
