@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -199,21 +198,9 @@ def execute(cfg: dict, args, p: dict, v: dict) -> int:
     counts = data.convert(args.prompts, args.val_data, p["paths"].train_file, p["paths"].val_file)
     log.info("verl data: %s; attempt %d; command:\n%s", counts, p["attempt"], " ".join(p["cmd"]))
     Path(p["logs"]).mkdir(parents=True, exist_ok=True)
-    image = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
-    done = finalize.finished_step(p["paths"].checkpoints)
-    if done is not None:  # verl finished before (e.g. the merge failed): resuming would train a step past the end
-        log.info("verl finished this run at step %d before: finalising without training", done)
-        rc = 0
-    else:
-        go = lambda: launch.run_verl(p["cmd"], p["env"], p["nnodes"], p["gpus_per_node"],  # noqa: E731
-                                     int(v.get("ray_port", 6379)), image, cpu=p["cpu"],
-                                     cwd=str(Path(args.output_dir).resolve() / "verl"))
-        rc = go()
-        if rc != 0 and p["cpu"] and not Path(p["env"]["VERL_FILE_LOGGER_PATH"]).exists():
-            # died before verl's trainer opened its log: on a loaded CPU machine Ray's 30 s start-up wait (fixed in
-            # Ray) times out; the launch is repeated once, from the same (empty) state
-            log.warning("verl main_ppo exited with %d before its trainer started; launching it once more", rc)
-            rc = go()
+    from grlo.train.verl import run as verl_run
+
+    rc = verl_run.train(p, int(v.get("ray_port", 6379)), str(Path(args.output_dir).resolve() / "verl"))
     n_batches = p["n_prompts"] // p["batch"]["train_batch_size"]
     M.write_metrics(p["logs"], Path(args.output_dir) / "metrics.jsonl", n_batches)  # also after a failure
     if rc != 0:

@@ -181,16 +181,9 @@ def execute(cfg: dict, args, run_verl=None) -> int:
                      config_mod.get(cfg, "rlvr.data.instruction"))
     log.info("verl RLVR data: %d prompts; attempt %d; command:\n%s", n, p["attempt"], " ".join(p["cmd"]))
     Path(p["logs"]).mkdir(parents=True, exist_ok=True)
-    import os
+    from grlo.train.verl import run as verl_run
 
-    image = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
-    done = finalize.finished_step(p["paths"].checkpoints)
-    if done is not None:  # verl finished before (e.g. the merge failed): resuming would train a step past the end
-        log.info("verl finished this run at step %d before: finalising without training", done)
-        rc = 0
-    else:
-        rc = (run_verl or launch.run_verl)(p["cmd"], p["env"], p["nnodes"], p["gpus_per_node"], p["ray_port"],
-                                           image, cpu=p["cpu"], cwd=str(out.resolve() / "verl"))
+    rc = verl_run.train(p, p["ray_port"], str(out.resolve() / "verl"), run=run_verl)
     write_metrics(p["logs"], out / "metrics.jsonl", n // int(p["t"]["batch_prompts"]))  # also after a failure
     if rc != 0:
         raise GrloError(f"verl main_ppo exited with {rc}; rerun the rule to resume from the last checkpoint",
