@@ -22,6 +22,21 @@ ROOT = Path(__file__).resolve().parent.parent
 # venv needs 4.11, so the two cannot share one environment. The main suite, where verl is not installed, skips it.
 collect_ignore = [] if all(importlib.util.find_spec(m) for m in ("hydra", "omegaconf", "verl")) else ["verl_env"]
 PAPER, SMOKE = ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _working_directory_is_left_as_found():
+    """A test that leaves the process in another directory (worse: a deleted one) breaks every later test that uses
+    a relative path, far from its cause; fail the test that did it, and put the directory back."""
+    before = os.getcwd()
+    yield
+    try:
+        after = os.getcwd()
+    except OSError:
+        after = None
+    if after != before:
+        os.chdir(before)
+        pytest.fail(f"the test left the working directory at {after or 'a deleted directory'} (was {before})")
 DAG_TIMEOUT_S = 2400  # a loaded 2-core machine
 
 

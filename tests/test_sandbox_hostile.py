@@ -253,7 +253,7 @@ def test_weaker_isolation_sweeps_work_dirs_of_dead_scorers(monkeypatch):
     deep = stale / "scratch"
     deep.mkdir(parents=True)
     live.mkdir()
-    os.chdir(deep)
+    monkeypatch.chdir(deep)  # restored after the test: tmp_path is removed at its end
     try:
         for _ in range(1100):  # deeper than Python's recursion limit (1,000)
             os.mkdir("d")
