@@ -23,12 +23,12 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 from grlo.errors import GrloError
+from grlo.train.verl import session
 
 REHEARSAL_SIZES = {
     "train_batch_size": 4, "max_prompt_length": 256, "max_response_length": 16, "total_training_steps": 2,
@@ -125,19 +125,19 @@ def launch(cfg: dict, args, source: str, kill_after: int | None) -> tuple[dict, 
     log_path = Path(p["logs"]) / f"attempt-{p['attempt']}.main_ppo.log"
     cwd = Path(args.output_dir).resolve() / "verl"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(p["cmd"], env={**os.environ, **p["env"]}, cwd=cwd, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = session.start(p["cmd"], {**os.environ, **p["env"]}, cwd=str(cwd), stdout=log)
         try:
             while proc.poll() is None:
                 if kill_after is not None and (finalize.latest_step(p["paths"].checkpoints) or 0) >= kill_after:
-                    os.killpg(proc.pid, signal.SIGKILL)
+                    session.stop(proc.pid, 0)  # a crash: every process of the run (Ray's workers too) at once
                     proc.wait()
                     return p, -signal.SIGKILL, log_path
                 time.sleep(0.5)
         finally:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
+                session.stop(proc.pid, 0)
                 proc.wait()
+        session.stop(proc.pid)  # what main_ppo left behind
     return p, proc.returncode, log_path
 
 

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from grlo.errors import GrloError
+from grlo.train.verl import session
 
 
 @dataclass
@@ -92,14 +93,16 @@ def verl_python() -> str:
 def run_verl(cmd: list[str], env: dict[str, str], nnodes: int, gpus_per_node: int, port: int,
              image: str | None, cpu: bool = False, cwd: str | None = None) -> int:
     """Run main_ppo (through a Ray cluster when nnodes > 1); return its exit status. cpu: a CPU run
-    (grlo.train.verl.cpu), one node, no GPU check. cwd: where Hydra writes its outputs/ (every path is absolute)."""
+    (grlo.train.verl.cpu), one node, no GPU check. cwd: where Hydra writes its outputs/ (every path is absolute).
+    main_ppo and the Ray it starts run as one session (grlo.train.verl.session): a signal to this process, or its
+    death, stops all of them."""
     if cwd:
         os.makedirs(cwd, exist_ok=True)
     if cpu:
-        return subprocess.call(cmd, env={**os.environ, **env}, cwd=cwd)
+        return session.call(cmd, {**os.environ, **env}, cwd=cwd)
     require_gpus(gpus_per_node)
     if nnodes <= 1:
-        return subprocess.call(cmd, env={**os.environ, **env}, cwd=cwd)
+        return session.call(cmd, {**os.environ, **env}, cwd=cwd)
     if not os.environ.get("SLURM_JOB_ID"):
         raise GrloError(f"grlo.nnodes = {nnodes} needs a SLURM allocation with {nnodes} nodes (run with "
                         "--profile workflow/profiles/slurm); or set grlo.nnodes: 1", field="grlo.nnodes")
@@ -111,7 +114,7 @@ def run_verl(cmd: list[str], env: dict[str, str], nnodes: int, gpus_per_node: in
     workers = subprocess.Popen(p.workers)
     try:
         subprocess.run(p.wait, check=True)
-        return subprocess.call(cmd, env={**os.environ, **env, **p.env}, cwd=cwd)
+        return session.call(cmd, {**os.environ, **env, **p.env}, cwd=cwd)
     finally:
         subprocess.call(p.stop)
         workers.terminate()
