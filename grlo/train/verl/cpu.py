@@ -16,6 +16,14 @@ Each item is a verl 0.6.1 behaviour (file in verl's package) and what gets past 
   - gloo rejects an `all_gather` of 0-d tensors (`utils/profiler/performance.py`): gathered as 1-element tensors.
   - the reward-model worker hard-codes `attn_implementation="flash_attention_2"`: sdpa on CPU.
   - actor/critic/RM: `use_remove_padding=False` (flash-attn varlen kernels) and `attn_implementation=sdpa`.
+  - bf16 compute: FSDP casts parameters to bf16 unless `fsdp_config.mixed_precision` says otherwise, and the actor,
+    critic, reward model and HF rollout run their forward under `torch.autocast(dtype=bfloat16)`
+    (`workers/actor/dp_actor.py`, `workers/critic/dp_critic.py`, `workers/fsdp_workers.py`,
+    `workers/rollout/hf_rollout.py`). CPUs without AVX512-BF16/AMX run bf16 matmuls through torch's reference GEMM
+    (`cpublas_gemm_impl`, seen in a profile): one SmolLM2-135M PPO step took 527 s (critic update 184 s, actor
+    update 290 s) on 2 AMD EPYC cores. Here FSDP keeps fp32 (`mixed_precision.param_dtype=fp32`) and CPU autocast
+    is off (`_fp32_on_cpu`): the CPU run computes in fp32. bf16 numerics are a GPU behaviour the rehearsal does not
+    cover (docs/grlo_ppo.md).
 
 API (used by grlo.train.train_grlo and grlo.train.rehearse; other verl runs, e.g. RLVR on verl, can use it too):
   needed() -> bool                       no CUDA device visible (then the overrides below are required)
@@ -31,6 +39,7 @@ HOOK = "grlo.train.verl.cpu.install"
 ROLLOUT = "hf"
 ROLLOUT_CLASS = "grlo.train.verl.cpu_rollout.HFGenerateRollout"
 WHY = "CPU only (grlo.train.verl.cpu): "
+FSDP_CONFIGS = ("actor_rollout_ref.actor.fsdp_config", "actor_rollout_ref.ref.fsdp_config", "critic.model.fsdp_config")
 _installed = False
 
 
@@ -62,6 +71,8 @@ def overrides(n_cpus: int | None = None) -> list[tuple[str, str, str]]:
         ("reward_model.model.use_remove_padding", "False", WHY + "remove-padding needs flash-attn kernels"),
         ("+actor_rollout_ref.model.override_config.attn_implementation", "sdpa", WHY + "no flash-attn on CPU"),
         ("+critic.model.override_config.attn_implementation", "sdpa", WHY + "no flash-attn on CPU"),
+        *[(f"+{k}.mixed_precision.param_dtype", "fp32", WHY + "bf16 matmuls are emulated on CPU (many times slower)")
+          for k in FSDP_CONFIGS],
     ]
 
 
@@ -73,6 +84,7 @@ def install() -> None:
     if not _installed and needed():
         _installed = True
         _torch_cpu_functions()
+        _fp32_on_cpu()
         _gloo_process_groups()
         _fsdp_on_cpu()
         _sdpa_reward_model()
@@ -87,6 +99,24 @@ def _seed_worker() -> None:
     import torch
 
     torch.manual_seed(int(os.environ.get("GRLO_SEED", "0")))
+
+
+def _fp32_on_cpu() -> None:
+    """`torch.autocast(device_type="cpu", ...)` becomes a disabled autocast (fp32) in this process."""
+    import torch
+
+    real = torch.autocast
+    if getattr(real, "_grlo_cpu_fp32", False):
+        return
+
+    class autocast(real):
+        _grlo_cpu_fp32 = True
+
+        def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
+            super().__init__(device_type, dtype=dtype, enabled=enabled and device_type != "cpu",
+                             cache_enabled=cache_enabled)
+
+    torch.autocast = autocast
 
 
 def _torch_cpu_functions() -> None:
