@@ -23,8 +23,6 @@ import os
 import time
 from functools import lru_cache
 
-from transformers import AutoTokenizer
-
 from grlo.rewards.general_reasoner import NO_ANSWER_REWARD
 from grlo.train.rlvr_recipe import reward_setup
 from grlo.train.verl import file_logger
@@ -36,6 +34,8 @@ _CALLS = {"train": 0, "val": 0}
 
 @lru_cache(maxsize=4)
 def _setup(kind: str, verifier: str, verifier_path: str | None, verifier_max_new_tokens: int, tokenizer: str):
+    from transformers import AutoTokenizer  # heavy: transformers (AutoTokenizer loads accelerate: 1 s in verl's env)
+
     tok = AutoTokenizer.from_pretrained(tokenizer)
     rc = {"kind": kind, "verifier": verifier, "verifier_path": verifier_path,
           "verifier_max_new_tokens": verifier_max_new_tokens}
