@@ -53,7 +53,7 @@ def _visible_filter(n_physical: int, uuids: list[str]) -> list[int]:
 
 def _nvml_gpus() -> list[dict] | None:
     try:
-        import pynvml  # nvidia-ml-py
+        import pynvml  # optional: pynvml (nvidia-ml-py)
     except ImportError:
         return None
     try:
@@ -85,7 +85,7 @@ def _nvml_gpus() -> list[dict] | None:
 
 def _torch_gpus() -> list[dict] | None:
     try:
-        import torch  # heavy
+        import torch  # heavy: torch
     except ImportError:
         return None
     if not torch.cuda.is_available():

@@ -11,7 +11,9 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 
+from grlo import __version__, outdir_lock
 from grlo.errors import GrloError, from_decode_error, from_os_error
 
 # name -> (module, one-line help). Adding a command = one line here + a module.
@@ -82,8 +84,6 @@ def main(argv: list[str] | None = None) -> int:
         print(_usage())
         return 0
     if argv[0] in ("-V", "--version"):
-        from grlo import __version__
-
         print(f"grlo {__version__}")
         return 0
     name, rest = argv[0], argv[1:]
@@ -99,8 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(rest)
     try:
         check_outputs(name, args)
-        from grlo import outdir_lock
-
         with outdir_lock.for_command(name, args):  # one trainer/scorer per output (both training engines)
             rc = module.run(args)
     except GrloError as e:
@@ -117,8 +115,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         return int(rc or 0)
     if debug:
-        import traceback
-
         traceback.print_exception(orig)
     print(f"grlo {name}: error: {err}", file=sys.stderr)
     return 2

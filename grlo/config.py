@@ -7,11 +7,13 @@ import hashlib
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
+from grlo import registry
 from grlo.errors import GrloError
 from grlo.io import read_input
 
@@ -95,8 +97,6 @@ def load_file(path: str | os.PathLike) -> dict:
 def preflight(paths: Iterable[str | os.PathLike]) -> None:
     """For the Snakefile, before Snakemake parses a config file itself (its YAML error does not name the file):
     exit with one line naming the file, line and problem."""
-    import sys
-
     try:
         for p in paths:
             load_file(p)
@@ -137,7 +137,7 @@ def _allowed(err) -> str:
 
 def validate_schema(cfg: dict, source: str = "config") -> None:
     """Raise a one-line GrloError naming the key, the value and what is allowed."""
-    import jsonschema
+    import jsonschema  # heavy: jsonschema
 
     validator = jsonschema.Draft202012Validator(_schema())
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
@@ -189,8 +189,6 @@ def _model_keys(cfg: dict) -> list[tuple[str, Any]]:
 
 
 def check_registry_names(cfg: dict, source: str = "config") -> None:
-    from grlo import registry
-
     for kind, known, keys, reg in (("benchmark", registry.benchmarks(), _benchmark_keys(cfg), "benchmarks.yaml"),
                                    ("model", registry.models(), _model_keys(cfg), "models.yaml")):
         for key, name in keys:
@@ -201,8 +199,6 @@ def check_registry_names(cfg: dict, source: str = "config") -> None:
 
 def pinned_prompt_count(sha256: str | None) -> int | None:
     """Prompt count of a pinned prompt file, known from its checksum entry (grlo/registry/prompts.yaml)."""
-    from grlo import registry
-
     entry = registry.prompt_files().get(str(sha256 or "").lower())
     return int(entry["count"]) if entry else None
 

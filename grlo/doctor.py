@@ -46,17 +46,31 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import yaml
+
 from grlo import config as _config
-from grlo import registry
+from grlo import lock, lock_sources, registry
 from grlo import workflow as W
+from grlo.accounting import probe_devices
+from grlo.data import resolve_source_path
 from grlo.errors import GrloError
+from grlo.eval.sandbox import isolation_mode
+from grlo.io import read_input
+from grlo.models import custom
+from grlo.models.fetch import cache_root
 from grlo.report import forecast
 from grlo.report import storage as S
+from grlo.report.common import load_config
+from grlo.report.forecast import SLURM_MARGIN, job_runtimes
+from grlo.train.train_grlo import verl_batch
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 MARK = {OK: "[ ok ]", WARN: "[warn]", FAIL: "[FAIL]", SKIP: "[skip]"}
@@ -80,8 +94,6 @@ class Probe:
     """Everything the checks ask the machine; tests replace it with a fake."""
 
     def gpus(self) -> tuple[list[dict], str]:
-        from grlo.accounting import probe_devices
-
         if shutil.which("nvidia-smi") is None:
             # no driver tools: NVML is absent too; torch.cuda would only import a multi-second library to say no
             gpus, how = probe_devices(use_torch=False)
@@ -109,9 +121,6 @@ class Probe:
 
     def reachable(self, url: str, timeout: float = 5.0) -> bool:
         """Any HTTP answer (401/403 included) means the host is reachable."""
-        import urllib.error
-        import urllib.request
-
         try:
             urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout)
             return True
@@ -125,7 +134,7 @@ class Probe:
         if tok:
             return tok
         try:
-            from huggingface_hub import get_token
+            from huggingface_hub import get_token  # optional: huggingface_hub
 
             return get_token()
         except Exception:  # an unreadable token file is "no token"
@@ -142,7 +151,7 @@ class Probe:
     def hf_access(self, repo: str, repo_type: str, token: str) -> str | None:
         """None when the token may read the repo, else the reason (only asked when the hub is reachable)."""
         try:
-            from huggingface_hub import auth_check
+            from huggingface_hub import auth_check  # optional: huggingface_hub
 
             auth_check(repo, repo_type=repo_type, token=token)
             return None
@@ -150,14 +159,10 @@ class Probe:
             return type(e).__name__
 
     def isolation(self) -> str:
-        from grlo.eval.sandbox import isolation_mode
-
         return isolation_mode()
 
     def run(self, cmd: list[str], timeout: float = 900.0) -> tuple[int, str, str]:
         """(exit status, stdout, stderr) of a command; a missing program or a timeout is a failed run."""
-        import subprocess
-
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except (OSError, subprocess.TimeoutExpired) as e:
@@ -176,7 +181,7 @@ class Probe:
     def hf_token_file(self) -> Path | None:
         """The host's `huggingface-cli login` token file, when there is one."""
         try:
-            from huggingface_hub import constants
+            from huggingface_hub import constants  # optional: huggingface_hub
 
             p = Path(constants.HF_TOKEN_PATH)
         except Exception:  # no huggingface_hub in the host env
@@ -212,8 +217,6 @@ def _params(name: str, mode: str) -> float:
 
 
 def prompt_count(cfg: dict, outdir: Path) -> tuple[int | None, str]:
-    from grlo.data import resolve_source_path
-
     p = _config.get(cfg, "prompts.path")
     if p:
         f = resolve_source_path(p)
@@ -239,8 +242,6 @@ def hub_repos(cfg: dict) -> list[tuple[str, str]]:
 def hub_sources(cfg: dict) -> list[tuple[str, str, str | None, str]]:
     """(repo, type, pinned revision or None, the output that holds it once fetched, relative to outdir) of every hub
     model and dataset the run fetches; the revision is the registry's pin, else the lock file's (grlo/lock.py)."""
-    from grlo import lock
-
     mode = cfg["mode"]
     out = []
 
@@ -614,10 +615,6 @@ SLURM_PROFILE = _config.REPO_ROOT / "workflow" / "profiles" / "slurm" / "config.
 
 def slurm_runtimes(profile: Path) -> dict[str, int]:
     """{rule: runtime minutes} of the SLURM profile (set-resources, else default-resources)."""
-    import yaml
-
-    from grlo.io import read_input
-
     data = yaml.safe_load(read_input(profile, "SLURM profile")) or {}
     default = (data.get("default-resources") or {}).get("runtime")
     rules = data.get("set-resources") or {}
@@ -629,8 +626,6 @@ def check_slurm_runtimes(c: Ctx) -> list[Check]:
     """--slurm: each GPU rule's time limit in the profile against the forecast's longest job (grlo forecast)."""
     if not c.slurm:
         return []
-    from grlo.report.forecast import SLURM_MARGIN, job_runtimes
-
     have = slurm_runtimes(SLURM_PROFILE)
     out = []
     for rule, need in sorted(job_runtimes(c.cfg).items()):
@@ -650,8 +645,6 @@ def check_slurm_runtimes(c: Ctx) -> list[Check]:
 
 def check_custom_models(c: Ctx) -> list[Check]:
     """evaluation.custom_models: a local directory holds a model; a hub model is reachable at its pinned commit."""
-    from grlo.models import custom
-
     out = []
     for name, e in custom.entries(c.cfg).items():
         src = e["source"]["paper"]
@@ -676,8 +669,6 @@ def check_custom_models(c: Ctx) -> list[Check]:
 
 
 def check_disk(c: Ctx) -> list[Check]:
-    from grlo.models.fetch import cache_root
-
     total, _ = storage_estimate(c.cfg)
     src = "the run's storage estimate (grlo forecast prints its parts)"
     if c.sdm == "apptainer":  # inside the image every cache (HF_HOME included) lives under the /cache bind
@@ -728,8 +719,6 @@ def check_pins(c: Ctx) -> list[Check]:
     """Every hub/url source pinned by the registry or the lock file (grlo/lock.py); frozen: an unpinned one stops."""
     if c.cfg["mode"] != "paper":
         return []
-    from grlo import lock, lock_sources
-
     missing = lock_sources.missing_pins(c.cfg)
     if not missing:
         return [Check(OK, "pins", "every source is pinned (registry or lock file)")]
@@ -791,7 +780,7 @@ def check_prompts(c: Ctx) -> list[Check]:
     if n is None:
         return [Check(WARN, "prompt count", f"{src}: cannot check grlo.train_batch_size yet")]
     try:
-        from grlo.train.batching import resolve_batch_sizes  # the trainer's own rules (imports torch)
+        from grlo.train.batching import resolve_batch_sizes  # heavy: torch (the trainer's own rules)
     except ImportError:  # the host env (envs/snakemake.yaml) has no torch: the first rule only
         bs = int(g.get("train_batch_size", 1))
         status = OK if n >= bs else WARN if g.get("adapt_batch_size") else FAIL
@@ -802,8 +791,6 @@ def check_prompts(c: Ctx) -> list[Check]:
     level, quiet.level = quiet.level, logging.ERROR
     try:
         if g.get("engine") == "verl":  # the engine's own rule: verl's workers also need whole micro-batches per GPU
-            from grlo.train.train_grlo import verl_batch
-
             got = verl_batch(g, n, source="config")
         else:
             got = resolve_batch_sizes(g, n, procs, source="config")
@@ -875,8 +862,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grlo.report.common import load_config
-
     cfg = load_config(args.config)
     base = Path(args.directory) if args.directory else Path.cwd()
     checks = doctor(cfg, outdir=base / (W.prefix(cfg) or "."), resources_gpu=parse_resources(args.resources),

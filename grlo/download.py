@@ -49,7 +49,7 @@ def copy_verified(src: str | Path, dest: str | Path, sha256: str | None) -> str:
 
 def hub_error(e: Exception, repo: str, file: str | None, key: str, repo_type: str = "model") -> GrloError | None:
     """One line for a Hugging Face hub failure: the source, the file and what to do (None: not a hub/network error)."""
-    from huggingface_hub import errors as E  # heavy
+    from huggingface_hub import errors as E  # optional: huggingface_hub
 
     page = f"https://huggingface.co/{'datasets/' if repo_type == 'dataset' else ''}{repo}"
     what = f"{repo_type} {repo}" + (f" file {file}" if file else "")

@@ -1,5 +1,7 @@
 """One error type for every user-facing failure: the CLI prints it as one line and exits 2."""
 
+import errno
+
 
 class GrloError(Exception):
     """A failure caused by input (config, data file, checksum...), reported as one line."""
@@ -32,8 +34,6 @@ _OS_HINTS = {
 
 def from_os_error(e: OSError, path: str | None = None) -> GrloError | None:
     """A user-caused OSError as a one-line GrloError naming `path` (or the error's own file name); None otherwise."""
-    import errno
-
     name = errno.errorcode.get(e.errno or 0)
     if name not in _OS_HINTS:
         return None

@@ -29,6 +29,7 @@ from grlo import config as C
 from grlo import registry
 from grlo.accounting import record_device
 from grlo.errors import GrloError
+from grlo.generation_resume import Resume, fingerprint
 from grlo.io import iter_jsonl, library_versions, read_json, write_json, write_jsonl
 from grlo.models.ids import resolve_eval_model
 from grlo.models.local import check_model_dir
@@ -210,7 +211,7 @@ class PresencePenalty:
         self.penalty, self.prompt_len = penalty, prompt_len
 
     def __call__(self, input_ids, scores):
-        import torch  # heavy
+        import torch  # heavy: torch
 
         gen = input_ids[:, self.prompt_len :]
         if gen.shape[1] == 0:
@@ -223,8 +224,8 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, model_dir: str, dtype: str = "float32", batch_size: int = 16, threads: int | None = None, model=None, tokenizer=None):
-        import torch  # heavy
-        from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy
+        import torch  # heavy: torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: transformers
 
         if threads:
             torch.set_num_threads(threads)
@@ -246,9 +247,9 @@ class TransformersBackend:
         return ids
 
     def generate(self, requests: list[Request], s: Sampling, progress: bool = True) -> list[list[Completion]]:
-        import torch  # heavy
-        from tqdm import tqdm  # optional
-        from transformers import LogitsProcessorList  # heavy
+        import torch  # heavy: torch
+        from tqdm import tqdm  # optional: tqdm
+        from transformers import LogitsProcessorList  # heavy: transformers
 
         check_turn_end(self.tokenizer, s.stop_tokens)
         prompts = prompt_token_ids(self.tokenizer, requests)
@@ -296,7 +297,7 @@ class VLLMBackend:
     def __init__(self, model_dir: str, dtype: str = "bfloat16", tensor_parallel_size: int = 1,
                  gpu_memory_utilization: float = 0.9, max_model_len: int | None = None, seed: int = 0):
         try:
-            from vllm import LLM  # heavy
+            from vllm import LLM  # heavy: vllm
         except ImportError as e:
             raise GrloError(f"vLLM is not installed ({e}); install the gpu extra or set generation.backend: transformers",
                             field="generation.backend") from None
@@ -306,7 +307,7 @@ class VLLMBackend:
         self.tokenizer = self.llm.get_tokenizer()
 
     def generate(self, requests: list[Request], s: Sampling, progress: bool = True) -> list[list[Completion]]:
-        from vllm import SamplingParams  # heavy
+        from vllm import SamplingParams  # heavy: vllm
 
         check_turn_end(self.tokenizer, s.stop_tokens)
         stops = stop_token_ids(self.tokenizer, s.stop_tokens)
@@ -444,8 +445,6 @@ def run(args: argparse.Namespace) -> int:
     groups: dict[tuple, list] = {}
     for plan in plans:
         groups.setdefault((plan[1], tuple(sorted(plan[2].items()))), []).append(plan)
-    from grlo.generation_resume import Resume, fingerprint
-
     resume = Resume(args.output_dir)  # a killed job's finished benchmarks come back instead of being regenerated
     fps = {bench: fingerprint(model=args.model, model_dir=str(Path(args.model_dir).resolve()), manifest=manifest,
                               bench=bench, sampling=dataclasses.asdict(s), chat=chat, prefill=_prefill(bench),

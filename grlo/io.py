@@ -6,8 +6,10 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import stat
 import tempfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -118,8 +120,6 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Like atomic_path for a directory: built in a sibling temp dir, renamed on success."""
-    import shutil
-
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise GrloError("exists and is not a directory: remove it or choose another path", path=str(path))
@@ -281,8 +281,6 @@ def verify_sha256(path: str | os.PathLike, expected: str | None, what: str = "sh
 
 def library_versions(names: Iterable[str] = ("torch", "transformers", "vllm", "trl", "math-verify", "evalplus", "lm-eval")) -> dict:
     """Installed versions of the libraries that move scores; recorded beside every output."""
-    from importlib import metadata
-
     out = {}
     for name in names:
         try:

@@ -102,7 +102,7 @@ def check_frozen(cfg: dict) -> None:
 # ---------------------------------------------------------------- grlo lock
 
 def _lock_model(cfg: dict, name: str, src: dict, section: str = "models") -> None:
-    from huggingface_hub import HfApi  # heavy
+    from huggingface_hub import HfApi  # optional: huggingface_hub
 
     try:
         rev = revision(cfg, section, name, src) or HfApi().model_info(src["repo"]).sha
@@ -118,7 +118,7 @@ def _lock_model(cfg: dict, name: str, src: dict, section: str = "models") -> Non
 
 def _lock_dataset(cfg: dict, name: str, src: dict) -> None:
     """A dataset lm-eval loads itself: its commit (the content of a hub commit never changes)."""
-    from huggingface_hub import HfApi  # heavy
+    from huggingface_hub import HfApi  # optional: huggingface_hub
 
     try:
         rev = revision(cfg, "datasets", name, src) or HfApi().dataset_info(src["repo"]).sha

@@ -30,7 +30,11 @@ from pathlib import Path
 
 from grlo import config as _config
 from grlo import workflow as W
+from grlo.accounting import aggregate, collect_jobs
+from grlo.doctor import rule_gpus as _rg
 from grlo.io import iter_jsonl
+from grlo.report import forecast
+from grlo.report.common import load_config
 
 PARTIAL = ".metrics.partial.jsonl"  # grlo.train.rlvr writes here while training, metrics.jsonl at the end
 
@@ -132,8 +136,6 @@ def training_runs(out: Path, planned: dict[tuple[str, str], int | None]) -> list
 def forecast_rows(cfg: dict, out: Path | None = None) -> list[dict]:
     """The forecast of this run's own plan: the prepared prompts' count and mean length once they exist
     (data/prompts/{primary}/stats.json), else the prompt file the run will download (grlo.report.forecast)."""
-    from grlo.report import forecast
-
     stats_file = out / "data" / "prompts" / str(_config.get(cfg, "backbones.primary")) / "stats.json" if out else None
     stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file and stats_file.is_file() else None
     rows, _ = forecast.plan(cfg, forecast.load_throughput(), stats)
@@ -144,8 +146,6 @@ def forecast_rows(cfg: dict, out: Path | None = None) -> list[dict]:
 
 
 def rule_gpus(cfg: dict) -> dict[str, int]:
-    from grlo.doctor import rule_gpus as _rg
-
     return {r: n or 0 for r, n in _rg(cfg).items()}
 
 
@@ -208,8 +208,6 @@ def planned_training(cfg: dict, fc: list[dict]) -> dict[tuple[str, str], int | N
 
 def measured_lines(benchmarks_dir: Path, fc: list[dict]) -> list[str]:
     """GPU-hours measured so far per stage (Snakemake benchmark TSVs + device records) beside the forecast."""
-    from grlo.accounting import aggregate, collect_jobs
-
     rows = aggregate(collect_jobs(benchmarks_dir))
     if not rows:
         return ["measured: no finished job with a benchmark TSV yet"]
@@ -277,8 +275,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grlo.report.common import load_config
-
     cfg = load_config(args.config)
     run_dir = Path(args.directory)
     left = jobs_left(args.config, run_dir) if args.dry_run else None

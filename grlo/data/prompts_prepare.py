@@ -103,7 +103,7 @@ def prepare(rows_iter, path: str, count_tokens, max_tokens: int):
 
 
 def chat_token_counter(tokenizer_dir: str):
-    from transformers import AutoTokenizer  # heavy
+    from transformers import AutoTokenizer  # heavy: transformers
 
     tok = AutoTokenizer.from_pretrained(check_model_dir(tokenizer_dir, "tokenizer", weights=False, tokenizer=True))
 

@@ -126,7 +126,7 @@ def generate_fixture(count: int, seed: int = 0) -> list[dict]:
 
 
 def _resolve_revision(repo: str, revision: str | None) -> str:
-    from huggingface_hub import HfApi  # heavy
+    from huggingface_hub import HfApi  # optional: huggingface_hub
 
     info = HfApi().dataset_info(repo, revision=revision)
     return info.sha
@@ -135,10 +135,10 @@ def _resolve_revision(repo: str, revision: str | None) -> str:
 def read_hub_rows(repo: str, revision: str | None, split: str) -> tuple[Iterator[dict], str]:
     """(raw rows, resolved commit) from the dataset's parquet shards for `split`."""
     try:
-        from huggingface_hub import snapshot_download  # heavy
+        from huggingface_hub import snapshot_download  # optional: huggingface_hub
     except ImportError as e:  # pragma: no cover - huggingface_hub is a pinned dependency
         raise GrloError(f"huggingface_hub is needed for the hub source ({e})") from None
-    import pyarrow.parquet as pq  # heavy
+    import pyarrow.parquet as pq  # heavy: pyarrow
 
     sha = _resolve_revision(repo, revision)
     local = Path(snapshot_download(repo_id=repo, repo_type="dataset", revision=sha,

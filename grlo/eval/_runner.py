@@ -8,9 +8,25 @@ program loaded once, then called on request). The caller imports `encode` / `dec
 share one value format.
 """
 
+import ast
+import base64
+import builtins
+import ctypes
+import faulthandler
+import importlib
 import json
 import os
+import pickle
+import platform
+import resource
+import select
+import shutil
+import signal
+import stat
+import subprocess
 import sys
+import time
+import traceback
 
 
 def _proto():
@@ -24,9 +40,6 @@ def _run_forked(code, inp, timeout):
     """Run compiled `code` as __main__ in a forked child with `inp` on stdin; (stdout, returncode, timed_out).
 
     Forking the already-started interpreter avoids a fresh python per test (and needs no exec permission)."""
-    import signal
-    import time
-
     with open("_stdin", "w", encoding="utf-8") as f:
         f.write(inp)
     pid = os.fork()
@@ -45,8 +58,6 @@ def _run_forked(code, inp, timeout):
             except SystemExit as e:
                 rc = 0 if e.code in (None, 0) else 1
             except BaseException:  # noqa: BLE001 - the program failed
-                import traceback
-
                 traceback.print_exc()
                 rc = 1
             sys.stdout.flush()
@@ -90,8 +101,6 @@ def serve(proto, src):
     """`src` is exec'd once; then each request line {"fn", "args": repr, "kwargs": repr} on stdin is answered on
     `proto` with {"ok": true, "result": encode(value)} or {"ok": false, "error": "TypeName: msg"}; the caller
     decodes the plain data (never unpickles, never evaluates)."""
-    import ast
-
     ns = {"__name__": "__candidate__"}
     try:
         exec(compile(src, "main.py", "exec"), ns)
@@ -238,12 +247,6 @@ class _Timeout(Exception):
 def _guard():
     """What EvalPlus's reliability_guard disables (evalplus/eval/utils.py), so the same programs fail the same way:
     the sandbox, not this, is the security boundary."""
-    import builtins
-    import shutil
-    import subprocess
-
-    import faulthandler
-
     faulthandler.disable()
     builtins.exit = None
     builtins.quit = None
@@ -264,8 +267,6 @@ def own_namespaces():
     """Move this process into its own user and System V IPC namespaces (same uid and gid), then drop every
     capability the new user namespace gave it: the job's message queues, semaphores and shared memory vanish with
     it, and RLIMIT_NPROC counts only its own tasks (the kernel counts per user namespace)."""
-    import ctypes
-
     libc = ctypes.CDLL(None, use_errno=True)
     uid, gid = os.getuid(), os.getgid()
     libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE=1 (the forkserver's 0 makes /proc/self/*_map root's)
@@ -286,8 +287,6 @@ def _enter_child(lim, scratch, wfd, stdin_fd=None):
     """First thing in a forked job: own session (and with namespaces own user + IPC namespaces), the scratch dir as
     cwd and TMPDIR, stdin from `stdin_fd` or /dev/null, stdout/stderr to /dev/null, the result pipe on fd 3 and no
     other descriptor, fresh rlimits."""
-    import resource
-
     os.setsid()
     if lim.get("own_ns"):
         own_namespaces()
@@ -326,8 +325,6 @@ def _child_stdio(job, scratch, wfd):
 
 def _child(job, tset, scratch, wfd):
     """In the forked child: fresh session, scratch dir and rlimits; exec the program and call it on each input."""
-    import signal
-
     write, exit_ = os.write, os._exit
     try:
         wfd = _enter_child(job["limits"], scratch, wfd)
@@ -341,9 +338,6 @@ def _child(job, tset, scratch, wfd):
             raise _Timeout("Timed out!")
 
         # inputs come from the caller (trusted direction): pickled there, as EvalPlus hands them to its process
-        import base64
-        import pickle
-
         inputs = pickle.loads(base64.b64decode(tset["inputs_pickle"]))
         limits_s = tset["time_limits"]
         code = job["code"]
@@ -385,8 +379,6 @@ def _child(job, tset, scratch, wfd):
 
 def _end_job(pid, own_pidns):
     """Kill a job's process group, wait for its leader and reap whatever else it left in the sandbox."""
-    import signal
-
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -403,9 +395,6 @@ def _reap_all(own_pidns):
     a PID namespace only the job's process group was killed) and reap it. The kill is repeated while children are
     left: a process forked while the first kill went out escapes it. Gives up after 5 s (the caller then finds a
     process left and retires the worker)."""
-    import signal
-    import time
-
     give_up = time.monotonic() + 5
     while True:
         if own_pidns:
@@ -436,10 +425,6 @@ def _others_alive(own_pidns):
 def _run_child(target, scratch, deadline_s, max_bytes, own_pidns):
     """Fork a job child running target(scratch, result_pipe_fd); collect what it writes on the pipe until it exits,
     the pipe closes, the deadline passes or it writes too much; then kill and reap everything it left."""
-    import select
-    import signal
-    import time
-
     r, w = os.pipe()
     t0 = time.monotonic()
     pid = os.fork()
@@ -500,10 +485,6 @@ def _session(job, scratch, own_pidns, proto):
     """An interactive job: the program is exec'd once in a forked child (serve()); each request line the caller
     sends is passed to it and its answer back, within the job's deadline, until the caller sends {"end": true}.
     Returns the closing record."""
-    import select
-    import signal
-    import time
-
     r_req, w_req = os.pipe()
     r_resp, w_resp = os.pipe()
     pid = os.fork()
@@ -569,8 +550,6 @@ def clear_dir(d, budget=5_000_000):
     """Empty directory d whatever a job left in it: any depth (no recursion, relative names only, so no path gets
     long), symlinks (removed, never followed), loops, modes, fifos, sockets. True when d is then empty; False (never
     an exception) when something could not be removed or the budget of steps ran out."""
-    import stat
-
     try:  # come back to the caller's working directory, whatever happens (the scorer calls this in its own process)
         home = os.open(".", os.O_RDONLY)
     except OSError:
@@ -635,10 +614,6 @@ def _reset_box(box, dirs):
 
 def _own_state():
     """What a job could change in the forkserver (same uid): its rlimits, priority, CPU affinity, I/O priority."""
-    import ctypes
-    import platform
-    import resource
-
     rl = tuple(resource.getrlimit(getattr(resource, n)) for n in sorted(dir(resource)) if n.startswith("RLIMIT_"))
     nr = {"x86_64": 252, "aarch64": 31}.get(platform.machine())  # ioprio_get
     io = ctypes.CDLL(None).syscall(nr, 1, 0) if nr else None  # IOPRIO_WHO_PROCESS, self
@@ -651,9 +626,6 @@ def forkserver(proto, own_pidns, box, dirs):
     code and calls the entry point on every input; the reply line holds each set's records: {"i", "out"} or
     {"i", "error"} per input, then {"done": true}; {"load_error"} when the code did not load. `box`: the tree a job
     may write (emptied after each job), `dirs`: the directories re-made in it, the first the job's cwd and TMPDIR."""
-    import ctypes
-    import importlib
-
     for name in PRELOAD:
         try:
             importlib.import_module(name)

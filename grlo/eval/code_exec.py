@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
 
 from grlo.eval import sandbox
@@ -21,7 +22,7 @@ from grlo.eval.sandbox import CallError, Limits
 
 
 def extract_code(text: str, entry_point: str | None = None) -> str:
-    from evalplus.sanitize import sanitize
+    from evalplus.sanitize import sanitize  # heavy: evalplus
 
     try:
         return sanitize(text or "", entry_point)
@@ -166,8 +167,6 @@ def score_completions(problems: list[dict], completions: list[list[str]], check,
 
 def run_parallel(fn, jobs: list, workers: int | None) -> list:
     """Map fn over jobs with threads: each job's heavy work is a sandbox subprocess, so threads are enough."""
-    from concurrent.futures import ThreadPoolExecutor
-
     workers = workers or max(1, (os.cpu_count() or 2))
     t0 = time.perf_counter()
     if workers == 1:
@@ -186,7 +185,7 @@ def evalplus_time_limits(ref_time: list[float], min_time_limit: float | None = N
     """Per-input limits and the whole test set's deadline, as evalplus 0.3.1's untrusted_check computes them:
     max(min_time_limit, factor x the canonical solution's time) per input; the process is killed once
     min(EVALPLUS_TIMEOUT_PER_TASK=60, sum) + 1 (+1 when not fast_check) + 1 (its join margin) seconds have passed."""
-    from evalplus.config import DEFAULT_GT_TIME_LIMIT_FACTOR, DEFAULT_MIN_TIME_LIMIT
+    from evalplus.config import DEFAULT_GT_TIME_LIMIT_FACTOR, DEFAULT_MIN_TIME_LIMIT  # optional: evalplus
 
     lo = DEFAULT_MIN_TIME_LIMIT if min_time_limit is None else min_time_limit
     factor = DEFAULT_GT_TIME_LIMIT_FACTOR if gt_time_limit_factor is None else gt_time_limit_factor
@@ -203,10 +202,10 @@ def evalplus_output_ok(dataset: str, entry_point: str, inp, out, exp, atol: floa
     passed (HumanEval/32 never passes under 0.3.1; reproduced, not fixed, so verdicts stay EvalPlus's). `out` is the
     program's value rebuilt here from plain data, so its __eq__ is the built-in one. Assumption: the special oracles
     see the original inputs, not ones the program may have mutated."""
-    import numpy as np
-    from evalplus.eval import is_floats
+    import numpy as np  # heavy: numpy
+    from evalplus.eval import is_floats  # heavy: evalplus
     from evalplus.eval._special_oracle import (MBPP_OUTPUT_NOT_NONE_TASKS, MBPP_OUTPUT_SET_EQ_TASKS,
-                                               _digit_distance_nums, _poly, _surface_Area)
+                                               _digit_distance_nums, _poly, _surface_Area)  # heavy: evalplus
 
     try:
         exact = out == exp
@@ -246,7 +245,7 @@ def evalplus_set_verdict(dataset: str, entry_point: str, inputs: list, expected:
     """(status, per-input details) for one test set as evalplus's untrusted_check reports it: "pass" only when the
     program loaded, finished every input and every output is right; "fail" when it did not load or an output is
     wrong; "timeout" when it was killed or ended without finishing (EvalPlus's unknown state)."""
-    from evalplus.eval import FAIL, PASS, TIMEOUT
+    from evalplus.eval import FAIL, PASS, TIMEOUT  # heavy: evalplus
 
     if result is None:  # the worker died with the job
         return TIMEOUT, []

@@ -70,7 +70,7 @@ def settings(cfg: dict) -> dict:
 
 
 def _lm_eval_task_dir(name: str) -> Path:
-    import lm_eval  # heavy
+    import lm_eval  # heavy: lm_eval
 
     return Path(lm_eval.__file__).parent / "tasks" / name
 
@@ -124,7 +124,7 @@ def dataset_revisions(cfg: dict) -> dict:
         full = {"kind": "hub_dataset", **src}
         rev = lock.revision(cfg, "datasets", f"lmeval-{key}", full) if lock.lock_path(cfg) else src["revision"]
         if rev is None:
-            from huggingface_hub import HfApi  # heavy
+            from huggingface_hub import HfApi  # optional: huggingface_hub
 
             rev = HfApi().dataset_info(src["repo"]).sha
             lock.record(cfg, "datasets", f"lmeval-{key}", full, rev, {})
@@ -151,8 +151,8 @@ def run(args) -> int:
         raise GrloError("model directory not found", path=args.model_dir)
     if args.device_record:
         record_device(args.device_record, (cfg.get("resources") or {}).get("gpus_eval", 0))
-    import lm_eval  # heavy
-    from lm_eval.tasks import TaskManager  # heavy
+    import lm_eval  # heavy: lm_eval
+    from lm_eval.tasks import TaskManager  # heavy: lm_eval
 
     with tempfile.TemporaryDirectory(prefix="grlo-lmeval-") as tmp:
         if mode == "smoke":
@@ -173,7 +173,7 @@ def run(args) -> int:
             model_args["gpu_memory_utilization"] = ((cfg.get("generation") or {}).get("vllm") or {}).get(
                 "gpu_memory_utilization", 0.9)
         gen_kwargs = {"max_gen_toks": s["max_gen_toks"]} if s["max_gen_toks"] else None
-        import torch  # heavy
+        import torch  # heavy: torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
         rows = []

@@ -30,10 +30,13 @@ Protocol: JSON lines between the caller and the forkserver (_runner.py); see its
 
 from __future__ import annotations
 
+import base64
+import ctypes
 import glob
 import importlib.util
 import json
 import os
+import pickle
 import queue
 import resource
 import selectors
@@ -48,6 +51,9 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+from grlo.errors import GrloError
+from grlo.eval import _runner
 
 RUNNER = Path(__file__).resolve().parent / "_runner.py"
 
@@ -222,8 +228,6 @@ def _preexec(limits: Limits, nproc_cap: int | None, setuid: int | None = None):
 
     def fn():
         os.setsid()
-        import ctypes
-
         ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: dies with the scorer
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
@@ -286,8 +290,6 @@ _spawn = _Spawner()
 
 def _sweep_workdirs() -> None:
     """Remove the work dirs (weaker isolation only) of scorers that died without cleaning up (kill -9)."""
-    from grlo.eval import _runner
-
     for d in glob.glob(os.path.join(tempfile.gettempdir(), "grlo-sbx-*-*")):
         try:
             pid = int(os.path.basename(d).split("-")[2])
@@ -408,8 +410,6 @@ class _Proc:
         except (OSError, ValueError):
             pass
         if self.workdir:
-            from grlo.eval import _runner
-
             _runner.clear_dir(self.workdir)
             try:
                 os.rmdir(self.workdir)
@@ -522,8 +522,6 @@ class CallSession:
             raise CallError("no answer (exited, killed or timed out)")
         if not rec.get("ok"):
             raise CallError(str(rec.get("error", "error")))
-        from grlo.eval import _runner
-
         try:  # tagged plain data (_runner.encode), already size- and cost-bounded by readline
             return _runner.decode(rec["result"])
         except (ValueError, TypeError, MemoryError, RecursionError, KeyError, AttributeError):
@@ -589,8 +587,6 @@ class Worker:
             _user_process_count(NOBODY if os.geteuid() == 0 else None) + limits.nproc)
         hello = self.proc.readline(time.monotonic() + 30)
         if not (hello and hello.get("ready")):
-            from grlo.errors import GrloError
-
             _, err, _ = self.proc.close()
             last = (err.strip().splitlines() or ["no output"])[-1][:300]
             raise GrloError(f"the sandbox worker did not start ({self.isolation}): {last}", field="sandbox")
@@ -632,17 +628,12 @@ class Worker:
 
 def pickle_inputs(inputs) -> str:
     """Inputs travel into the sandbox pickled (caller to sandbox only: never unpickle what comes back)."""
-    import base64
-    import pickle
-
     return base64.b64encode(pickle.dumps([list(i) for i in inputs], protocol=pickle.HIGHEST_PROTOCOL)).decode()
 
 
 def _parse_records(text: str, max_cost: int) -> list[dict]:
     """The child's JSON lines; a line that does not parse (the program may write to the pipe too) or would cost more
     than max_cost bytes to build (all lines together) ends them."""
-    from grlo.eval import _runner
-
     out = []
     for line in text.splitlines():
         try:
@@ -673,8 +664,6 @@ class WorkerPool:
     """Up to `size` workers shared by threads; each started on first use and replaced when it dies."""
 
     def __init__(self, size: int, limits: CallLimits | None = None, isolate: bool = True):
-        import queue
-
         self.limits = limits or CallLimits()
         self.isolate = isolate
         self.idle: "queue.Queue[Worker | None]" = queue.Queue()
@@ -747,8 +736,6 @@ ENABLE_HINT = ("the code sandbox needs bubblewrap (Debian/Ubuntu package `bubble
 
 def require_isolation(allow_weaker: bool) -> str:
     """The isolation scoring will have; stops with one line when it is weaker than namespaces and not allowed."""
-    from grlo.errors import GrloError
-
     mode = isolation_mode()
     if mode == "process_group" and not allow_weaker:
         raise GrloError(ENABLE_HINT, field="sandbox")

@@ -78,7 +78,7 @@ def load_generations(path: str | Path) -> list[dict]:
 def _token_counter(tokenizer_dir: str | None):
     if not tokenizer_dir:
         return None
-    from transformers import AutoTokenizer  # heavy
+    from transformers import AutoTokenizer  # heavy: transformers
 
     tok = AutoTokenizer.from_pretrained(check_model_dir(tokenizer_dir, "tokenizer", weights=False, tokenizer=True))
     return lambda s: len(tok(s, add_special_tokens=False)["input_ids"])

@@ -58,8 +58,8 @@ def _pip_download_wheel(src: dict) -> Path:
 
 def _gguf_to_hf(gguf_path: Path, out: Path, dtype: str) -> dict:
     """Dequantise a GGUF through transformers and save a plain safetensors checkpoint (gguf models refuse save_pretrained)."""
-    import torch  # heavy
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # heavy
+    import torch  # heavy: torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # heavy: transformers
 
     d, name = str(gguf_path.parent), gguf_path.name
     tok = AutoTokenizer.from_pretrained(d, gguf_file=name)
@@ -113,7 +113,7 @@ def materialise_gguf_wheel(src: dict, out: Path) -> dict:
 def materialise_hub(src: dict, out: Path, staging: Path, cfg: dict | None = None, name: str = "") -> dict:
     """Snapshot a hub model at its pinned revision (registry, else the lock file; resolved once and recorded when
     neither pins it and the lock is not frozen); the weight files' sha256 are checked against the lock."""
-    from huggingface_hub import HfApi, snapshot_download  # heavy
+    from huggingface_hub import HfApi, snapshot_download  # optional: huggingface_hub
 
     cfg = cfg or {"mode": "paper"}
     revision = lock.revision(cfg, "models", name, src)

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from grlo.errors import GrloError
+from grlo.io import check_safetensors
 
 # weight files transformers loads (sharded ones come with their index file)
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -32,8 +33,6 @@ def check_model_dir(path: str | os.PathLike, what: str = "model", weights: bool 
     if weights and not any((p / name).is_file() for name in _WEIGHTS):
         raise GrloError(f"{what} directory has no weights ({' or '.join(_WEIGHTS[::2])}): {_FIX}", path=str(p))
     if weights:
-        from grlo.io import check_safetensors
-
         for f in sorted(p.glob("*.safetensors")):  # a truncated copy: one line here, not a loader traceback
             check_safetensors(f)
     if tokenizer and not any((p / name).is_file() for name in _TOKENIZER):

@@ -49,8 +49,8 @@ REWARD_CHAT_TEMPLATE = (
 
 def build_tokenizer(seed: int, vocab_size: int, style: str = "policy"):
     """Byte-level BPE trained on the spot, wrapped in PreTrainedTokenizerFast with a chat template, pad != eos."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # heavy
-    from transformers import PreTrainedTokenizerFast  # heavy
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # heavy: tokenizers
+    from transformers import PreTrainedTokenizerFast  # heavy: transformers
 
     if style == "policy":
         specials = ["<|pad|>", "<|im_start|>", "<|im_end|>"]
@@ -71,7 +71,7 @@ def build_tokenizer(seed: int, vocab_size: int, style: str = "policy"):
 
 
 def _seeded(seed: int):
-    import torch  # heavy
+    import torch  # heavy: torch
 
     torch.manual_seed(seed)
 
@@ -79,7 +79,7 @@ def _seeded(seed: int):
 def build_tiny_policy(out_dir: str | Path, seed: int = 0, vocab_size: int = 384, hidden_size: int = 64,
                       num_layers: int = 2, num_heads: int = 4) -> Path:
     """A random Qwen3 causal LM + its ChatML-style tokenizer, saved as an HF dir."""
-    from transformers import AutoModelForCausalLM, GenerationConfig, Qwen3Config  # heavy
+    from transformers import AutoModelForCausalLM, GenerationConfig, Qwen3Config  # heavy: transformers
 
     out = Path(out_dir)
     tok = build_tokenizer(seed, vocab_size, "policy")
@@ -99,7 +99,7 @@ def build_tiny_policy(out_dir: str | Path, seed: int = 0, vocab_size: int = 384,
 def build_tiny_reward_model(out_dir: str | Path, seed: int = 0, vocab_size: int = 384, hidden_size: int = 64,
                             num_layers: int = 2, num_heads: int = 4) -> Path:
     """A random sequence classifier (num_labels=1) with its OWN tokenizer and Llama-3-style chat template."""
-    from transformers import AutoModelForSequenceClassification, Qwen3Config  # heavy
+    from transformers import AutoModelForSequenceClassification, Qwen3Config  # heavy: transformers
 
     out = Path(out_dir)
     # a different corpus seed and vocabulary size than the policy: the two tokenizations never coincide

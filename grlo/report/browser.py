@@ -21,6 +21,7 @@ from grlo.errors import GrloError
 from grlo.io import read_jsonl, write_text
 from grlo.report import common
 from grlo.report.html import CSS, esc
+from grlo.report.math_html import has_math, to_html
 
 SOLVED_AT = 0.5  # a problem counts as solved by a model when its mean score over the k samples is >= this
 TAIL_CHARS = 800  # characters of the first completion kept (its end: where the answer is); pages stay small
@@ -82,8 +83,6 @@ def model_of(path: str | Path) -> str:
 
 def _with_math(p: dict) -> dict:
     """problem_html / answer_html: the LaTeX of the problem and reference as MathML (grlo.report.math_html)."""
-    from grlo.report.math_html import has_math, to_html
-
     for key in ("problem", "answer"):
         if p.get(key) and has_math(p[key]):
             p[f"{key}_html"] = to_html(p[key])

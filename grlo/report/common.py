@@ -14,6 +14,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import yaml
+
 from grlo import config as _config
 from grlo import __version__, registry
 from grlo.errors import GrloError
@@ -212,8 +214,6 @@ def load_config(paths: Sequence[str]) -> dict:
         raise GrloError("at least one --config file is needed", field="--config")
     first = Path(paths[0])
     if first.is_file() and first.resolve() != (_config.REPO_ROOT / "config" / "config.yaml").resolve():
-        import yaml
-
         try:
             top = yaml.safe_load(first.read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError):

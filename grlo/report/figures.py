@@ -48,10 +48,10 @@ COMPONENT = re.compile(r"^reward/(?!score_mean$)(?P<a>.+)_mean$|^rewards/(?P<b>.
 
 
 def _plt():
-    import matplotlib  # heavy
+    import matplotlib  # heavy: matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # heavy
+    import matplotlib.pyplot as plt  # heavy: matplotlib
 
     return plt
 

@@ -32,12 +32,17 @@ from pathlib import Path
 
 import yaml
 
+from grlo import registry
 from grlo import config as _config
+from grlo.data import resolve_source_path
 from grlo.errors import GrloError
-from grlo.io import read_input
+from grlo.generation import eval_settings  # the settings `grlo generate` will use (model mode included)
+from grlo.io import read_input, read_json
+from grlo.registry import benchmark as _bench
 from grlo.report import common
 from grlo.report.storage import GIB, storage_estimate
 from grlo.run_plan import rule_gpus
+from grlo.train.train_grlo import verl_batch
 
 THROUGHPUT_PATH = Path(__file__).resolve().parent / "throughput.yaml"
 KINDS = ("decode", "forward", "train")
@@ -94,8 +99,6 @@ def effective_flops(table: dict, gpu: str, engine: str = "native") -> tuple[dict
 def _params(name: str | None) -> float:
     if not name:
         return 0.0
-    from grlo import registry
-
     return float(registry.model(name)["params_b"]) * 1e9
 
 
@@ -141,8 +144,6 @@ def run_prompts(cfg: dict, prompt_stats: dict | None = None, outdir: str | os.Pa
     """(prompt count, where it comes from) of the prompt file this run trains on, as the trainer will count it:
     the prepared set's stats, your own prompts.path file, a downloaded raw file under the outdir, the pinned file's
     row count (grlo/registry/prompts.yaml, by prompts.sha256), else the forecast's assumption (the paper's 5K)."""
-    from grlo.data import resolve_source_path
-
     if (prompt_stats or {}).get("count"):
         return int(prompt_stats["count"]), "prepared prompts (stats.json)"
     own = _config.get(cfg, "prompts.path")
@@ -179,8 +180,7 @@ def grlo_plan(cfg: dict, prompt_stats: dict | None = None, engine: str | None = 
     batch = int(g.get("train_batch_size") or st.get("batch_prompts") or 1024)
     adapted = None
     try:  # the trainer's own batch rule (adapt or refuse); it imports torch
-        from grlo.train.batching import resolve_batch_sizes
-        from grlo.train.train_grlo import verl_batch
+        from grlo.train.batching import resolve_batch_sizes  # heavy: torch
     except ImportError:  # the host env (envs/snakemake.yaml): no torch, the first rule only
         resolve_batch_sizes = None
         if batch > n and g.get("adapt_batch_size"):
@@ -353,9 +353,6 @@ def plan(cfg: dict, table: dict, prompt_stats: dict | None = None, engine: str |
     models = [f"{primary}--{v}" for v in _config.get(cfg, "evaluation.variants", [])]
     models += list(_config.get(cfg, "evaluation.released", []) or [])
     models += [f"{bb}--{v}" for bb in extra for v in _config.get(cfg, "evaluation.extra_variants", [])]
-    from grlo.generation import eval_settings  # the settings `grlo generate` will use (model mode included)
-    from grlo.registry import benchmark as _bench
-
     for m in models:
         n = _params(m.partition("--")[0])
         total = dict.fromkeys(KINDS, 0.0)
@@ -391,8 +388,6 @@ def rlvr_batches(max_steps, per_batch: int) -> int | None:
 
 
 def _bench_size(name: str, sizes: dict) -> int | None:
-    from grlo.registry import benchmark as _bench
-
     try:
         return _bench(name).get("size", sizes.get(name))
     except GrloError:
@@ -444,8 +439,6 @@ def run(args: argparse.Namespace) -> int:
         cfg = _config.deep_merge(cfg, {"report": {"forecast": {"gpu": args.gpu}}})
     stats = None
     if args.prompt_stats:
-        from grlo.io import read_json
-
         stats = read_json(args.prompt_stats)
     rows, assumptions = plan(cfg, load_throughput(args.throughput), stats, getattr(args, "engine", None))
     cols = ("gpu_hours", "gpu_hours_low", "gpu_hours_high")

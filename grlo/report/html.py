@@ -22,6 +22,7 @@ import html
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from grlo import registry
 from grlo.errors import GrloError
 from grlo.io import read_input, write_text
 from grlo.report import common
@@ -233,8 +234,6 @@ T1_FIXED = {"label": "Model", "overall": "Overall (ours)", "paper_overall": "Pap
 
 
 def _t1_header(col: str) -> str:
-    from grlo import registry
-
     if col in T1_FIXED:
         return T1_FIXED[col]
     if col.startswith("avg_"):
@@ -385,7 +384,7 @@ def cost_body(forecast_path: str | Path, gpu_hours_path: str | Path | None) -> s
 
 # ------------------------------------------------------------------------------------------------------- protocol
 def protocol_body(path: str | Path) -> str:
-    from markdown_it import MarkdownIt
+    from markdown_it import MarkdownIt  # optional: markdown_it
 
     text = read_input(path, "protocol card")
     return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)  # raw HTML shown as text

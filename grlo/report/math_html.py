@@ -16,7 +16,7 @@ MATH = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$(?!\s)
 
 def _convert(latex: str, display: bool) -> str | None:
     try:
-        from latex2mathml.converter import convert
+        from latex2mathml.converter import convert  # optional: latex2mathml
 
         return convert(latex, display="block" if display else "inline")
     except Exception:  # the converter's own errors for LaTeX it does not know: keep the source

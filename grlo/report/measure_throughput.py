@@ -49,8 +49,8 @@ def _time(fn, torch, device, warmup: int, iters: int) -> float:
 
 def measure(preset: str, seq: int, batch: int, iters: int, peak_tflops: float | None, device_name: str | None = None
             ) -> dict:
-    import torch  # heavy
-    from transformers import AutoModelForCausalLM, Qwen3Config  # heavy
+    import torch  # heavy: torch
+    from transformers import AutoModelForCausalLM, Qwen3Config  # heavy: transformers
 
     device = torch.device(device_name or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -63,7 +63,7 @@ def measure(preset: str, seq: int, batch: int, iters: int, peak_tflops: float | 
     tokens = batch * seq
     out: dict = {"preset": preset, "params": n_params, "seq": seq, "batch": batch, "dtype": str(dtype),
                  "device": record_device(None, 1 if device.type == "cuda" else 0), "torch": torch.__version__}
-    import transformers  # heavy
+    import transformers  # heavy: transformers
 
     out["transformers"] = transformers.__version__
     model.eval()

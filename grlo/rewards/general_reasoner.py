@@ -125,8 +125,8 @@ class ModelVerifier:
         self._tok = None
 
     def _load(self):
-        import torch  # heavy
-        from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy
+        import torch  # heavy: torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: transformers
 
         self._tok = AutoTokenizer.from_pretrained(check_model_dir(self.model_path, "verifier", tokenizer=True),
                                                   padding_side="left")
@@ -139,7 +139,7 @@ class ModelVerifier:
         self._model.eval()
 
     def _hf_generate(self, prompts: list[str]) -> list[str]:
-        import torch  # heavy
+        import torch  # heavy: torch
 
         if self._model is None:
             self._load()

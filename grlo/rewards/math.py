@@ -49,7 +49,7 @@ def _on_main_thread() -> bool:
 
 @lru_cache(maxsize=4096)
 def _parse(expr: str, main: bool):
-    from math_verify import parse  # heavy
+    from math_verify import parse  # heavy: math_verify
 
     # math-verify times out with signal.alarm, which only works on the main thread.
     timeout = 5 if main else None
@@ -60,7 +60,7 @@ def is_equivalent(gold: str, pred: str | None) -> bool:
     """math-verify equivalence, gold first. Empty/None predictions are never correct."""
     if pred is None or not str(pred).strip():
         return False
-    from math_verify import verify  # heavy
+    from math_verify import verify  # heavy: math_verify
 
     main = _on_main_thread()
     g, p = _parse(str(gold), main), _parse(str(pred), main)

@@ -41,7 +41,7 @@ def rm_text(tokenizer, chat: list[dict], response: str) -> str:
 class RewardScorer:
     def __init__(self, model_dir: str, device: torch.device | str = "cpu", batch_size: int = 8,
                  max_length: int | None = None, offload: bool = False, dtype: torch.dtype = torch.float32):
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer  # heavy
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer  # heavy: transformers
 
         check_model_dir(model_dir, "reward model", tokenizer=True)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)

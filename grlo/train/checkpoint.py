@@ -18,6 +18,8 @@ Before a save, the free space is checked (`check_space`): one line naming what i
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.metadata as md
 import json
 import logging
 import random
@@ -26,9 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 
+import grlo
 from grlo.errors import GrloError
-from grlo.io import atomic_dir, sha256_file, write_json, write_jsonl
+from grlo.io import atomic_dir, iter_jsonl, sha256_file, write_json, write_jsonl
+from grlo.train.distributed import rank
 
 log = logging.getLogger("grlo.train.checkpoint")
 # the new checkpoint is written beside the previous one (removed only once the new one is complete), and the estimate
@@ -43,7 +48,7 @@ def _dist() -> bool:
 def full_model_state(model) -> dict:
     """Unsharded weights. Under FSDP2 this is a collective (every rank calls it); rank 0 gets the tensors on CPU."""
     if _dist():  # pragma: no cover - multi-GPU
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict  # heavy: torch
 
         return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     return model.state_dict()
@@ -51,7 +56,7 @@ def full_model_state(model) -> dict:
 
 def full_optim_state(model, opt) -> dict:
     if _dist():  # pragma: no cover - multi-GPU
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict  # heavy: torch
 
         return get_optimizer_state_dict(model, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     return opt.state_dict()
@@ -60,7 +65,7 @@ def full_optim_state(model, opt) -> dict:
 def rng_states() -> dict:
     out = {"torch": torch.get_rng_state(), "python": random.getstate()}
     try:
-        import numpy as np
+        import numpy as np  # optional: numpy
 
         out["numpy"] = np.random.get_state()
     except ImportError:  # pragma: no cover
@@ -74,7 +79,7 @@ def set_rng_states(st: dict) -> None:
     torch.set_rng_state(st["torch"])
     random.setstate(st["python"])
     if "numpy" in st:
-        import numpy as np
+        import numpy as np  # optional: numpy
 
         np.random.set_state(st["numpy"])
     if "cuda" in st and torch.cuda.is_available():
@@ -121,11 +126,6 @@ def input_id(path: str | Path, hash_limit: int = 64 * 2**20) -> str:
 
 def code_version(modules: tuple[str, ...], libraries: tuple[str, ...] = ("torch", "transformers")) -> dict[str, str]:
     """grlo's version and a hash of the sources that compute the numbers, and the versions of torch/transformers."""
-    import importlib
-    import importlib.metadata as md
-
-    import grlo
-
     h = hashlib.sha256()
     for name in modules:
         mod = importlib.import_module(name)
@@ -192,8 +192,6 @@ def clean_litter(*dirs: Path) -> list[Path]:
 
 
 def save(path: Path, trainer, keep_last: int = 1) -> Path:
-    from grlo.train.distributed import rank
-
     path = Path(path)
     # gathered on every rank (collectives under FSDP2), written by rank 0
     actor_sd, critic_sd = full_model_state(trainer.actor), full_model_state(trainer.critic)
@@ -324,8 +322,6 @@ def latest_valid(root: Path) -> Path | None:
 
 def load(path: Path, trainer) -> int:
     """Restore weights, optimizer and RNG states in place; return the completed step count."""
-    from safetensors.torch import load_file
-
     path = Path(path)
     state = read_state(path)
     for name, model in (("actor", trainer.actor), ("critic", trainer.critic)):
@@ -336,7 +332,7 @@ def load(path: Path, trainer) -> int:
         for f in files:
             sd.update(load_file(str(f)))
         if _dist():  # pragma: no cover - multi-GPU: every rank read the full file; each keeps its shard
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict  # heavy: torch
 
             set_model_state_dict(model, sd, options=StateDictOptions(full_state_dict=True, strict=False))
             continue
@@ -348,7 +344,7 @@ def load(path: Path, trainer) -> int:
                             f"{unexpected[:3]})", path=str(path / name))
     opt = torch.load(path / "optim.pt", map_location="cpu", weights_only=False)
     if _dist():  # pragma: no cover
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict  # heavy: torch
 
         o = StateDictOptions(full_state_dict=True)
         set_optimizer_state_dict(trainer.actor, trainer.actor_opt, opt["actor"], options=o)
@@ -362,7 +358,5 @@ def load(path: Path, trainer) -> int:
 
 def saved_metrics(path: Path) -> list[dict]:
     """The metric rows saved with a checkpoint (steps <= its step)."""
-    from grlo.io import iter_jsonl
-
     f = Path(path) / "metrics.jsonl"
     return [row for _, row in iter_jsonl(f)] if f.exists() else []

@@ -19,9 +19,11 @@ loop) and the CLI; it re-exports the helpers other code imports from `grlo.train
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,13 +32,18 @@ from typing import Callable
 
 import torch
 
+from grlo import config as config_mod
+from grlo.accounting import record_device
 from grlo.errors import GrloError
-from grlo.io import write_jsonl
+from grlo.io import atomic_dir, library_versions, write_json, write_jsonl
 from grlo.models.local import check_model_dir
 from grlo.rewards.reward_model import RewardScorer, rm_response_text
+from grlo.rewards.style import StyleMix
+from grlo.train import checkpoint as ckpt
 from grlo.train.advantages import explained_variance, gae, masked_mean, token_level_rewards
 from grlo.train.batching import batch_indices, epoch_order, grlo_section, req, resolve_batch_sizes, total_steps  # noqa: F401
 from grlo.device import empty_cuda_cache
+from grlo.train.checkpoint import full_model_state
 from grlo.train.distributed import dist_on, global_whiten, rank, reduce_row, world_size  # noqa: F401
 from grlo.train.ppo_update import (UpdateSettings, _autocast, _split, fsdp2_wrap, make_optimizer, micro_batch,  # noqa: F401
                                    pad_response, sequence_logprobs, sequence_values, update_actor, update_critic)
@@ -79,9 +86,7 @@ def lr_warmup_factor(updates_done: int, warmup_steps: int) -> float:
 class PPOTrainer:
     def __init__(self, cfg: dict, backbone: str, prompts_path: str, policy_init: str, reward_model: str,
                  output_dir: str, config_source: str = "config"):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from grlo.rewards.style import StyleMix
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: transformers
 
         self.cfg, self.g = cfg, grlo_section(cfg)
         self.backbone, self.output_dir = backbone, Path(output_dir)
@@ -128,8 +133,6 @@ class PPOTrainer:
                          "top_k": r.get("top_k", -1)}
         self.max_response_length = int(req(g, "max_response_length"))
         if r.get("engine", "hf") == "vllm":  # pragma: no cover - GPU only
-            import importlib.util
-
             if self.device.type != "cuda" or importlib.util.find_spec("vllm") is None:
                 raise GrloError("rollout engine vllm needs a GPU and the vllm package (the GPU image); on CPU set "
                                 "grlo.rollout.engine: hf", path=config_source, field="grlo.rollout.engine")
@@ -168,8 +171,6 @@ class PPOTrainer:
         self.base_lr = {"actor": float(a["lr"]), "critic": float(c["lr"])}
         self.state = RunState()
         self.eos = set(eos_token_ids(self.tokenizer, self.actor))
-        from grlo.train import checkpoint as ckpt
-
         self.fingerprint = ckpt.fingerprint(
             g, {"prompts": prompts_path, "policy_init": policy_init, "reward_model": reward_model},
             ckpt.code_version(FINGERPRINT_MODULES), {"backbone": backbone, "processes": self.n_procs,
@@ -302,8 +303,6 @@ class PPOTrainer:
         fingerprint equals this run's (else one line naming the differing keys; `fresh` starts over). SIGTERM/SIGINT
         (a SLURM cancel or time-out, Ctrl-C) end the run with a checkpoint when one fits in `stop_grace_s`, then
         raise TrainingInterrupted (exit 128 + signal)."""
-        from grlo.train import checkpoint as ckpt
-
         metrics_path = self.output_dir / "metrics.jsonl"
         ckpt_root = self.output_dir / "checkpoints"
         resume = bool(self.g.get("resume", True))
@@ -375,10 +374,6 @@ class PPOTrainer:
         return n * 4 * 3 / 200e6
 
     def save_final(self) -> None:
-        from grlo.io import atomic_dir, library_versions, write_json
-        from grlo.train import checkpoint as ckpt
-        from grlo.train.checkpoint import full_model_state
-
         sd = full_model_state(self.actor)  # a collective under FSDP2: every rank takes part
         if rank() != 0:
             return
@@ -395,7 +390,7 @@ class PPOTrainer:
 def load_critic(path: str, dtype: torch.dtype):
     """Value model = the backbone checkpoint with a fresh 1-output token head (verl: AutoModelForTokenClassification);
     dropout off, as verl sets, so values are deterministic."""
-    from transformers import AutoConfig, AutoModelForTokenClassification
+    from transformers import AutoConfig, AutoModelForTokenClassification  # heavy: transformers
 
     cfg = AutoConfig.from_pretrained(path)
     cfg.num_labels = 1
@@ -440,10 +435,6 @@ FRESH_HELP = "start over: delete the checkpoints (and final/) instead of resumin
 
 
 def run(args) -> int:
-    import subprocess
-
-    from grlo import config as config_mod
-
     cfg = config_mod.load(args.config)
     source = ", ".join(args.config)
     g = grlo_section(cfg)
@@ -463,8 +454,6 @@ def run(args) -> int:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
         torch.distributed.init_process_group(backend)
     if args.device_record and rank() == 0:
-        from grlo.accounting import record_device
-
         record_device(args.device_record, world_size() if torch.cuda.is_available() else 0)
     trainer = PPOTrainer(cfg, args.backbone, args.prompts, args.policy_init, args.reward_model, args.output_dir,
                          source)

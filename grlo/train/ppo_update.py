@@ -285,7 +285,8 @@ def make_optimizer(model, lr: float, betas=(0.9, 0.999), weight_decay: float = 0
 def fsdp2_wrap(model, compute_dtype) -> None:  # pragma: no cover - multi-process
     """FSDP2: shard every decoder layer, then the root; bf16 compute with fp32 reduction (verl's mixed precision) on
     GPU, plain fp32 on CPU."""
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_fsdp_forward_method  # multi-process
+    from torch.distributed.fsdp import (MixedPrecisionPolicy, fully_shard,  # heavy: torch (multi-process runs only)
+                                        register_fsdp_forward_method)
 
     mp = MixedPrecisionPolicy(param_dtype=compute_dtype, reduce_dtype=torch.float32 if compute_dtype else None)
     base = getattr(model, model.base_model_prefix)

@@ -22,13 +22,21 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from grlo import config as C
+from grlo.config import deep_merge
 from grlo.errors import GrloError
-from grlo.train.verl import session
+from grlo.io import iter_jsonl, write_json, write_jsonl
+from grlo.models.tiny import build_tiny_policy, build_tiny_reward_model
+from grlo.train import train_grlo as T
+from grlo.train.verl import data, finalize, session
+from grlo.train.verl import metrics as M
 
 REHEARSAL_SIZES = {
     "train_batch_size": 4, "max_prompt_length": 256, "max_response_length": 16, "total_training_steps": 2,
@@ -53,8 +61,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def rehearsal_config(cfg: dict, seed: int | None = None) -> dict:
     """The config with only sizes shrunk (and the mode marked, so a CPU-only machine may run verl)."""
-    from grlo.config import deep_merge
-
     out = deep_merge(cfg, {"grlo": REHEARSAL_SIZES})
     out["mode"] = "rehearsal"
     if seed is not None:
@@ -90,15 +96,10 @@ class Phases:
             self.rows.append({"phase": name, "ok": False, "seconds": round(time.time() - t0, 1), "cause": why})
             raise GrloError(why) from e
         finally:
-            from grlo.io import write_json
-
             write_json(self.path, {"ok": all(r["ok"] for r in self.rows), "phases": self.rows})
 
 
 def setup(out: Path, cfg: dict) -> SimpleNamespace:
-    from grlo.io import iter_jsonl, write_jsonl
-    from grlo.models.tiny import build_tiny_policy, build_tiny_reward_model
-
     models = out / "models"
     seed = int(cfg.get("seed", 0))
     policy = build_tiny_policy(models / "policy", seed=seed)
@@ -116,9 +117,6 @@ def setup(out: Path, cfg: dict) -> SimpleNamespace:
 
 def launch(cfg: dict, args, source: str, kill_after: int | None) -> tuple[dict, int, Path]:
     """One main_ppo attempt; kill_after: SIGKILL its process group once that step's checkpoint exists."""
-    from grlo.train import train_grlo as T
-    from grlo.train.verl import data, finalize
-
     p = T.verl_plan(cfg, args, source)
     data.convert(args.prompts, args.val_data, p["paths"].train_file, p["paths"].val_file)
     Path(p["logs"]).mkdir(parents=True, exist_ok=True)
@@ -142,18 +140,11 @@ def launch(cfg: dict, args, source: str, kill_after: int | None) -> tuple[dict, 
 
 
 def first_training_step(metrics_log: Path) -> int | None:
-    from grlo.train.verl import metrics as M
-
     steps = [int(r["step"]) for r in M.read_log(metrics_log) if M.is_training(r.get("data") or {})]
     return min(steps) if steps else None
 
 
 def rehearse(cfg: dict, backbone: str, out: Path, source: str, kill: bool = True) -> dict:
-    from grlo.train.verl import finalize
-    from grlo.train.verl import metrics as M
-
-    import shutil
-
     out.mkdir(parents=True, exist_ok=True)
     for old in ("verl", "final", "metrics.jsonl", "rehearsal.json"):  # a rehearsal starts from nothing
         shutil.rmtree(out / old, ignore_errors=True) if (out / old).is_dir() else (out / old).unlink(missing_ok=True)
@@ -206,10 +197,6 @@ def rehearse(cfg: dict, backbone: str, out: Path, source: str, kill: bool = True
 
 
 def run(args) -> int:
-    import sys
-
-    from grlo import config as C
-
     cfg = rehearsal_config(C.load(args.config), args.seed)
     source = ", ".join(map(str, args.config))
     t0 = time.time()

@@ -30,17 +30,21 @@ import logging
 import math
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from grlo import config as config_mod
+from grlo.accounting import record_device
+from grlo.data.rlvr_data import load_rows
 from grlo.errors import GrloError
 from grlo.io import atomic_path, follow_umask, library_versions, sha256_file, write_json
 from grlo.models.local import check_model_dir
 from grlo.train.rlvr_recipe import (  # noqa: F401 - shared with the verl engine (grlo/train/verl/rlvr_*.py)
     _FINGERPRINT, STAGES, reward_setup, run_fingerprint, stage_settings, user_content)
+from grlo.train.verl import rlvr_launch
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +162,7 @@ def grpo_kwargs(cfg: dict, stage: str, output_dir: str | os.PathLike, *, on_gpu:
 
 
 def build_grpo_config(cfg: dict, stage: str, output_dir: str | os.PathLike, *, on_gpu: bool, world_size: int):
-    from trl import GRPOConfig
+    from trl import GRPOConfig  # heavy: trl
 
     kwargs, t, layout = grpo_kwargs(cfg, stage, output_dir, on_gpu=on_gpu, world_size=world_size)
     return GRPOConfig(**kwargs), t, layout
@@ -170,7 +174,7 @@ def build_grpo_config(cfg: dict, stage: str, output_dir: str | os.PathLike, *, o
 def build_dataset(rows: list[dict], tokenizer, *, instruction: str | None, max_prompt_tokens: int | None):
     """Conversational prompts for TRL (question + instruction as one user turn) with over-long prompts dropped
     (General-Reasoner: filter_overlong_prompts=True). Returns (datasets.Dataset, number dropped)."""
-    from datasets import Dataset
+    from datasets import Dataset  # heavy: datasets
 
     records, dropped = [], 0
     for r in rows:
@@ -196,7 +200,7 @@ _SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_s
 def make_metrics_callback(path: Path, start_step: int = 0):
     """A TrainerCallback appending one JSON row per logging step: step, time_s, reward mean, each reward part,
     completion length, KL, loss, grad norm (plus TRL's other scalars)."""
-    from transformers import TrainerCallback
+    from transformers import TrainerCallback  # heavy: transformers
 
     class MetricsJsonl(TrainerCallback):
         def __init__(self):
@@ -227,7 +231,7 @@ def make_stop_callback(stop):
     """A TrainerCallback that, once SIGTERM/SIGINT arrived (grlo.train.stopping.StopOnSignal), saves a checkpoint at
     the end of the current optimizer step and ends training; it also times the steps and the saves for the decision
     whether a checkpoint still fits."""
-    from transformers import TrainerCallback
+    from transformers import TrainerCallback  # heavy: transformers
 
     class StopOnSignalCallback(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
@@ -273,7 +277,7 @@ def _checkpoints(output_dir: Path) -> list[Path]:
 def check_checkpoints(output_dir: Path, fingerprint: dict, fresh: bool = False) -> None:
     """Checkpoints written by a run with another fingerprint are refused, naming the differing keys; `fresh`
     removes them (and the partial metrics) instead. Then this run's fingerprint is recorded for its own resume."""
-    from grlo.train import checkpoint as ckpt
+    from grlo.train import checkpoint as ckpt  # heavy: torch
 
     fp_path = output_dir / _FINGERPRINT
     existing = _checkpoints(output_dir)
@@ -292,7 +296,7 @@ def resolve_resume(output_dir: Path, resume: str) -> str | None:
     if resume == "none":
         return None
     if resume == "auto":
-        from transformers.trainer_utils import get_last_checkpoint
+        from transformers.trainer_utils import get_last_checkpoint  # heavy: transformers
 
         return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
     if not Path(resume).is_dir():
@@ -344,8 +348,6 @@ def processes_to_launch(on_gpu: bool, gpus_requested: int, gpus_visible: int, en
 
 def launch_command(args, nproc: int) -> list[str]:
     """The same train-rlvr call under `accelerate launch`, one process per GPU (DeepSpeed comes from GRPOConfig)."""
-    import sys
-
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(nproc),
            "--num_machines", "1", "--mixed_precision", "bf16", "--dynamo_backend", "no",
            "-m", "grlo.cli", "train-rlvr", "--config", *map(str, args.config), "--backbone", args.backbone,
@@ -395,8 +397,6 @@ def run(args) -> int:
             setattr(args, k, v)
     engine = engine_of(cfg, getattr(args, "engine", None))
     if engine == "verl":
-        from grlo.train.verl import rlvr_launch
-
         return rlvr_launch.dry_run(cfg, args) if args.dry_run else rlvr_launch.execute(cfg, args)
     if getattr(args, "dry_run", False):
         return trl_dry_run(cfg, args)
@@ -422,19 +422,15 @@ def run_trl(cfg: dict, args) -> int:
     init = Path(args.init)
     if not (init / "config.json").exists():
         raise GrloError("not an HF model directory (no config.json)", path=str(init), field="--init")
-    from grlo.data.rlvr_data import load_rows
-
     rows = load_rows(args.data)  # validates every row before any heavy import
 
-    import torch
-    from transformers import AutoTokenizer
+    import torch  # heavy: torch
+    from transformers import AutoTokenizer  # heavy: transformers
 
     gpus_requested = int(config_mod.get(cfg, "rlvr.gpus", config_mod.get(cfg, "resources.gpus_train", 0)) or 0)
     on_gpu = torch.cuda.is_available() and gpus_requested > 0
     nproc = processes_to_launch(on_gpu, gpus_requested, torch.cuda.device_count() if on_gpu else 0, dict(os.environ))
     if nproc > 1:
-        import subprocess
-
         cmd = launch_command(args, nproc)
         log.info("starting %d training processes: %s", nproc, " ".join(cmd))
         return subprocess.call(cmd)
@@ -444,7 +440,7 @@ def run_trl(cfg: dict, args) -> int:
     gcfg, t, layout = build_grpo_config(cfg, args.stage, out, on_gpu=on_gpu, world_size=world)
     if gcfg.use_vllm:
         try:
-            import vllm  # noqa: F401
+            import vllm  # optional: vllm  # noqa: F401
         except ImportError:
             raise GrloError("vLLM is not installed (pip install -e .[gpu]) ; or set use_vllm: false",
                             field="rlvr.train.use_vllm") from None
@@ -469,9 +465,9 @@ def run_trl(cfg: dict, args) -> int:
     data_sha = sha256_file(args.data)
     reward_cfg = config_mod.get(cfg, "rlvr.reward")
     fingerprint = run_fingerprint(t, args.init, args.data, args.stage, reward_cfg, int(cfg.get("seed", 0)))
-    from accelerate import PartialState
+    from accelerate import PartialState  # heavy: accelerate
 
-    from grlo.train.checkpoint import clean_litter
+    from grlo.train.checkpoint import clean_litter  # heavy: torch
 
     procs = PartialState()  # the process group GRPOConfig set up; a barrier orders the clean-up before the resume
     if procs.is_main_process:
@@ -490,9 +486,9 @@ def run_trl(cfg: dict, args) -> int:
             partial.unlink()
     metrics_cb = make_metrics_callback(partial)
 
-    from trl import GRPOTrainer
+    from trl import GRPOTrainer  # heavy: trl
 
-    from grlo.train.stopping import StopOnSignal, TrainingInterrupted
+    from grlo.train.stopping import StopOnSignal, TrainingInterrupted  # heavy: torch
 
     gcfg.model_init_kwargs = {"dtype": torch.bfloat16 if on_gpu else torch.float32}
     stop = StopOnSignal(float(config_mod.get(cfg, "grlo.stop_grace_s", 25.0)), save_s=0.0)  # one grace setting
@@ -535,8 +531,6 @@ def run_trl(cfg: dict, args) -> int:
             for c in _checkpoints(out):
                 shutil.rmtree(c)
         if args.device_record:
-            from grlo.accounting import record_device
-
             # one GPU per process on this node (vLLM colocates on the same GPU); the accounting multiplies by
             # SLURM_NNODES for multi-node jobs; CPU runs are charged none
             local = int(os.environ.get("LOCAL_WORLD_SIZE", world))

@@ -8,6 +8,7 @@ from typing import Any
 
 from grlo import config as config_mod
 from grlo.errors import GrloError
+from grlo.rewards.general_reasoner import ModelVerifier, make_reward_funcs
 
 STAGES = ("rlvr", "grlo-rlvr")
 
@@ -43,7 +44,7 @@ _FINGERPRINT_MODULES = ("grlo.train.rlvr", "grlo.train.rlvr_recipe", "grlo.rewar
 def run_fingerprint(recipe: dict, init: str, data: str, stage: str, reward: Any, seed: int) -> dict:
     """Flat {key: value} of what changes the numbers (grlo.train.checkpoint.fingerprint): the recipe less
     _RESUMABLE_CHANGES, the init model and data files, the reward settings, the seed, the code version."""
-    from grlo.train import checkpoint as ckpt
+    from grlo.train import checkpoint as ckpt  # heavy: torch
 
     code = ckpt.code_version(_FINGERPRINT_MODULES, ("torch", "transformers", "trl", "accelerate"))
     return ckpt.fingerprint(recipe, {"init": init, "data": data}, code, {"stage": stage, "seed": seed, "reward": reward},
@@ -53,8 +54,6 @@ def run_fingerprint(recipe: dict, init: str, data: str, stage: str, reward: Any,
 def reward_setup(rc: dict, tok) -> tuple[list, list[float]]:
     """The reward of `rc` (the `rlvr.reward` section) for both engines: [general_reasoner, correct] functions and
     their weights, lengths counted in `tok`'s tokens."""
-    from grlo.rewards.general_reasoner import ModelVerifier, make_reward_funcs
-
     kind = rc.get("kind", "general_reasoner")
     weights = {"general_reasoner": [1.0, 0.0], "correctness": [0.0, 1.0]}.get(kind)
     if weights is None:

@@ -34,7 +34,7 @@ class HFRollout:
 
     @torch.no_grad()
     def generate(self, prompt_ids: list[list[int]]) -> list[list[int]]:
-        from transformers import GenerationConfig  # heavy
+        from transformers import GenerationConfig  # heavy: transformers
 
         gen_cfg = GenerationConfig(
             do_sample=True, temperature=self.sampling["temperature"], top_p=self.sampling["top_p"],
@@ -103,7 +103,7 @@ class VLLMRollout:  # pragma: no cover - needs a GPU and vLLM
 
     def __init__(self, llm_kwargs: dict, sampling_kwargs: dict, seed: int):
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # engine in this process: weights reachable
-        from vllm import LLM, SamplingParams  # heavy
+        from vllm import LLM, SamplingParams  # heavy: vllm
 
         self.llm = LLM(**llm_kwargs)
         self.sampling = SamplingParams(**sampling_kwargs)
@@ -111,7 +111,7 @@ class VLLMRollout:  # pragma: no cover - needs a GPU and vLLM
         self.asleep = False
 
     def generate(self, prompt_ids: list[list[int]]) -> list[list[int]]:
-        from vllm import TokensPrompt  # heavy
+        from vllm import TokensPrompt  # heavy: vllm
 
         outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompt_ids], self.sampling, use_tqdm=False)
         return [list(o.outputs[0].token_ids) for o in outs]

@@ -19,7 +19,7 @@ def append_jsonl(path: Path, row: dict) -> None:
 
 
 def progress_bar(total: int, start: int, enabled: bool):
-    from tqdm import tqdm  # optional
+    from tqdm import tqdm  # optional: tqdm
 
     return tqdm(total=total, initial=start, desc="grlo ppo", unit="step", disable=not enabled, dynamic_ncols=True)
 
@@ -32,7 +32,7 @@ class Loggers:
         self.tb = self.wandb = None
         if "tensorboard" in names:
             try:
-                from torch.utils.tensorboard import SummaryWriter  # heavy
+                from torch.utils.tensorboard import SummaryWriter  # optional: tensorboard
             except ImportError:
                 raise GrloError("logger tensorboard needs the `tensorboard` package (pip install tensorboard)",
                                 field="grlo.logger") from None
@@ -40,7 +40,7 @@ class Loggers:
             self.tb = SummaryWriter(str(out / "tensorboard"))
         if "wandb" in names:  # pragma: no cover - network
             try:
-                import wandb  # optional
+                import wandb  # optional: wandb
             except ImportError:
                 raise GrloError("logger wandb needs the `wandb` package (pip install wandb)", field="grlo.logger") from None
 

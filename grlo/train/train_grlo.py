@@ -12,13 +12,21 @@ Paths default to the workflow's (workflow/rules/train.smk), so
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
+import shutil
 import sys
 from pathlib import Path
 
 from grlo import config as C
+from grlo.accounting import record_device
 from grlo.errors import GrloError
+from grlo.train.verl import data, finalize, launch
+from grlo.train.verl import cpu as cpu_mod
+from grlo.train.verl import metrics as M
+from grlo.train.verl import overrides as O
+from grlo.train.verl import run as verl_run
 
 log = logging.getLogger("grlo.train.train_grlo")
 ENGINES = ("verl", "native")
@@ -62,8 +70,6 @@ def engine_of(cfg: dict, override: str | None = None, source: str = "config") ->
 
 
 def run(args) -> int:
-    from grlo import config as C
-
     cfg = C.load(args.config)
     source = ", ".join(map(str, args.config))
     args.fresh = bool(args.fresh or C.get(cfg, "grlo.fresh"))  # the config key reaches both engines (rules pass no flag)
@@ -77,11 +83,10 @@ def run(args) -> int:
 
 # ------------------------------------------------------------------------------------------------------------ native
 def run_native(args) -> int:
-    from grlo import config as C
-    from grlo.train import ppo
+    from grlo.train import ppo  # heavy: torch
 
     if args.dry_run:
-        from grlo.train.batching import grlo_section
+        from grlo.train.batching import grlo_section  # heavy: torch
 
         g = grlo_section(C.load(args.config))
         n = int(g.get("n_gpus_per_node", 1)) * int(g.get("nnodes", 1))
@@ -93,8 +98,6 @@ def run_native(args) -> int:
 # -------------------------------------------------------------------------------------------------------------- verl
 def count_prompts(cfg: dict, prompts: str) -> tuple[int, str]:
     """Usable prompts: the prepared file's rows; before it exists, its stats, else the pinned prompt file's count."""
-    import json
-
     p = Path(prompts)
     if p.exists():
         with open(p, encoding="utf-8") as f:
@@ -102,8 +105,6 @@ def count_prompts(cfg: dict, prompts: str) -> tuple[int, str]:
     stats = p.with_name("stats.json")
     if stats.exists():
         return int(json.loads(stats.read_text(encoding="utf-8"))["count"]), str(stats)
-    from grlo import config as C
-
     sha = C.get(cfg, "prompts.sha256")
     pinned = None if C.get(cfg, "prompts.path") else C.pinned_prompt_count(sha)
     if pinned is None:
@@ -116,7 +117,7 @@ def count_prompts(cfg: dict, prompts: str) -> tuple[int, str]:
 def verl_batch(g: dict, n_prompts: int, source: str) -> dict:
     """Batch sizes for verl: the shared adaptation rule (grlo.train.batching.resolve_batch_sizes), rounding the
     mini-batch to what verl's workers accept: per GPU a multiple of both micro-batch sizes."""
-    from grlo.train.batching import resolve_batch_sizes
+    from grlo.train.batching import resolve_batch_sizes  # heavy: torch
 
     n_gpus = int(g.get("n_gpus_per_node", 1)) * int(g.get("nnodes", 1))
     micro = math.lcm(int(g["actor"]["ppo_micro_batch_size_per_gpu"]), int(g["critic"]["ppo_micro_batch_size_per_gpu"]))
@@ -124,12 +125,7 @@ def verl_batch(g: dict, n_prompts: int, source: str) -> dict:
 
 
 def verl_plan(cfg: dict, args, source: str, attempt: int | None = None) -> dict:
-    from grlo.train.batching import grlo_section, total_steps
-    from grlo.train.verl import cpu as cpu_mod
-    from grlo.train.verl import launch
-    from grlo.train.verl import metrics as M
-    from grlo.train.verl import overrides as O
-
+    from grlo.train.batching import grlo_section, total_steps  # heavy: torch
     g = grlo_section(cfg)
     out = Path(args.output_dir)
     logs = out / "verl" / "logs"
@@ -156,12 +152,7 @@ def verl_plan(cfg: dict, args, source: str, attempt: int | None = None) -> dict:
 
 
 def run_verl(cfg: dict, args, source: str) -> int:
-    from grlo.train.verl import launch
-    from grlo.train.verl import overrides as O
-
     if getattr(args, "fresh", False) and not args.dry_run:  # start over: verl's checkpoints and logs go
-        import shutil
-
         for d in ("checkpoints", "logs"):
             shutil.rmtree(Path(args.output_dir) / "verl" / d, ignore_errors=True)
     if args.dry_run:  # stdout is the command: the batch adaptation is a comment line below, not a log line
@@ -185,10 +176,6 @@ def run_verl(cfg: dict, args, source: str) -> int:
 
 
 def execute(cfg: dict, args, p: dict, v: dict) -> int:
-    from grlo.accounting import record_device
-    from grlo.train.verl import data, finalize, launch
-    from grlo.train.verl import metrics as M
-
     for what, path in (("prompts", args.prompts), ("policy", args.policy_init), ("reward model", args.reward_model),
                        ("validation data", args.val_data)):
         if not Path(path).exists():
@@ -198,8 +185,6 @@ def execute(cfg: dict, args, p: dict, v: dict) -> int:
     counts = data.convert(args.prompts, args.val_data, p["paths"].train_file, p["paths"].val_file)
     log.info("verl data: %s; attempt %d; command:\n%s", counts, p["attempt"], " ".join(p["cmd"]))
     Path(p["logs"]).mkdir(parents=True, exist_ok=True)
-    from grlo.train.verl import run as verl_run
-
     rc = verl_run.train(p, int(v.get("ray_port", 6379)), str(Path(args.output_dir).resolve() / "verl"))
     n_batches = p["n_prompts"] // p["batch"]["train_batch_size"]
     M.write_metrics(p["logs"], Path(args.output_dir) / "metrics.jsonl", n_batches)  # also after a failure

@@ -28,11 +28,18 @@ Only the first completion of each problem is judged (AlpacaEval is a single-outp
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
+import sys
 import tempfile
 import time
+import types
+from importlib import metadata
 from pathlib import Path
+
+import yaml
 
 from grlo import config as C
 from grlo import lock, registry
@@ -45,17 +52,12 @@ from grlo.models.local import check_model_dir
 def _ensure_pkg_resources() -> None:
     """alpaca-eval 0.6.6 imports pkg_resources, which setuptools >= 81 no longer ships: provide the two functions it
     uses (parse_version, get_distribution(...).version) from `packaging` and importlib.metadata when it is missing."""
-    import sys
-
     try:
-        import pkg_resources  # noqa: F401
+        import pkg_resources  # optional: pkg_resources  # noqa: F401
         return
     except ImportError:
         pass
-    import types
-    from importlib import metadata
-
-    from packaging.version import parse  # optional
+    from packaging.version import parse  # optional: packaging
 
     shim = types.ModuleType("pkg_resources")
     shim.parse_version = parse
@@ -136,9 +138,6 @@ def annotations_path(output: str | None, judge: dict) -> str | None:
     annotator), so another judge never reuses these annotations."""
     if not output:
         return None
-    import hashlib
-    import json
-
     key = json.dumps({k: judge.get(k) for k in ("model", "revision", "annotator")}, sort_keys=True)
     out = Path(output)
     stem = out.name.removesuffix(".json")
@@ -164,12 +163,10 @@ def judge_api_key(judge: dict) -> str:
 
 
 def _judge_openai(judge: dict, refs: list[dict], outs: list[dict], caching_path: str | None = None) -> list[float]:
-    import yaml
-
     key = judge_api_key(judge)
     _ensure_pkg_resources()
-    import alpaca_eval  # heavy
-    from alpaca_eval.annotators import PairwiseAnnotator  # heavy
+    import alpaca_eval  # heavy: alpaca_eval
+    from alpaca_eval.annotators import PairwiseAnnotator  # heavy: alpaca_eval
 
     base = Path(alpaca_eval.__file__).parent / "evaluators_configs" / judge["annotator"] / "configs.yaml"
     conf = yaml.safe_load(base.read_text())
@@ -193,8 +190,8 @@ def _judge_openai(judge: dict, refs: list[dict], outs: list[dict], caching_path:
 
 
 def _judge_reward_model(judge: dict, refs: list[dict], outs: list[dict], model_dir: str) -> list[float]:
-    import torch  # heavy
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer  # heavy
+    import torch  # heavy: torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer  # heavy: transformers
 
     check_model_dir(model_dir, "judge model", tokenizer=True)
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -219,8 +216,6 @@ def _judge_reward_model(judge: dict, refs: list[dict], outs: list[dict], model_d
 def cached_preferences(cache: str | None, annotator: str, refs: list[dict], outs: list[dict]) -> list[float] | None:
     """Every pair's preference from the annotation cache (alpaca-eval's own file: instruction, output_1, output_2,
     annotator, preference), or None when any pair is missing: then the judge is started for the missing ones only."""
-    import json
-
     if not cache or not Path(cache).is_file():
         return None
     rows = json.loads(Path(cache).read_text(encoding="utf-8"))
@@ -234,10 +229,10 @@ def lc_win_rate(df, df_gamed: str | None) -> dict:
     """alpaca-eval's LC win rate on an annotations frame (columns index, output_1, output_2, generator_1/2,
     preference, annotator). `df_gamed` is the local copy of alpaca-eval's df_gamed.csv (length_controlled_v1, as
     alpaca-eval); None = smoke substitute (difficulty 0 everywhere, length_controlled_noreg). Never downloads."""
-    import pandas as pd  # heavy
+    import pandas as pd  # heavy: pandas
 
     _ensure_pkg_resources()
-    from alpaca_eval.metrics import glm_winrate  # heavy
+    from alpaca_eval.metrics import glm_winrate  # heavy: alpaca_eval
 
     n = int(df["preference"].notna().sum())
     info = dict(glm_winrate.GLM_INFO["length_controlled_noreg" if df_gamed is None else "length_controlled_v1"])
@@ -281,7 +276,7 @@ def _not_run(problems, completions, reason: str, judge: dict) -> ScoreResult:
 
 
 def score(spec: dict, problems: list[dict], completions: list[list[str]], options: dict) -> ScoreResult:
-    import pandas as pd  # heavy
+    import pandas as pd  # heavy: pandas
 
     cfg = options.get("config") or {}
     judge = judge_settings(cfg)
@@ -290,7 +285,7 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
         if src is not None and lock.lock_path(cfg) is not None:
             judge["revision"] = lock.revision(cfg, *src)  # refused with one line when frozen and unpinned
             if judge["revision"] is None:  # unpinned, not frozen: the hub's current commit, recorded
-                from huggingface_hub import HfApi  # heavy
+                from huggingface_hub import HfApi  # optional: huggingface_hub
 
                 judge["revision"] = HfApi().model_info(src[2]["repo"]).sha
                 lock.record(cfg, src[0], src[1], src[2], judge["revision"], {})
@@ -346,8 +341,6 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
                         "verdicts": [f"preference {pref:.3f}" if win is not None else "unjudged"] + ["not judged"] * (len(c) - 1),
                         "reference_chars": len(p["reference"]), "output_chars": len(c[0]),
                         "time_s": elapsed / max(1, len(problems))})
-    from importlib import metadata
-
     summary = {"value": float(m["length_controlled_winrate"]), "stderr": float(m.get("lc_standard_error") or 0.0),
                "win_rate": float(m["win_rate"]), "win_rate_stderr": float(m.get("standard_error") or 0.0),
                "judge": judge_desc, "lc_offline_substitute": offline, "k_judged": 1}

@@ -18,6 +18,7 @@ namespaces, unless the config sets sandbox.allow_weaker: true; the isolation is 
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import os
@@ -85,8 +86,8 @@ def _load_evalplus(dataset: str, rows: list[dict], path: str):
 
 
 def evalplus_groundtruth(dataset: str, rows: list[dict], workdir: str):
-    from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS  # heavy
-    from evalplus.evaluate import get_groundtruth  # heavy
+    from evalplus.eval._special_oracle import MBPP_OUTPUT_NOT_NONE_TASKS  # heavy: evalplus
+    from evalplus.evaluate import get_groundtruth  # heavy: evalplus
 
     problems, hashcode = _load_evalplus(dataset, rows, os.path.join(workdir, f"{dataset}_override.jsonl"))
     expected = get_groundtruth(problems, hashcode, MBPP_OUTPUT_NOT_NONE_TASKS if dataset == "mbpp" else [])
@@ -94,7 +95,7 @@ def evalplus_groundtruth(dataset: str, rows: list[dict], workdir: str):
 
 
 def _score_evalplus(spec, problems, completions, options) -> ScoreResult:
-    from evalplus.eval import PASS  # heavy
+    from evalplus.eval import PASS  # heavy: evalplus
 
     isolation = code_exec.sandbox_isolation(options)
     dataset = spec.get("evalplus_dataset", "humaneval")
@@ -128,7 +129,7 @@ def _score_evalplus(spec, problems, completions, options) -> ScoreResult:
 def _evalplus_memory_mb() -> int:
     """EvalPlus's address-space limit (query_maximum_memory_bytes: EVALPLUS_MAX_MEMORY_BYTES, default 4 GiB, at most
     the machine's memory)."""
-    from evalplus.eval import query_maximum_memory_bytes  # heavy
+    from evalplus.eval import query_maximum_memory_bytes  # heavy: evalplus
 
     b = query_maximum_memory_bytes()
     return 1 << 20 if b is None else max(256, b >> 20)
@@ -139,8 +140,6 @@ def evalplus_row_from_human_eval(problem: dict) -> dict | None:
     HumanEval check(), plus_input empty) for problems whose tests call the candidate with literal arguments only;
     None otherwise. Used to run EvalPlus's own evaluation on the same samples as our sandbox (throughput benchmark
     and tests) where the EvalPlus release itself cannot be downloaded."""
-    import ast
-
     tree = ast.parse(problem["test"])
     inputs = []
     for node in ast.walk(tree):

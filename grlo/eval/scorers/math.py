@@ -36,7 +36,7 @@ def n_boxes(text: str) -> int:
 
 def verify_completion(gold: str, text: str) -> tuple[bool, str | None]:
     """math-verify on a whole completion, gold first: (correct, math-verify's extracted answer string)."""
-    from math_verify import parse, verify  # heavy
+    from math_verify import parse, verify  # heavy: math_verify
 
     timeout = 5 if threading.current_thread() is threading.main_thread() else None
     try:

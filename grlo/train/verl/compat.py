@@ -14,7 +14,7 @@ from __future__ import annotations
 
 def ensure_transformers_aliases() -> None:
     """Set the removed auto class as an alias of its successor; call before importing verl modules that need it."""
-    import transformers
+    import transformers  # heavy: transformers
 
     if not hasattr(transformers, "AutoModelForVision2Seq") and hasattr(transformers, "AutoModelForImageTextToText"):
         transformers.AutoModelForVision2Seq = transformers.AutoModelForImageTextToText

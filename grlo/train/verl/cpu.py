@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import os
 
+from grlo.train.verl.compat import ensure_transformers_aliases
+
 HOOK = "grlo.train.verl.cpu.install"
 ROLLOUT = "hf"
 ROLLOUT_CLASS = "grlo.train.verl.cpu_rollout.HFGenerateRollout"
@@ -45,7 +47,7 @@ _installed = False
 
 def needed() -> bool:
     """True when no CUDA device is visible: verl must then run with `overrides()`."""
-    import torch
+    import torch  # heavy: torch
 
     return not torch.cuda.is_available()
 
@@ -79,8 +81,6 @@ def overrides(n_cpus: int | None = None) -> list[tuple[str, str, str]]:
 def install() -> None:
     """Patch this process so verl 0.6.1's workers run on CPU (a no-op when a GPU is visible, or the second time)."""
     global _installed
-    from grlo.train.verl.compat import ensure_transformers_aliases
-
     if not _installed and needed():
         _installed = True
         _torch_cpu_functions()
@@ -96,7 +96,7 @@ def install() -> None:
 def _seed_worker() -> None:
     """Seed torch in each Ray worker before verl builds its models (GRLO_SEED, the run's seed): the critic's value head
     is initialised randomly, and verl 0.6.1 seeds nothing before that, so two same-seed CPU runs would differ."""
-    import torch
+    import torch  # heavy: torch
 
     torch.manual_seed(int(os.environ.get("GRLO_SEED", "0")))
 
@@ -120,7 +120,7 @@ def _fp32_on_cpu() -> None:
 
 
 def _torch_cpu_functions() -> None:
-    import torch
+    import torch  # heavy: torch
 
     zero = lambda *a, **k: 0  # noqa: E731
     funcs = {
@@ -142,7 +142,7 @@ def _torch_cpu_functions() -> None:
 
 
 def _gloo_process_groups() -> None:
-    import torch.distributed as dist
+    import torch.distributed as dist  # heavy: torch
 
     init = dist.init_process_group
 
@@ -162,8 +162,8 @@ def _gloo_process_groups() -> None:
 
 
 def _fsdp_on_cpu() -> None:
-    import torch
-    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    import torch  # heavy: torch
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP  # heavy: torch
 
     init = FSDP.__init__
 
@@ -175,7 +175,7 @@ def _fsdp_on_cpu() -> None:
 
 
 def _sdpa_reward_model() -> None:
-    from transformers import AutoModelForTokenClassification
+    from transformers import AutoModelForTokenClassification  # heavy: transformers
 
     load = AutoModelForTokenClassification.from_pretrained.__func__
 
@@ -188,6 +188,6 @@ def _sdpa_reward_model() -> None:
 
 
 def _register_rollout() -> None:
-    from verl.workers.rollout import base
+    from verl.workers.rollout import base  # heavy: verl
 
     base._ROLLOUT_REGISTRY[(ROLLOUT, "sync")] = ROLLOUT_CLASS

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from grlo.errors import GrloError
-from grlo.io import iter_jsonl
+from grlo.io import atomic_path, iter_jsonl
 
 DATA_SOURCE = "grlo"  # the official rows say "lighteval/MATH" (a placeholder); a prepared row's own value is kept
 
@@ -81,10 +81,8 @@ def convert(prepared: str, val_benchmark: str, train_out: str, val_out: str) -> 
 
 
 def write_parquet(rows: list[dict], path: str) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from grlo.io import atomic_path
+    import pyarrow as pa  # heavy: pyarrow
+    import pyarrow.parquet as pq  # heavy: pyarrow
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -93,7 +91,7 @@ def write_parquet(rows: list[dict], path: str) -> None:
 
 def read_verl_rows(path: str) -> list[dict]:
     """Read a parquet file the way verl 0.6.1's RLHFDataset does (datasets' parquet loader)."""
-    import datasets
+    import datasets  # heavy: datasets
 
     return [dict(r) for r in datasets.load_dataset("parquet", data_files=str(path))["train"]]
 

@@ -31,6 +31,6 @@ def log(self, data, step):
 
 
 def install() -> None:
-    from verl.utils.tracking import FileLogger
+    from verl.utils.tracking import FileLogger  # heavy: verl
 
     FileLogger.log = log

@@ -15,10 +15,13 @@ model, so every loader (the RLVR stage's transformers 5 included) ties them agai
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 from grlo.errors import GrloError
+from grlo.io import atomic_dir, library_versions, write_json
+from grlo.train.verl.launch import verl_python
 
 TRACKER = "latest_checkpointed_iteration.txt"
 FINISHED = "finished.json"
@@ -40,16 +43,12 @@ def actor_dir(checkpoints: str | Path, step: int) -> Path:
 
 def merge_command(actor: str | Path, target: str | Path, python: str | None = None) -> list[str]:
     """verl's merger, run by the interpreter that has verl (grlo.train.verl.launch.verl_python)."""
-    from grlo.train.verl.launch import verl_python
-
     return [python or verl_python(), "-m", "verl.model_merger", "merge", "--backend", "fsdp", "--local_dir", str(actor),
             "--target_dir", str(target)]
 
 
 def mark_finished(checkpoints: str | Path, planned_steps: int | None = None) -> int:
     """After main_ppo exited 0: its last checkpoint is its final step (verl's own count); record it."""
-    from grlo.io import write_json
-
     step = latest_step(checkpoints)
     if step is None:
         raise GrloError("verl exited 0 but saved no checkpoint (trainer.save_freq <= 0?)", path=str(checkpoints))
@@ -59,8 +58,6 @@ def mark_finished(checkpoints: str | Path, planned_steps: int | None = None) -> 
 
 def finished_step(checkpoints: str | Path) -> int | None:
     """The final step of a finished run (mark_finished), if its checkpoint is still the latest; else None."""
-    import json
-
     f = Path(checkpoints) / FINISHED
     if not f.exists():
         return None
@@ -70,10 +67,8 @@ def finished_step(checkpoints: str | Path) -> int | None:
 
 def tie_embeddings(model_dir: str | Path) -> bool:
     """Drop the merger's duplicate `lm_head.weight` of a tied model (equal to the embedding); True if dropped."""
-    import json
-
-    import torch
-    from safetensors.torch import load_file, save_file
+    import torch  # heavy: torch
+    from safetensors.torch import load_file, save_file  # heavy: torch
 
     d = Path(model_dir)
     if not json.loads((d / "config.json").read_text(encoding="utf-8")).get("tie_word_embeddings"):
@@ -103,9 +98,7 @@ def finalize(checkpoints: str | Path, output_dir: str | Path, policy_init: str, 
              run=subprocess.run) -> Path:
     """Merge the finished run's final checkpoint (mark_finished) into <output_dir>/final (atomic), add the tokenizer
     and the manifest."""
-    from transformers import AutoTokenizer
-
-    from grlo.io import atomic_dir, library_versions, write_json
+    from transformers import AutoTokenizer  # heavy: transformers
 
     step = latest_step(checkpoints)
     if step is None:

@@ -9,11 +9,15 @@ must then be callable from inside the container (docs/gpu.md, "multi-node verl")
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shlex
+import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from grlo.errors import GrloError
 from grlo.train.verl import session
@@ -70,18 +74,12 @@ def head_host() -> str:
                 return out[0]
         except (OSError, subprocess.CalledProcessError):
             pass
-    import socket
-
     return socket.gethostname()
 
 
 def verl_python() -> str:
     """The interpreter that has verl: this one (the verl image), $GRLO_VERL_PYTHON, else the checkout's .venv-verl
     (made by `make verl-venv`; smoke mode and the tests), else python3."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
     if importlib.util.find_spec("verl") is not None:
         return sys.executable
     if os.environ.get("GRLO_VERL_PYTHON"):
@@ -106,8 +104,6 @@ def run_verl(cmd: list[str], env: dict[str, str], nnodes: int, gpus_per_node: in
     if not os.environ.get("SLURM_JOB_ID"):
         raise GrloError(f"grlo.nnodes = {nnodes} needs a SLURM allocation with {nnodes} nodes (run with "
                         "--profile workflow/profiles/slurm); or set grlo.nnodes: 1", field="grlo.nnodes")
-    import socket
-
     host = head_host()
     p = plan(nnodes, gpus_per_node, port, host, image, head_ip=socket.gethostbyname(host))
     subprocess.run(p.head, check=True)
@@ -122,7 +118,7 @@ def run_verl(cmd: list[str], env: dict[str, str], nnodes: int, gpus_per_node: in
 
 def require_gpus(gpus_per_node: int) -> None:
     """verl's workers need the configured GPUs on this node: fail with one line before Ray starts, not deep inside it."""
-    import torch
+    import torch  # heavy: torch
 
     have = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if have < gpus_per_node:
@@ -132,7 +128,7 @@ def require_gpus(gpus_per_node: int) -> None:
 
 
 def wait_for_gpus(address: str, n_gpus: int, timeout_s: float) -> None:
-    import ray
+    import ray  # heavy: ray
 
     ray.init(address=address)
     deadline = time.time() + timeout_s

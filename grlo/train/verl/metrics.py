@@ -15,8 +15,12 @@ its own name (e.g. critic/advantages/mean is verl's post-whitening mean, not the
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+
+from grlo.errors import GrloError
+from grlo.io import write_jsonl
 
 
 RENAME = {
@@ -104,10 +108,6 @@ def merge_attempt(verl_rows: list[dict], reward_rows: list[dict], batches_per_ep
 def read_log(path: Path) -> list[dict]:
     """A log's rows; an unterminated last line (the writer was killed mid-row) is dropped, any other bad line is an
     error naming file and line."""
-    import json
-
-    from grlo.errors import GrloError
-
     raw = path.read_bytes()
     if raw and not raw.endswith(b"\n"):
         raw = raw[: raw.rfind(b"\n") + 1]  # the partial row of an interrupted write
@@ -139,7 +139,5 @@ def convert_logs(log_dir: str | Path, batches_per_epoch: int | None = None) -> l
 
 
 def write_metrics(log_dir: str | Path, out_path: str | Path, batches_per_epoch: int | None = None) -> int:
-    from grlo.io import write_jsonl
-
     rows = convert_logs(log_dir, batches_per_epoch)
     return write_jsonl(str(out_path), rows)

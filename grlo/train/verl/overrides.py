@@ -15,13 +15,17 @@ config by the tests).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
 from grlo.errors import GrloError
+from grlo.rewards.style import StyleMix
+from grlo.train.verl import cpu as CPU
 
 VERL_VERSION = "0.6.1"
 TRAIN_SH_SOURCE = "github.com/SJY8460/GRLO train.sh @ 353c180be4c9baed3f1680f408e7e3ee47f89390"
@@ -200,8 +204,6 @@ class Paths:
 
 def plugin_path() -> str:
     """The plugin file's path, found without importing it (it imports verl, which the host need not have)."""
-    import importlib.util
-
     return os.path.abspath(importlib.util.find_spec("grlo.train.verl.plugin").origin)
 
 
@@ -371,8 +373,6 @@ def build_overrides(g: dict, backbone: str, paths: Paths, batch: dict, seed: int
     out += [Override(f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}", f"'{val}'", DEVIATION_REASONS["env"])
             for k, val in (env or {}).items()]
     if cpu:
-        from grlo.train.verl import cpu as CPU
-
         out = replace(out, [Override(k, val, why) for k, val, why in CPU.overrides()])
     return out
 
@@ -390,8 +390,6 @@ def replace(out: list[Override], new: list[Override]) -> list[Override]:
 
 
 def style_weights(g: dict) -> dict:
-    from grlo.rewards.style import StyleMix
-
     s = StyleMix.from_config(get(g, "reward.style_mix", {}), 1)
     return {"rm": s.w_rm, "truncated": s.w_truncated, "repetition": s.w_repetition, "length": s.w_length}
 
@@ -402,8 +400,6 @@ def main_ppo_command(overrides: list[Override], python: str = "python3") -> list
 
 def render(cmd: list[str], overrides: list[Override]) -> str:
     """The command one argument per line (shell-continued), then one `# deviation:` line per deviation."""
-    import shlex
-
     lines = [" \\\n    ".join(shlex.quote(a) for a in cmd)]
     lines += [f"# deviation: {o.key}: {o.deviation}" for o in overrides if o.deviation]
     return "\n".join(lines)

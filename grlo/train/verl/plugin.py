@@ -8,6 +8,8 @@ scores; a call for one of them means the run is not using `style_mix`, and the f
 on a zero reward.
 """
 
+from verl.utils.reward_score import default_compute_score
+
 from grlo.train.verl import file_logger, reward_manager  # noqa: F401  (reward_manager registers "style_mix")
 
 file_logger.install()  # verl's `file` logger: tensor metrics and per-line flush (grlo.train.verl.file_logger)
@@ -17,6 +19,4 @@ def rule_score(data_source, solution_str, ground_truth, extra_info=None, **kwarg
     if ground_truth is None or not str(ground_truth).strip():
         raise RuntimeError("verl asked for a rule score of a row without ground truth (a `style: model` training "
                            "row): GRLO needs reward_model.reward_manager=style_mix and reward_model.enable=True")
-    from verl.utils.reward_score import default_compute_score
-
     return default_compute_score(data_source, solution_str, ground_truth, extra_info)

@@ -21,11 +21,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import torch
+from transformers import GenerationConfig
 
 from grlo.rewards.style import StyleMix
+from grlo.train.rollout import eos_token_ids
 from grlo.train.verl.compat import ensure_transformers_aliases
 
 ensure_transformers_aliases()
@@ -39,16 +42,10 @@ NAME = "style_mix"
 
 def policy_eos_ids(tokenizer) -> set[int]:
     """EOS ids as the rollout stops on them: the tokenizer's and the model's generation config's."""
-    from types import SimpleNamespace
-
-    from grlo.train.rollout import eos_token_ids
-
     gen = None
     path = getattr(tokenizer, "name_or_path", None)
     if path and os.path.isdir(path):
         try:
-            from transformers import GenerationConfig
-
             gen = GenerationConfig.from_pretrained(path)
         except OSError:  # no generation_config.json: the tokenizer's EOS only
             gen = None

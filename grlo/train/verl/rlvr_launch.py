@@ -18,7 +18,19 @@ import sys
 from pathlib import Path
 
 from grlo import config as config_mod
+from grlo.accounting import record_device
+from grlo.data.rlvr_data import load_rows
 from grlo.errors import GrloError
+from grlo.io import write_json, write_jsonl
+from grlo.train.rlvr_recipe import run_fingerprint, stage_settings, user_content
+from grlo.train.verl import finalize, launch
+from grlo.train.verl import metrics as M
+from grlo.train.verl import overrides as O
+from grlo.train.verl import rlvr_overrides as RO
+from grlo.train.verl import run as verl_run
+from grlo.train.verl.cpu import on_cpu
+from grlo.train.verl.data import write_parquet
+from grlo.train.verl.launch import verl_python
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +51,6 @@ TRL_NAMES = {
 
 def verl_row(row: dict, index: int, instruction: str | None) -> dict:
     """An rlvr_data row ({id, prompt, answer, meta}) as a verl RL row with a rule ground truth."""
-    from grlo.train.rlvr_recipe import user_content
-
     return {
         "data_source": "rlvr",
         "prompt": [{"role": "user", "content": user_content(row["prompt"], instruction)}],
@@ -68,11 +78,6 @@ def count_prompts(data: str, max_prompts: int | None) -> tuple[int, str]:
 
 
 def plan(cfg: dict, args) -> dict:
-    from grlo.train.rlvr_recipe import stage_settings
-    from grlo.train.verl import metrics as M
-    from grlo.train.verl import overrides as O
-    from grlo.train.verl import rlvr_overrides as RO
-
     t = stage_settings(cfg, args.stage)
     rlvr = json.loads(json.dumps(cfg["rlvr"]))  # a copy: --verifier fills verifier_path
     if getattr(args, "verifier", None):
@@ -84,8 +89,6 @@ def plan(cfg: dict, args) -> dict:
     paths = RO.Paths(train_file=str(out / "verl" / "data" / "train.parquet"), policy_init=str(args.init),
                      checkpoints=str(out / "verl" / "checkpoints"), reward_log=str(reward_log))
     seed = int(cfg.get("seed", 0))
-    from grlo.train.verl.cpu import on_cpu
-
     cpu = on_cpu(cfg)
     env = {"VERL_FILE_LOGGER_PATH": str(Path(metrics_log).resolve())}
     ovr = RO.build_overrides(rlvr, t, args.backbone, args.stage, paths, seed, cpu=cpu, env=env)
@@ -97,8 +100,6 @@ def plan(cfg: dict, args) -> dict:
     steps = RO.verl_steps(t)
     total = steps["total_training_steps"] or int(float(t.get("epochs", 1)) * (n_prompts // batch))
     v = rlvr.get("verl") or {}
-    from grlo.train.verl.launch import verl_python
-
     python = "python3" if getattr(args, "dry_run", False) else verl_python()  # dry run: the image's
     return {"t": t, "rlvr": rlvr, "overrides": ovr, "cmd": O.main_ppo_command(RO.passed(ovr), python),
             "paths": paths, "n_prompts": n_prompts, "counted_from": counted_from, "total_steps": total,
@@ -108,9 +109,6 @@ def plan(cfg: dict, args) -> dict:
 
 
 def dry_run(cfg: dict, args) -> int:
-    from grlo.train.verl import overrides as O
-    from grlo.train.verl import rlvr_overrides as RO
-
     p = plan(cfg, args)
     print(f"# engine: verl {O.VERL_VERSION}{' on CPU (grlo.train.verl.cpu)' if p['cpu'] else ''}; General-Reasoner: "
           f"{RO.GR_SOURCE}")
@@ -123,9 +121,6 @@ def dry_run(cfg: dict, args) -> int:
 
 
 def prepare_data(data: str, train_out: str, max_prompts: int | None, instruction: str | None) -> int:
-    from grlo.data.rlvr_data import load_rows
-    from grlo.train.verl.data import write_parquet
-
     rows = load_rows(data)
     if max_prompts:
         rows = rows[: int(max_prompts)]
@@ -136,10 +131,7 @@ def prepare_data(data: str, train_out: str, max_prompts: int | None, instruction
 def check_resume(out: Path, p: dict, args) -> None:
     """--fresh removes verl's checkpoints and logs; otherwise checkpoints of a run with another fingerprint stop the
     run naming the differing keys. Then this run's fingerprint is recorded."""
-    from grlo.io import write_json
-    from grlo.train import checkpoint as ckpt
-    from grlo.train.rlvr_recipe import run_fingerprint
-
+    from grlo.train import checkpoint as ckpt  # heavy: torch
     vdir = out / "verl"
     if getattr(args, "fresh", False):
         for d in ("checkpoints", "logs"):
@@ -157,9 +149,6 @@ def check_resume(out: Path, p: dict, args) -> None:
 
 def write_metrics(logs: Path, out_path: Path, batches_per_epoch: int) -> int:
     """verl's logs -> metrics.jsonl (the GRLO engine's conversion) with the TRL engine's names added."""
-    from grlo.io import write_jsonl
-    from grlo.train.verl import metrics as M
-
     rows = M.convert_logs(logs, batches_per_epoch)
     for r in rows:
         r.update({trl: r[k] for k, trl in TRL_NAMES.items() if k in r and trl not in r})
@@ -169,9 +158,6 @@ def write_metrics(logs: Path, out_path: Path, batches_per_epoch: int) -> int:
 def execute(cfg: dict, args, run_verl=None) -> int:
     """Run verl for one RLVR stage; `run_verl(cmd, env, nnodes, gpus_per_node, port, image)` starts main_ppo
     (default grlo.train.verl.launch.run_verl; the CPU rehearsal passes its own)."""
-    from grlo.accounting import record_device
-    from grlo.train.verl import finalize, launch
-
     if not (Path(args.init) / "config.json").exists():
         raise GrloError("not an HF model directory (no config.json)", path=str(args.init), field="--init")
     p = plan(cfg, args)
@@ -181,8 +167,6 @@ def execute(cfg: dict, args, run_verl=None) -> int:
                      config_mod.get(cfg, "rlvr.data.instruction"))
     log.info("verl RLVR data: %d prompts; attempt %d; command:\n%s", n, p["attempt"], " ".join(p["cmd"]))
     Path(p["logs"]).mkdir(parents=True, exist_ok=True)
-    from grlo.train.verl import run as verl_run
-
     rc = verl_run.train(p, p["ray_port"], str(out.resolve() / "verl"), run=run_verl)
     write_metrics(p["logs"], out / "metrics.jsonl", n // int(p["t"]["batch_prompts"]))  # also after a failure
     if rc != 0:

@@ -15,11 +15,14 @@ Its `main_ppo` is the repository's own copy, run against its verl submodule (com
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from grlo.errors import GrloError
+from grlo.train.verl import cpu as CPU
+from grlo.train.verl import overrides as O
 from grlo.train.verl.overrides import Override, fmt, normalise, same
 
 GR_SOURCE = "github.com/TIGER-AI-Lab/General-Reasoner train_general_reasoner.sh @ 007e44cb1e6a624845616dd5c1c7e044e5bfd3cd"
@@ -175,8 +178,6 @@ class Paths:
 
     def __post_init__(self):
         if not self.reward_fn:
-            import importlib.util
-
             self.reward_fn = importlib.util.find_spec("grlo.train.verl.rlvr_reward").origin
         for k, v in vars(self).items():
             setattr(self, k, os.path.abspath(v))
@@ -295,8 +296,6 @@ def build_overrides(rlvr: dict, t: dict, backbone: str, stage: str, paths: Paths
         if val is None and key.startswith("trainer."):
             continue
         out.append(Override(key, fmt(val), DEVIATION_REASONS[key.lstrip("+")]))
-    from grlo.train.verl import overrides as O
-
     # the GRLO engine's resume-order fix: the same sampler, with its reasons
     out += [Override(k, val, O.DEVIATION_REASONS[k]) for k, val in (
         ("data.sampler.class_path", "pkg://grlo.train.verl.sampler"), ("data.sampler.class_name", "EpochSampler"),
@@ -305,8 +304,6 @@ def build_overrides(rlvr: dict, t: dict, backbone: str, stage: str, paths: Paths
     out += [Override(f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}", val, O.DEVIATION_REASONS["env"])
             for k, val in (env or {}).items()]
     if cpu:
-        from grlo.train.verl import cpu as CPU
-
         out = O.replace(out, [Override(k, val, why) for k, val, why in CPU.overrides()])
     return out
 

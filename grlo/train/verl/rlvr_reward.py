@@ -23,6 +23,8 @@ import os
 import time
 from functools import lru_cache
 
+from grlo.rewards.general_reasoner import NO_ANSWER_REWARD
+from grlo.train.rlvr_recipe import reward_setup
 from grlo.train.verl import file_logger
 
 file_logger.install()  # verl's `file` logger: tensor metrics and per-line flush (grlo.train.verl.file_logger)
@@ -32,9 +34,7 @@ _CALLS = {"train": 0, "val": 0}
 
 @lru_cache(maxsize=4)
 def _setup(kind: str, verifier: str, verifier_path: str | None, verifier_max_new_tokens: int, tokenizer: str):
-    from transformers import AutoTokenizer
-
-    from grlo.train.rlvr_recipe import reward_setup
+    from transformers import AutoTokenizer  # heavy: transformers (AutoTokenizer loads accelerate: 1 s in verl's env)
 
     tok = AutoTokenizer.from_pretrained(tokenizer)
     rc = {"kind": kind, "verifier": verifier, "verifier_path": verifier_path,
@@ -48,8 +48,6 @@ def score_texts(texts: list[str], golds: list[str], questions: list[str], funcs,
     shaped, correct = funcs
     gr = shaped(None, texts, golds, question=questions, log_metric=parts.__setitem__)
     ok = correct(None, texts, golds)
-    from grlo.rewards.general_reasoner import NO_ANSWER_REWARD
-
     return [{"score": weights[0] * g + weights[1] * c, "general_reasoner": float(g), "correct": float(c),
              "no_answer": float(g == NO_ANSWER_REWARD), "length_penalty": float(1.0 - g if 0.0 < g <= 1.0 else 0.0)}
             for g, c in zip(gr, ok)]
