@@ -103,7 +103,7 @@ def _seed_worker() -> None:
 
 def _fp32_on_cpu() -> None:
     """`torch.autocast(device_type="cpu", ...)` becomes a disabled autocast (fp32) in this process."""
-    import torch
+    import torch  # heavy: torch
 
     real = torch.autocast
     if getattr(real, "_grlo_cpu_fp32", False):
