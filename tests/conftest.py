@@ -64,10 +64,12 @@ def checkpoint_overlay(cfg: dict, dest: Path) -> Path | None:
     """The kill needs a checkpoint inside the run: if the smoke cadence writes none before the last step, save one
     step before the end (the same overlay is given to the uninterrupted reference run)."""
     g = cfg["grlo"]
-    total, freq = int(g["total_training_steps"]), int(g.get("save_freq") or -1)
+    cadence = (g.get("verl") or {}) if g.get("engine") == "verl" else g  # grlo.verl.save_freq is verl's own
+    total, freq = int(g["total_training_steps"]), int(cadence.get("save_freq") or -1)
     if 0 < freq < total:
         return None
-    dest.write_text(yaml.safe_dump({"grlo": {"save_freq": max(1, total - 1)}}))
+    every = max(1, total - 1)
+    dest.write_text(yaml.safe_dump({"grlo": {"save_freq": every, "verl": {"save_freq": every}}}))
     return dest
 
 
