@@ -193,13 +193,12 @@ def read_claims(path: str | Path) -> tuple[list[str], list[str], list[dict]]:
     return header, columns, rows
 
 
-def claims_body(path: str | Path, full: bool = True) -> str:
-    """The claims page: every claim with its verdict, then the note and the header block."""
+def claims_body(path: str | Path) -> str:
+    """The claims page: every claim with every column of claims.csv and its verdict, then the header block."""
     header, columns, rows = read_claims(path)
-    cols = [c for c in (columns if full else CLAIM_COLUMNS) if c in columns]
     return "\n".join([smoke_banner(header), "<h1>Claims of the abstract: verdicts</h1>", verdict_counts(rows),
-                      html_table(cols, rows, verdict_column="verdict", css_id="claims"),
-                      claims_footer(header, full)])
+                      html_table(columns, rows, verdict_column="verdict", css_id="claims"),
+                      claims_footer(header, full=True)])
 
 
 def overview_body(claims: str | Path, table1: str | Path) -> str:
