@@ -64,8 +64,10 @@ div.overflow-auto:has(#overview) div:has(#overview) { min-width: 0; max-width: 1
 .grlo .t1 { max-width: calc(100vw - 2rem); }
 .grlo #table1 { font-size: 13px; }
 .grlo #table1 th, .grlo #table1 td { padding: 2px 6px; white-space: nowrap; }
+/* model labels wrap rather than being cut: smoke labels share a long prefix and differ only at the end */
 .grlo #table1 th.label { position: sticky; left: 0; z-index: 1; background: #ffffff; text-align: left;
-                         font-weight: 600; max-width: 16rem; overflow: hidden; text-overflow: ellipsis; }
+                         font-weight: 600; white-space: normal; min-width: 15rem; max-width: 20rem;
+                         overflow-wrap: anywhere; }
 .grlo #table1 thead th:first-child { position: sticky; left: 0; z-index: 2; }
 .grlo #table1 th.key { background: #e0e7ff; } .grlo #table1 .se { color: #6b7280; font-size: 0.85em; }
 #overview #claims { font-size: 13px; } #overview #claims td { padding: 2px 6px; }
