@@ -69,9 +69,14 @@ DEVIATIONS = [
      "reason": "the official judge can no longer be called; a substitute judge's LC is recorded with its id and is "
                "never compared with the paper's LC"},
     {"id": "alpacaeval-smoke-lc", "scorer": "alpacaeval",
-     "ours": "smoke mode: instruction difficulty 0 for every instruction and alpaca-eval's length_controlled_noreg GLM",
-     "official": "length_controlled_v1 with the instruction difficulties of df_gamed.csv",
-     "reason": "smoke runs are offline on 8 instructions; paper mode uses df_gamed.csv (pinned, prefetched)"},
+     "ours": "smoke mode: instruction difficulty 0 for every instruction and alpaca-eval's length_controlled_noreg GLM; "
+             "the LC standard error is the delta-method standard error of the LC win rate under the fitted GLM's "
+             "robust (sandwich, HC1) covariance",
+     "official": "length_controlled_v1 with the instruction difficulties of df_gamed.csv; lc_standard_error = the "
+                 "standard error of the mean of the GLM's per-instruction predictions at zero length difference",
+     "reason": "smoke runs are offline on 8 instructions; paper mode uses df_gamed.csv (pinned, prefetched) and "
+               "alpaca-eval's own standard error. Without difficulties every prediction is the same, so the official "
+               "standard error would be 0 by construction"},
 ]
 
 # Notes that are not deviations but change how a number reads.

@@ -1,8 +1,9 @@
 """`grlo render-html`: the results files as HTML pages for the Snakemake report (its HTML items render inline).
 
 Pages (all self-contained: inline CSS, no script, no network):
-  overview.html   claims with verdicts (coloured) and table 1: what a reviewer asks first; the report's landing
-                  text (workflow/report/workflow.rst) embeds this page, so it shows on the report's first screen
+  overview.html   verdict counts, table 1, then every claim with its verdict (coloured): what a reviewer asks
+                  first; the report's landing text (workflow/report/workflow.rst) embeds this page, so table 1 is
+                  on the report's first screen (1,366 x 768) and the claims right below
   claims.html     every column of claims.csv, the rule of each claim, the header block
   table1.html ... table5.html   each table with its header block and notes
   cost.html       the forecast against what was measured, and GPU-hours per (stage, model)
@@ -53,22 +54,27 @@ CSS = """
 .grlo .badge { display: inline-block; padding: 1px 8px; border-radius: 9px; margin-right: 6px; font-weight: 600; }
 .grlo .prov { color: #4b5563; font-size: 0.85em; margin: 0.2em 0; padding-left: 0.8em; border-left: 3px solid #d1d5db; }
 .grlo .prov div { margin: 0; } .grlo ul.notes { color: #374151; font-size: 0.9em; }
-.grlo#overview { width: min(72rem, 92vw); }
+.grlo#overview { width: 100%; max-width: 84rem; box-sizing: border-box; }
 /* Embedded in the report's landing text: Snakemake centres its content pane vertically, which hides the top of a
    page taller than the window; start at the top instead. Matches nothing when the page is shown on its own. */
-div.overflow-auto:has(#overview) { align-items: flex-start; justify-content: flex-start; }
-.prose:has(#overview) { max-width: none; }
+div.overflow-auto:has(#overview) { align-items: flex-start; justify-content: flex-start; min-width: 0; }
+/* ... and fit its width: the flex items around the page shrink to the pane (the wide tables scroll inside). */
+div.overflow-auto:has(#overview) div:has(#overview) { min-width: 0; max-width: 100%; flex: 1 1 auto; }
+.prose:has(#overview) { max-width: none; width: 100%; }
 /* table 1: sticky model column, the compared averages first and marked, SE in small type */
 .grlo .t1 { max-width: calc(100vw - 2rem); }
 .grlo #table1 { font-size: 13px; }
 .grlo #table1 th, .grlo #table1 td { padding: 2px 6px; white-space: nowrap; }
+/* model labels wrap rather than being cut: smoke labels share a long prefix and differ only at the end */
 .grlo #table1 th.label { position: sticky; left: 0; z-index: 1; background: #ffffff; text-align: left;
-                         font-weight: 600; max-width: 16rem; overflow: hidden; text-overflow: ellipsis; }
+                         font-weight: 600; white-space: normal; min-width: 15rem; max-width: 20rem;
+                         overflow-wrap: anywhere; }
 .grlo #table1 thead th:first-child { position: sticky; left: 0; z-index: 2; }
 .grlo #table1 th.key { background: #e0e7ff; } .grlo #table1 .se { color: #6b7280; font-size: 0.85em; }
 #overview #claims { font-size: 13px; } #overview #claims td { padding: 2px 6px; }
 #overview h1 { margin-top: 0.2em; } #overview h2 { margin: 0.5em 0 0.2em; } #overview .badge { font-size: 12px; }
 .grlo p.compared, .grlo p.legend { font-size: 0.9em; color: #374151; margin: 0.2em 0; }
+#overview p.summary { margin: 0.2em 0 0.4em; } #overview p.summary .badge { margin-left: 4px; }
 .grlo .smoke { background: #fdefc3; color: #7a5200; padding: 4px 8px; border-radius: 4px; font-weight: 600; }
 .grlo pre, .grlo code { background: #f3f4f6; font-size: 0.9em; } .grlo pre { padding: 6px; overflow-x: auto; }
 """
@@ -182,19 +188,38 @@ def verdict_counts(rows: Sequence[dict]) -> str:
     return "<p>" + "".join(badges) + "</p>"
 
 
-def claims_body(path: str | Path, full: bool, footer: bool = True) -> str:
-    """The claims with their verdicts; `footer=False` leaves out the note and the header block (the overview puts
-    them below table 1, so that table 1 starts on the first screen)."""
+def read_claims(path: str | Path) -> tuple[list[str], list[str], list[dict]]:
     header, columns, rows = read_csv(path)
     missing = [c for c in ("claim", "verdict") if c not in columns]
     if missing:
         raise GrloError(f"not a claims table: no column {missing[0]!r}", path=str(path), field=missing[0])
-    cols = [c for c in (columns if full else CLAIM_COLUMNS) if c in columns]
-    parts = [smoke_banner(header), "<h1>Claims of the abstract: verdicts</h1>", verdict_counts(rows),
-             html_table(cols, rows, verdict_column="verdict", css_id="claims")]
-    if footer:
-        parts.append(claims_footer(header, full))
-    return "\n".join(parts)
+    return header, columns, rows
+
+
+def claims_body(path: str | Path) -> str:
+    """The claims page: every claim with every column of claims.csv and its verdict, then the header block."""
+    header, columns, rows = read_claims(path)
+    return "\n".join([smoke_banner(header), "<h1>Claims of the abstract: verdicts</h1>", verdict_counts(rows),
+                      html_table(columns, rows, verdict_column="verdict", css_id="claims"),
+                      claims_footer(header, full=True)])
+
+
+def overview_body(claims: str | Path, table1: str | Path) -> str:
+    """The report's first screen (1,366 x 768): the verdict counts in one line, then table 1 with the two averages
+    the abstract's headline claim compares, then every claim with its verdict, then the provenance. The claims
+    table sits below table 1: its rows wrap (paper wording, long model labels) and would push table 1 off the
+    first screen."""
+    header, columns, rows = read_claims(claims)
+    cols = [c for c in CLAIM_COLUMNS if c in columns]
+    counts = verdict_counts(rows).removeprefix("<p>").removesuffix("</p>")
+    return "\n".join([
+        smoke_banner(header), "<h1>GRLO reproduction: verdicts and table 1</h1>",
+        f'<p class="summary">Claims of the abstract: {counts}each claim, with the paper\'s value and ours, is '
+        "listed below table 1.</p>",
+        table_body(table1, "table1", level=2),
+        "<h2>Claims of the abstract: verdicts</h2>",
+        html_table(cols, rows, verdict_column="verdict", css_id="claims"),
+        "<h3>Claims: provenance</h3>", claims_footer(header, full=False)])
 
 
 def claims_footer(header: Sequence[str], full: bool) -> str:
@@ -414,11 +439,10 @@ def pages(claims: str | None = None, tables: Sequence[str] = (), forecast: str |
     named = {_table_name(t): t for t in tables}
     out: dict[str, str] = {}
     if claims and "table1" in named:
-        out["overview.html"] = page("GRLO reproduction: verdicts and table 1", section(
-            claims_body(claims, full=False, footer=False) + "\n" + table_body(named["table1"], "table1", level=2)
-            + "\n<h3>Claims: provenance</h3>\n" + claims_footer(read_csv(claims)[0], full=False), "overview"))
+        out["overview.html"] = page("GRLO reproduction: verdicts and table 1",
+                                    section(overview_body(claims, named["table1"]), "overview"))
     if claims:
-        out["claims.html"] = page("Claims: verdicts", section(claims_body(claims, full=True)))
+        out["claims.html"] = page("Claims: verdicts", section(claims_body(claims)))
     for name, path in sorted(named.items()):
         out[f"{name}.html"] = page(TABLE_TITLES[name], section(table_body(path, name)))
     if forecast:

@@ -23,6 +23,11 @@ benchmark's pinned source (registry `support_files`, fetched and verified by `gr
 prepared benchmark file), so scoring never touches the network except for the judge. In smoke mode it is replaced
 by a table with difficulty 0 for every instruction and the GLM is fitted without the baseline regularisation
 (alpaca-eval's "length_controlled_noreg"), with at most as many CV folds as instructions.
+Standard error of the LC win rate: alpaca-eval's own `lc_standard_error` (the standard error of the mean of the GLM's
+per-instruction predictions at zero length difference, x 100) wherever the instruction difficulties are known. In
+smoke mode that definition is 0 by construction (every instruction has difficulty 0, so every prediction is the same),
+so the smoke substitute reports the delta-method standard error of the same LC win rate under a robust (sandwich, HC1)
+covariance of the fitted GLM (`lc_sandwich_stderr`; deviation `alpacaeval-smoke-lc` in grlo/eval/deviations.py).
 Only the first completion of each problem is judged (AlpacaEval is a single-output benchmark).
 """
 
@@ -252,12 +257,62 @@ def lc_win_rate(df, df_gamed: str | None) -> dict:
 
         original = glm_winrate.hf_hub_download
         glm_winrate.hf_hub_download = local_only
+        weights_dir = Path(tmp) / "weights"  # alpaca-eval writes the fitted GLM's weights there (one row)
         try:
-            return glm_winrate.get_length_controlled_winrate(df, save_weights_dir=None, glm_info=info,
-                                                             is_add_glm_preference_inplace=False,
-                                                             is_warn_extreme_changes=df_gamed is not None)
+            m = glm_winrate.get_length_controlled_winrate(df, save_weights_dir=weights_dir, glm_info=info,
+                                                          is_add_glm_preference_inplace=False,
+                                                          is_warn_extreme_changes=df_gamed is not None)
         finally:
             glm_winrate.hf_hub_download = original
+        if df_gamed is None:  # the official SE is 0 by construction here: the documented substitute
+            saved = sorted(weights_dir.rglob("*.csv"))
+            weights = pd.read_csv(saved[0], index_col=0).iloc[-1].to_dict() if saved else {}
+            m["lc_standard_error"] = lc_sandwich_stderr(df, weights)
+        return m
+
+
+# alpaca-eval's design-matrix columns (patsy names of its GLM formula's terms)
+LEN_COL, DIFF_COL, BASE_COL = "np.tanh(std_delta_len)", "instruction_difficulty", "not_gamed_baseline.astype(float)"
+
+
+def lc_sandwich_stderr(df, weights: dict, difficulty=None) -> float | None:
+    """Standard error (x 100) of the LC win rate mean_i sigmoid(x0_i . w), x0_i = instruction i's features at zero
+    length difference, for the GLM alpaca-eval fitted (`weights`, by column name): the delta method with the robust
+    sandwich covariance (HC1) of a fractional-response logistic regression, H^-1 (sum_i (y_i - p_i)^2 x_i x_i^T)
+    H^-1 * n / (n - k), H = sum_i p_i (1 - p_i) x_i x_i^T, over the terms the L1 fit kept (and always the baseline
+    term, the LC level). Features as alpaca-eval builds them: tanh of the length difference (reference minus model,
+    in characters) over its standard deviation, the instruction difficulty (0 in smoke mode), 1; y = preference - 1
+    (a 0 preference counts as a tie). With the length term dropped this is the standard error of the mean
+    preference (alpaca-eval's raw win-rate standard error). None with fewer than two judged instructions."""
+    import numpy as np  # heavy: numpy
+
+    delta = (df["output_1"].str.len() - df["output_2"].str.len()).astype(float)
+    sd = float(delta.std())
+    z = np.tanh((delta / sd).to_numpy()) if sd > 0 else np.zeros(len(df))
+    diff = np.zeros(len(df)) if difficulty is None else np.asarray(difficulty, dtype=float)
+    y = df["preference"].astype(float).replace({0.0: 1.5}).to_numpy() - 1.0
+    keep = ~np.isnan(y)
+    X = np.column_stack([z, diff, np.ones(len(df))])[keep]
+    X0 = np.column_stack([np.zeros(len(df)), diff, np.ones(len(df))])[keep]
+    y = y[keep]
+    w = np.array([float(weights.get(c, 0.0)) for c in (LEN_COL, DIFF_COL, BASE_COL)])
+    free = [j for j in range(3) if (w[j] != 0.0 or j == 2) and np.any(X[:, j] != 0)]
+    n, k = len(y), len(free)
+    if n < 2 or n <= k:
+        return None
+    p = 1.0 / (1.0 + np.exp(-(X @ w)))
+    p0 = 1.0 / (1.0 + np.exp(-(X0 @ w)))
+    Xf = X[:, free]
+    bread = np.linalg.pinv((Xf * (p * (1 - p))[:, None]).T @ Xf)
+    meat = (Xf * ((y - p) ** 2)[:, None]).T @ Xf
+    cov = bread @ meat @ bread * n / (n - k)
+    grad = ((p0 * (1 - p0))[:, None] * X0[:, free]).mean(axis=0)
+    return float(np.sqrt(max(float(grad @ cov @ grad), 0.0)) * 100.0)
+
+
+def _float_or_none(x) -> float | None:
+    """A metric as a float; missing or NaN -> None (not run / unknown), never 0."""
+    return None if x is None or x != x else float(x)
 
 
 def support_file(options: dict, name: str) -> Path | None:
@@ -341,7 +396,7 @@ def score(spec: dict, problems: list[dict], completions: list[list[str]], option
                         "verdicts": [f"preference {pref:.3f}" if win is not None else "unjudged"] + ["not judged"] * (len(c) - 1),
                         "reference_chars": len(p["reference"]), "output_chars": len(c[0]),
                         "time_s": elapsed / max(1, len(problems))})
-    summary = {"value": float(m["length_controlled_winrate"]), "stderr": float(m.get("lc_standard_error") or 0.0),
+    summary = {"value": float(m["length_controlled_winrate"]), "stderr": _float_or_none(m.get("lc_standard_error")),
                "win_rate": float(m["win_rate"]), "win_rate_stderr": float(m.get("standard_error") or 0.0),
                "judge": judge_desc, "lc_offline_substitute": offline, "k_judged": 1}
     return ScoreResult(records, summary=summary,
