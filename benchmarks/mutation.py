@@ -157,6 +157,14 @@ EQUIVALENT: dict[str, str] = {
     "grlo.eval.metrics.x_pass_at_k__mutmut_11":
         "`n + c < k` instead of `n - c < k`: where they differ (n - c < k <= n + c) the product runs over "
         "i = n-c+1..n, which holds i = k, whose factor 1 - k/k is exactly 0: the same 1.0",
+    "grlo.train.verl.overrides.x_fmt__mutmut_19":
+        "another key separator in json.dumps: it is used only for a dict inside a list or tuple, and no override value is one (fmt writes a dict itself as {k:v}; the lists are trainer.logger's names and the optimizers' betas)",
+    "grlo.train.verl.overrides.x_same__mutmut_13":
+        "abs_tol=0.0 dropped: math.isclose's default abs_tol is 0.0",
+    "grlo.train.verl.overrides.x_style_weights__mutmut_14":
+        "max_response_length 2 instead of 1 for the StyleMix built here: style_weights returns only its four weights, never that length (the reward manager gets it from +reward_model.reward_kwargs.max_response_length)",
+    "grlo.train.verl.overrides.x_style_weights__mutmut_8":
+        "default None instead of {} for a missing reward.style_mix: StyleMix.from_config reads `sec or {}`, so both give the default weights",
 }
 
 # The same tree a user has; the tests read config/ and workflow/ beside grlo/.
