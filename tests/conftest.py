@@ -151,7 +151,7 @@ def run_fault_injected(outdir: Path, overlay: Path | None, cfg: dict) -> dict:
     train_log = outdir / "logs" / "train_grlo" / f"{cfg['backbones']['primary']}.log"
     record = {"killed_after_s": round(t_kill, 1), "signal": how, "checkpoint_at_kill": checkpoint,
               "final_existed_at_kill": final_before_kill, "wall_s": round(time.time() - t0, 1),
-              "resumed": "resum" in train_log.read_text(errors="replace").lower(), "overlay": str(overlay or "")}
+              "resumed": "resumed from" in train_log.read_text(errors="replace"), "overlay": str(overlay or "")}
     (outdir / "fault_injection.json").write_text(json.dumps(record, indent=2))
     return record
 

@@ -238,3 +238,30 @@ def test_dry_run_stdout_is_the_command_and_its_comments(tmp_path):
     for key, value in TRAIN_SH:
         assert key in given and (key in devs or same(normalise(given[key]), normalise(value))), key
     assert any(x.startswith("# batch adapted") for x in lines)
+
+
+def test_a_rerun_launches_verl_once_and_says_it_resumed(tmp_path, caplog):
+    """The verl run step (grlo/train/verl/run.py): a rerun over a checkpoint says it resumes (the restart's log is
+    what a reviewer and the smoke fault-injection test read), a first run does not, and a finished run is not
+    launched again."""
+    import logging
+    from types import SimpleNamespace
+
+    from grlo.train.verl import run as R
+
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    calls = []
+    p = {"paths": SimpleNamespace(checkpoints=str(ck)), "cmd": ["main_ppo"], "env": {"VERL_FILE_LOGGER_PATH": "x"},
+         "nnodes": 1, "gpus_per_node": 1, "cpu": False}
+    launcher = lambda *a, **k: calls.append(a) or 0  # noqa: E731
+    with caplog.at_level(logging.INFO):
+        assert R.train(p, 6379, str(tmp_path), run=launcher) == 0
+    assert len(calls) == 1 and "resumed from" not in caplog.text
+    (ck / F.TRACKER).write_text("2")
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert R.train(p, 6379, str(tmp_path), run=launcher) == 0
+    assert len(calls) == 2 and "resumed from verl's checkpoint at step 2" in caplog.text
+    F.mark_finished(ck, planned_steps=3)
+    assert R.train(p, 6379, str(tmp_path), run=launcher) == 0 and len(calls) == 2

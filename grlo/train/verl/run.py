@@ -22,6 +22,10 @@ def train(p: dict, port: int, cwd: str, run=None) -> int:
     if done is not None:
         log.info("verl finished this run at step %d before: finalising without training", done)
         return 0
+    start = finalize.latest_step(p["paths"].checkpoints)
+    if start is not None:
+        log.info("resumed from verl's checkpoint at step %d (%s): verl trains from step %d", start,
+                 p["paths"].checkpoints, start + 1)
     image = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
     launcher = run or launch.run_verl
     go = lambda: launcher(p["cmd"], p["env"], p["nnodes"], p["gpus_per_node"], port, image,  # noqa: E731
