@@ -265,3 +265,23 @@ def test_a_rerun_launches_verl_once_and_says_it_resumed(tmp_path, caplog):
     assert len(calls) == 2 and "resumed from verl's checkpoint at step 2" in caplog.text
     F.mark_finished(ck, planned_steps=3)
     assert R.train(p, 6379, str(tmp_path), run=launcher) == 0 and len(calls) == 2
+
+
+def test_after_a_verl_run_metrics_are_written_even_on_failure_and_the_finish_is_recorded(tmp_path):
+    """train_and_finish (both verl engines): our metrics.jsonl is written after a failed run too, the failure is one
+    error line naming the logs, and a run that finished records verl's own final step."""
+    from types import SimpleNamespace
+
+    from grlo.train.verl import run as R
+
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    (ck / F.TRACKER).write_text("3")
+    written = []
+    p = {"paths": SimpleNamespace(checkpoints=str(ck)), "cmd": ["main_ppo"], "env": {"VERL_FILE_LOGGER_PATH": "x"},
+         "nnodes": 1, "gpus_per_node": 1, "cpu": False, "logs": str(tmp_path / "logs"), "total_steps": 4}
+    with pytest.raises(GrloError, match="exited with 1"):
+        R.train_and_finish(p, 6379, str(tmp_path), lambda: written.append(1), run=lambda *a, **k: 1)
+    assert written == [1] and F.finished_step(ck) is None
+    assert R.train_and_finish(p, 6379, str(tmp_path), lambda: written.append(2), run=lambda *a, **k: 0) == 3
+    assert written == [1, 2] and F.finished_step(ck) == 3

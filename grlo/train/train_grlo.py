@@ -185,16 +185,10 @@ def execute(cfg: dict, args, p: dict, v: dict) -> int:
     counts = data.convert(args.prompts, args.val_data, p["paths"].train_file, p["paths"].val_file)
     log.info("verl data: %s; attempt %d; command:\n%s", counts, p["attempt"], " ".join(p["cmd"]))
     Path(p["logs"]).mkdir(parents=True, exist_ok=True)
-    rc = verl_run.train(p, int(v.get("ray_port", 6379)), str(Path(args.output_dir).resolve() / "verl"))
     n_batches = p["n_prompts"] // p["batch"]["train_batch_size"]
-    M.write_metrics(p["logs"], Path(args.output_dir) / "metrics.jsonl", n_batches)  # also after a failure
-    if rc != 0:
-        raise GrloError(f"verl main_ppo exited with {rc}; rerun the rule to resume from the last checkpoint",
-                        path=str(p["logs"]))
-    step = finalize.mark_finished(p["paths"].checkpoints, p["total_steps"])
-    if step != p["total_steps"]:
-        log.warning("verl finished at step %d, planned %d (verl's own count, after filter_overlong_prompts)", step,
-                    p["total_steps"])
+    verl_run.train_and_finish(
+        p, int(v.get("ray_port", 6379)), str(Path(args.output_dir).resolve() / "verl"),
+        lambda: M.write_metrics(p["logs"], Path(args.output_dir) / "metrics.jsonl", n_batches))
     manifest = {"stage": "grlo", "backbone": args.backbone, "batch_sizes": p["batch"], "grlo_config": p["g"],
                 "planned_steps": p["total_steps"], "cpu": p["cpu"], "verl_overrides": [o.arg() for o in p["overrides"]],
                 "deviations": {o.key: o.deviation for o in p["overrides"] if o.deviation}}

@@ -167,15 +167,9 @@ def execute(cfg: dict, args, run_verl=None) -> int:
                      config_mod.get(cfg, "rlvr.data.instruction"))
     log.info("verl RLVR data: %d prompts; attempt %d; command:\n%s", n, p["attempt"], " ".join(p["cmd"]))
     Path(p["logs"]).mkdir(parents=True, exist_ok=True)
-    rc = verl_run.train(p, p["ray_port"], str(out.resolve() / "verl"), run=run_verl)
-    write_metrics(p["logs"], out / "metrics.jsonl", n // int(p["t"]["batch_prompts"]))  # also after a failure
-    if rc != 0:
-        raise GrloError(f"verl main_ppo exited with {rc}; rerun the rule to resume from the last checkpoint",
-                        path=str(p["logs"]))
-    step = finalize.mark_finished(p["paths"].checkpoints, p["total_steps"])
-    if step != p["total_steps"]:
-        log.warning("verl finished at step %d, planned %d (verl's own count, after filter_overlong_prompts)", step,
-                    p["total_steps"])
+    verl_run.train_and_finish(
+        p, p["ray_port"], str(out.resolve() / "verl"),
+        lambda: write_metrics(p["logs"], out / "metrics.jsonl", n // int(p["t"]["batch_prompts"])), run=run_verl)
     manifest = {"stage": args.stage, "backbone": args.backbone, "init": str(args.init), "data": str(args.data),
                 "prompts": n, "planned_steps": p["total_steps"], "recipe": p["t"], "reward": p["rlvr"].get("reward"),
                 "verl_overrides": [o.arg() for o in p["overrides"] if o.value != "" or not o.deviation],

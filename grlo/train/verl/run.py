@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 
+from grlo.errors import GrloError
 from grlo.train.verl import finalize
 from grlo.train.verl import launch
 
@@ -35,3 +36,19 @@ def train(p: dict, port: int, cwd: str, run=None) -> int:
         log.warning("verl main_ppo exited with %d before its trainer started; launching it once more", rc)
         rc = go()
     return rc
+
+
+def train_and_finish(p: dict, port: int, cwd: str, write_metrics, run=None) -> int:
+    """`train`, then what both verl engines do after it: our metrics.jsonl written (also after a failure: the steps
+    that ran are kept), a failed run one error line, and the step verl finished at recorded (verl's own count, after
+    filter_overlong_prompts, may differ from the plan). Returns that step."""
+    rc = train(p, port, cwd, run=run)
+    write_metrics()
+    if rc != 0:
+        raise GrloError(f"verl main_ppo exited with {rc}; rerun the rule to resume from the last checkpoint",
+                        path=str(p["logs"]))
+    step = finalize.mark_finished(p["paths"].checkpoints, p["total_steps"])
+    if step != p["total_steps"]:
+        log.warning("verl finished at step %d, planned %d (verl's own count, after filter_overlong_prompts)", step,
+                    p["total_steps"])
+    return step
