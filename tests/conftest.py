@@ -79,13 +79,14 @@ def grlo_train_dir(outdir: Path, cfg: dict) -> Path:
 
 def checkpoint_in(train: Path) -> str | None:
     """train_grlo's last complete checkpoint: native `checkpoints/step_N/state.json`; verl writes its tracker file
-    after the step's checkpoint (`verl/checkpoints/latest_checkpointed_iteration.txt`)."""
+    after the step's checkpoint (`verl/checkpoints/latest_checkpointed_iteration.txt`), grlo then its checksums."""
     native = sorted(p.parent.name for p in train.glob("checkpoints/step_*/state.json"))
     if native:
         return native[-1]
     tracker = train / "verl" / "checkpoints" / "latest_checkpointed_iteration.txt"
     step = tracker.read_text().strip() if tracker.exists() else ""
-    return f"global_step_{step}" if step.isdigit() else None
+    sealed = step.isdigit() and (tracker.parent / f"global_step_{step}" / "grlo_checksums.json").exists()
+    return f"global_step_{step}" if sealed else None  # (grlo.train.verl.seal: its sha256s written after verl's save)
 
 
 def _failure(outdir: Path, what: str, stderr: str) -> str:

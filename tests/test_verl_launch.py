@@ -13,6 +13,7 @@ from grlo.errors import GrloError
 from grlo.report.figures import COMPONENT, MULTI_PANELS, PANELS, series
 from grlo.train.verl import finalize as F
 from grlo.train.verl import launch as L
+from grlo.train.verl import seal
 from grlo.train.verl import metrics as M
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,6 +259,9 @@ def test_a_rerun_launches_verl_once_and_says_it_resumed(tmp_path, caplog):
     with caplog.at_level(logging.INFO):
         assert R.train(p, 6379, str(tmp_path), run=launcher) == 0
     assert len(calls) == 1 and "resumed from" not in caplog.text
+    (ck / "global_step_2" / "actor").mkdir(parents=True)  # a checkpoint verl saved (and grlo sealed)
+    (ck / "global_step_2" / "actor" / "model.pt").write_bytes(b"w")
+    seal.seal(ck / "global_step_2")
     (ck / F.TRACKER).write_text("2")
     caplog.clear()
     with caplog.at_level(logging.INFO):
@@ -275,7 +279,9 @@ def test_after_a_verl_run_metrics_are_written_even_on_failure_and_the_finish_is_
     from grlo.train.verl import run as R
 
     ck = tmp_path / "ck"
-    ck.mkdir()
+    (ck / "global_step_3" / "actor").mkdir(parents=True)  # verl's step-3 checkpoint, sealed
+    (ck / "global_step_3" / "actor" / "model.pt").write_bytes(b"w")
+    seal.seal(ck / "global_step_3")
     (ck / F.TRACKER).write_text("3")
     written = []
     p = {"paths": SimpleNamespace(checkpoints=str(ck)), "cmd": ["main_ppo"], "env": {"VERL_FILE_LOGGER_PATH": "x"},

@@ -32,7 +32,8 @@ from safetensors.torch import load_file
 
 import grlo
 from grlo.errors import GrloError
-from grlo.io import atomic_dir, iter_jsonl, sha256_file, write_json, write_jsonl
+from grlo.io import atomic_dir, iter_jsonl, write_json, write_jsonl
+from grlo.train import checksums
 from grlo.train.distributed import rank
 
 log = logging.getLogger("grlo.train.checkpoint")
@@ -262,9 +263,7 @@ def _size(n: float) -> str:
 
 def file_sums(d: Path) -> dict[str, str]:
     """sha256 of every file under a checkpoint directory but state.json, by relative path."""
-    d = Path(d)
-    return {str(f.relative_to(d)): sha256_file(f) for f in sorted(d.rglob("*"))
-            if f.is_file() and f.name != "state.json"}
+    return checksums.file_sums(d, skip=("state.json",))
 
 
 def _state_sum(state: dict) -> str:
@@ -288,13 +287,7 @@ def damage(path: Path) -> str | None:
         return "state.json has no file checksums (written by an older grlo)"
     if state.get("state_sha256") != _state_sum(state):
         return "state.json does not match its checksum"
-    for rel, want in state["files"].items():
-        f = path / rel
-        if not f.is_file():
-            return f"{rel} is missing"
-        if sha256_file(f) != want:
-            return f"{rel} does not match its sha256 (truncated or changed on disk)"
-    return None
+    return checksums.mismatch(path, state["files"])
 
 
 def latest_valid(root: Path) -> Path | None:
@@ -311,12 +304,7 @@ def latest_valid(root: Path) -> Path | None:
             found = p
             break
         damaged.append((p, why))
-    for p, why in damaged:
-        aside = p.with_name(f"damaged.{p.name}")
-        shutil.rmtree(aside, ignore_errors=True)
-        p.rename(aside)
-        log.warning("checkpoint %s is damaged (%s): moved to %s; %s", p, why, aside.name,
-                    f"resuming from {found.name}" if found else "no earlier valid checkpoint: starting over")
+    checksums.move_aside(damaged, found.name if found else None)
     return found
 
 

@@ -7,7 +7,7 @@ responses), run through verl's real `main_ppo` (on CPU through grlo.train.verl.c
 phases a paper run goes through:
 
   setup    the stand-in models, prompts (the smoke fixture, as prepared rows) and a rule-scored validation file
-  train    validation, then steps; killed (SIGKILL to its process group) once the step-1 checkpoint is written
+  train    validation, then steps; killed (SIGKILL to its process group) once the step-1 checkpoint is written and sealed
   resume   rerun: verl resumes from that checkpoint; its own log must start training at step 2 and it must finish
   merge    verl's model merger -> final/ (tokenizer, manifest), as train_grlo does
   metrics  verl's logs -> metrics.jsonl (our format), at least 2 step rows
@@ -35,7 +35,7 @@ from grlo.errors import GrloError
 from grlo.io import iter_jsonl, write_json, write_jsonl
 from grlo.models.tiny import build_tiny_policy, build_tiny_reward_model
 from grlo.train import train_grlo as T
-from grlo.train.verl import data, finalize, session
+from grlo.train.verl import data, finalize, seal, session
 from grlo.train.verl import metrics as M
 
 REHEARSAL_SIZES = {
@@ -122,11 +122,12 @@ def launch(cfg: dict, args, source: str, kill_after: int | None) -> tuple[dict, 
     Path(p["logs"]).mkdir(parents=True, exist_ok=True)
     log_path = Path(p["logs"]) / f"attempt-{p['attempt']}.main_ppo.log"
     cwd = Path(args.output_dir).resolve() / "verl"
+    seal.check(p["paths"].checkpoints)  # as the verl run step does before a resume (grlo.train.verl.run)
     with open(log_path, "w") as log:
         proc = session.start(p["cmd"], {**os.environ, **p["env"]}, cwd=str(cwd), stdout=log)
         try:
             while proc.poll() is None:
-                if kill_after is not None and (finalize.latest_step(p["paths"].checkpoints) or 0) >= kill_after:
+                if kill_after is not None and (seal.sealed_step(p["paths"].checkpoints) or 0) >= kill_after:
                     session.stop(proc.pid, 0)  # a crash: every process of the run (Ray's workers too) at once
                     proc.wait()
                     return p, -signal.SIGKILL, log_path

@@ -61,6 +61,29 @@ def test_rehearsal_trains_is_killed_resumes_and_merges(killed_and_resumed):
     assert "data.sampler.class_path" in man["deviations"] and "trainer.device" in man["deviations"]
 
 
+def test_verls_checkpoints_carry_their_checksums_and_a_damaged_one_is_set_aside(killed_and_resumed, tmp_path):
+    """Every checkpoint the real trainer saved (in the killed attempt and the resumed one) carries its files' sha256
+    (grlo.train.verl.seal, installed in verl's trainer process); truncating a shard of the latest is caught before a
+    resume (copy of the run's checkpoints)."""
+    import shutil
+
+    from grlo.train.verl import finalize, seal
+
+    ck = killed_and_resumed / "verl" / "checkpoints"
+    steps = sorted(p for p in ck.glob("global_step_*") if (p / "actor").is_dir())
+    assert steps and all(seal.damage(p) is None for p in steps), steps
+    body = json.loads((steps[-1] / seal.SEAL).read_text())
+    assert any(k.startswith("actor/") and k.endswith(".pt") for k in body["files"]) and "data.pt" in body["files"]
+    copy = tmp_path / "checkpoints"
+    shutil.copytree(ck, copy)
+    latest = finalize.latest_step(copy)
+    shard = sorted((copy / f"global_step_{latest}" / "actor").glob("model_world_size_*_rank_0.pt"))[0]
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    found = seal.check(copy)
+    assert found != latest and (copy / f"damaged.global_step_{latest}").is_dir()
+    assert finalize.latest_step(copy) == found  # None: the tracker is gone and verl starts over
+
+
 def test_the_merged_tied_model_loads_with_one_head(killed_and_resumed):
     """Qwen3 (like Qwen3-4B) ties its embeddings: verl 0.6.1's merger writes lm_head.weight too; final/ keeps one
     copy, so transformers ties the head to the embedding (the trained embedding)."""

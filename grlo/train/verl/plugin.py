@@ -1,5 +1,6 @@
 """The file verl imports through `custom_reward_function.path` (the only hook verl 0.6.1 runs in its trainer process
-before it looks up `reward_model.reward_manager`): importing it registers our `style_mix` reward manager.
+before it looks up `reward_model.reward_manager`): importing it registers our `style_mix` reward manager, installs
+the file-logger fix and seals each checkpoint verl saves with its files' sha256.
 
 verl hands the named function (`custom_reward_function.name=rule_score`) to the manager as its per-sample
 `compute_score`. `style_mix` uses it only for validation rows, which carry a ground truth (grlo.train.verl.data):
@@ -10,9 +11,10 @@ on a zero reward.
 
 from verl.utils.reward_score import default_compute_score
 
-from grlo.train.verl import file_logger, reward_manager  # noqa: F401  (reward_manager registers "style_mix")
+from grlo.train.verl import file_logger, reward_manager, seal  # noqa: F401  (reward_manager registers "style_mix")
 
 file_logger.install()  # verl's `file` logger: tensor metrics and per-line flush (grlo.train.verl.file_logger)
+seal.install()  # every checkpoint verl saves gets its files' sha256 (grlo.train.verl.seal), checked before a resume
 
 
 def rule_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs):

@@ -13,7 +13,8 @@ reward/no_answer_frac, reward/length_penalty_mean), which grlo.train.verl.metric
 
 The tokenizer (length penalty in policy tokens) and the model verifier are loaded once per process. Importing this
 file (verl does it in its TaskRunner) also installs the GRLO engine's file-logger fix (grlo.train.verl.file_logger),
-without which verl 0.6.1 stops after step 1 writing a tensor metric.
+without which verl 0.6.1 stops after step 1 writing a tensor metric, and its checkpoint checksums
+(grlo.train.verl.seal).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from functools import lru_cache
 
 from grlo.rewards.general_reasoner import NO_ANSWER_REWARD
 from grlo.train.rlvr_recipe import reward_setup
-from grlo.train.verl import file_logger
+from grlo.train.verl import file_logger, seal
 
 file_logger.install()  # verl's `file` logger: tensor metrics and per-line flush (grlo.train.verl.file_logger)
+seal.install()  # each checkpoint verl saves gets its files' sha256, checked before a resume (grlo.train.verl.seal)
 
 _CALLS = {"train": 0, "val": 0}
 

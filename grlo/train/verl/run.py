@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 from grlo.errors import GrloError
-from grlo.train.verl import finalize
-from grlo.train.verl import launch
+from grlo.train import checksums
+from grlo.train.verl import finalize, launch, seal
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,9 @@ def train(p: dict, port: int, cwd: str, run=None) -> int:
     """Run main_ppo for plan `p` (GRLO's or RLVR's): nothing when verl already finished this run (e.g. the merge
     failed; resuming would train a step past the end), and on CPU once more when it died before its trainer opened
     its log (Ray's fixed 30 s start-up wait times out on a loaded machine; the state is still empty). `run`: the
-    launcher (default run_verl; tests pass their own)."""
+    launcher (default run_verl; tests pass their own). A damaged latest checkpoint is moved aside first
+    (grlo.train.verl.seal: verl resumes from the newest sound one, or starts over)."""
+    seal.check(p["paths"].checkpoints)
     done = finalize.finished_step(p["paths"].checkpoints)
     if done is not None:
         log.info("verl finished this run at step %d before: finalising without training", done)
@@ -48,6 +50,7 @@ def train_and_finish(p: dict, port: int, cwd: str, write_metrics, run=None) -> i
         raise GrloError(f"verl main_ppo exited with {rc}; rerun the rule to resume from the last checkpoint",
                         path=str(p["logs"]))
     step = finalize.mark_finished(p["paths"].checkpoints, p["total_steps"])
+    checksums.remove_damaged(p["paths"].checkpoints)
     if step != p["total_steps"]:
         log.warning("verl finished at step %d, planned %d (verl's own count, after filter_overlong_prompts)", step,
                     p["total_steps"])
