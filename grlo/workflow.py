@@ -109,7 +109,13 @@ def _cost_inputs(cfg: dict) -> dict:
 
 
 def table_extra_inputs(cfg: dict, table: str) -> list[str]:
-    return list(_cost_inputs(cfg).values()) if table == "table2" else []
+    """Table 2 reads the primary backbone's training runs' benchmark records from the benchmarks directory: each of
+    those runs the evaluated models need is an input (else a run that ends after the table, e.g. the GRLO -> RLVR
+    stage, is missing from it by chance of scheduling)."""
+    if table != "table2":
+        return []
+    own = f"{prefix(cfg)}checkpoints/{cfg['backbones']['primary']}/"
+    return sorted(set(_cost_inputs(cfg).values()) | {m for m in training_metrics(cfg) if m.startswith(own)})
 
 
 def table_extra_args(cfg: dict, table: str) -> str:

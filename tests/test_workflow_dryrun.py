@@ -73,6 +73,19 @@ def test_table1_builds_only_what_it_needs(tmp_path):
 def test_table2_needs_training_but_no_evaluation(tmp_path):
     counts = job_counts(dry_run(str(tmp_path / "results/table2.csv"), tmp_path=tmp_path))
     assert counts["train_grlo"] == 1 and "generate" not in counts and "score" not in counts
+    # every training run table 2 reads from the benchmarks directory is built first: the GRLO -> RLVR stage's row
+    # was missing from a smoke run's table 2 when the stage happened to finish after the table
+    assert counts["train_rlvr"] == 1  # the grlo-rlvr stage (paper: the RLVR baseline is the public checkpoint)
+
+
+def test_table2_waits_for_every_training_run_it_reads(paper_cfg):
+    smoke = C.load([ROOT / "config/config.yaml", ROOT / "config/smoke.yaml"])
+    for cfg in (paper_cfg, smoke):
+        inputs = W.table_extra_inputs(cfg, "table2")
+        own = [m for m in W.training_metrics(cfg) if f"/{cfg['backbones']['primary']}/" in m]
+        assert own and set(own) <= set(inputs), inputs
+    assert any(p.endswith("/grlo-rlvr/metrics.jsonl") for p in W.table_extra_inputs(smoke, "table2"))
+    assert any(p.endswith("/rlvr/metrics.jsonl") for p in W.table_extra_inputs(smoke, "table2"))
 
 
 def test_rlvr_train_mode_lists_grpo_training(tmp_path):
