@@ -12,9 +12,16 @@ except GrloError as e:
 
 def settings_hash(*sections):
     """W.section_hash less the `fresh` switches (grlo.fresh, rlvr.fresh, read by the trainers from the config files):
-    setting or removing one never reruns a finished training job; it only makes an unfinished one start over."""
-    cfg = {k: {kk: vv for kk, vv in v.items() if kk != "fresh"} if isinstance(v, dict) else v
-           for k, v in config.items()}
+    setting or removing one never reruns a finished training job; it only makes an unfinished one start over.
+    """
+    cfg = {
+        k: (
+            {kk: vv for kk, vv in v.items() if kk != "fresh"}
+            if isinstance(v, dict)
+            else v
+        )
+        for k, v in config.items()
+    }
     return W.section_hash(cfg, *sections)
 
 
@@ -31,6 +38,7 @@ rule train_grlo:
         log_path("train_grlo", "{backbone}"),
     benchmark:
         bench_path("train_grlo", "{backbone}")
+    priority: 10  # the longest job, and the GRLO -> RLVR row waits on it: started as soon as its inputs exist
     conda:
         ENV
     container:

@@ -16,6 +16,7 @@ Each item is a verl 0.6.1 behaviour (file in verl's package) and what gets past 
   - gloo rejects an `all_gather` of 0-d tensors (`utils/profiler/performance.py`): gathered as 1-element tensors.
   - the reward-model worker hard-codes `attn_implementation="flash_attention_2"`: sdpa on CPU.
   - actor/critic/RM: `use_remove_padding=False` (flash-attn varlen kernels) and `attn_implementation=sdpa`.
+  - Ray sets OMP_NUM_THREADS=1 in its workers: torch threads = the CPUs the process may use (`_threads`).
   - bf16 compute: FSDP casts parameters to bf16 unless `fsdp_config.mixed_precision` says otherwise, and the actor,
     critic, reward model and HF rollout run their forward under `torch.autocast(dtype=bfloat16)`
     (`workers/actor/dp_actor.py`, `workers/critic/dp_critic.py`, `workers/fsdp_workers.py`,
@@ -90,6 +91,7 @@ def install() -> None:
         _sdpa_reward_model()
         _register_rollout()
         _seed_worker()
+        _threads()
     ensure_transformers_aliases()  # last: importing verl above resets what transformers' lazy module holds
 
 
@@ -99,6 +101,18 @@ def _seed_worker() -> None:
     import torch  # heavy: torch
 
     torch.manual_seed(int(os.environ.get("GRLO_SEED", "0")))
+
+
+def _threads() -> None:
+    """Ray starts its workers with OMP_NUM_THREADS=1 (its default for an actor that asks for no CPUs), so torch would
+    train on one core of the CPUs the rule holds (Snakemake `threads`): the worker uses every CPU this process may run
+    on (GRLO_CPU_THREADS overrides). The TaskRunner gets as many and idles while the worker computes."""
+    import torch  # heavy: torch
+
+    n = int(os.environ.get("GRLO_CPU_THREADS") or len(os.sched_getaffinity(0)))
+    if torch.get_num_threads() != n:
+        print(f"grlo.train.verl.cpu: torch threads {torch.get_num_threads()} -> {n} in pid {os.getpid()}", flush=True)
+        torch.set_num_threads(n)
 
 
 def _fp32_on_cpu() -> None:
