@@ -94,7 +94,7 @@ rule train_rlvr:
         ENV
     container:
         RLVR_IMAGE
-    threads: 16  # capped at --cores by Snakemake
+    threads: config["resources"].get("threads_rlvr", 16)  # capped at --cores by Snakemake
     resources:
         gpu=W.rule_gpus(config)["train_rlvr"],
     params:
@@ -106,6 +106,6 @@ rule train_rlvr:
             f"--verifier {input.verifier}" if input.verifier else ""
         ),
     shell:
-        "grlo train-rlvr --config {params.config} --backbone {wildcards.backbone} --init {input.init}"
+        "OMP_NUM_THREADS={threads} GRLO_CPU_THREADS={threads} grlo train-rlvr --config {params.config} --backbone {wildcards.backbone} --init {input.init}"
         " --data {input.data} --stage {wildcards.stage} --output-dir {params.out}"
         " --device-record {params.device} {params.verifier} > {log} 2>&1"
