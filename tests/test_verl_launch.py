@@ -291,3 +291,25 @@ def test_after_a_verl_run_metrics_are_written_even_on_failure_and_the_finish_is_
     assert written == [1] and F.finished_step(ck) is None
     assert R.train_and_finish(p, 6379, str(tmp_path), lambda: written.append(2), run=lambda *a, **k: 0) == 3
     assert written == [1, 2] and F.finished_step(ck) == 3
+
+
+def test_verl_cpu_workers_train_on_the_cpus_the_rule_holds(monkeypatch):
+    """Ray starts each worker with OMP_NUM_THREADS=1 (torch: one thread); the CPU setup hook gives torch the CPUs the
+    process may use, or GRLO_CPU_THREADS (train_rlvr passes its Snakemake threads)."""
+    import os
+
+    import torch
+
+    from grlo.train.verl import cpu
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        monkeypatch.delenv("GRLO_CPU_THREADS", raising=False)
+        cpu._threads()
+        assert torch.get_num_threads() == len(os.sched_getaffinity(0))
+        monkeypatch.setenv("GRLO_CPU_THREADS", "1")
+        cpu._threads()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
