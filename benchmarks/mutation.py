@@ -47,7 +47,8 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
                                 ["tests/test_ppo_math.py", "tests/test_ppo_math_edges.py"]),
     "rewards_math": (["grlo/rewards/math.py"], ["tests/test_math_boxes.py", "tests/test_rewards_general_reasoner.py"]),
     "eval_scorers_math_choice": (["grlo/eval/scorers/math.py", "grlo/eval/scorers/choice.py"],
-                                 ["tests/test_math_boxes.py", "tests/test_eval_scorers.py"]),
+                                 ["tests/test_math_boxes.py", "tests/test_eval_scorers.py", "tests/test_eval_choice_rules.py",
+                                  "tests/test_eval_score_math.py", "tests/test_eval_parity.py"]),
     # grlo/train/distributed.py (global_whiten, reduce_row) is not in the set: its tests start real gloo processes,
     # and mutmut 3.8.1's worker pool fails on a test that starts subprocesses (KeyError in wait_for_result). A missing
     # all-reduce is caught by tests/test_whiten_ranks.py (checked by putting the bug back by hand).
@@ -55,7 +56,8 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     "train_resume_fingerprint": (["grlo/train/checkpoint.py"], ["tests/test_resume_fingerprint.py"]),
     # (tests/verl_env/test_verl_config.py composes them with verl's own config: it runs in .venv-verl, not here)
     "verl_overrides": (["grlo/train/verl/overrides.py"],
-                       ["tests/test_verl_overrides_rules.py", "tests/test_verl_launch.py"]),
+                       ["tests/test_verl_overrides_rules.py", "tests/test_verl_overrides_mutants.py",
+                        "tests/test_verl_launch.py"]),
 }
 
 # Slow tests left out of a module's run: they do not reach the mutated functions (they would only slow the
