@@ -150,3 +150,23 @@ def test_choice_scorer_verdicts():
     assert five.records[0]["scores"] == [1.0] and choice.extract_letter("Answer: E") is None
     four = choice.score({}, [{"choices": list("wxyz"), "answer": "A"}], [["Answer: E"]], {})
     assert four.records[0]["verdicts"] == ["no_answer"]  # E is not an option of a 4-choice problem
+
+
+def test_several_fboxes_count_as_several_boxes():
+    """`\\fbox` counts as a box (the multi-box rule sends such a completion to math-verify's own extraction)."""
+    assert math_scorer.n_boxes("first \\fbox{1}, then \\fbox{2}") == 2
+    assert math_scorer.n_boxes("\\boxed{1} and \\fbox{2}") == 2 and math_scorer.n_boxes(None) == 0
+
+
+def test_multi_box_path_without_a_parse_is_no_answer_never_a_pass(monkeypatch):
+    """math-verify parses nothing from the gold or from the completion: no answer, not correct; and a math-verify
+    error on an exotic input is a wrong answer, never a pass."""
+    assert math_scorer.judge("", "\\boxed{5} and \\boxed{5}") == (None, False)  # no gold parse
+    assert math_scorer.judge("5", "\\boxed{} and \\boxed{}") == (None, False)  # no answer parse
+    import math_verify
+
+    def boom(*a, **k):
+        raise ValueError("exotic input")
+
+    monkeypatch.setattr(math_verify, "parse", boom)
+    assert math_scorer.verify_completion("5", "\\boxed{5} and \\boxed{5}") == (False, None)
