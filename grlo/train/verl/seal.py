@@ -38,8 +38,8 @@ _STEP = re.compile(r"global_step_(\d+)")
 def seal(step_dir: str | Path) -> dict:
     """Record the sha256 of every file of a verl checkpoint step (the file itself written last, atomically)."""
     d = Path(step_dir)
-    body = {"step": int(_STEP.fullmatch(d.name).group(1)) if _STEP.fullmatch(d.name) else None,
-            "files": checksums.file_sums(d, skip=(SEAL,))}
+    m = _STEP.fullmatch(d.name)
+    body = {"step": int(m.group(1)) if m else None, "files": checksums.file_sums(d, skip=(SEAL,))}
     write_json(d / SEAL, body)
     return body
 
@@ -122,4 +122,3 @@ def install() -> None:
 
     if not getattr(RayPPOTrainer._save_checkpoint, "__grlo_sealed__", False):
         RayPPOTrainer._save_checkpoint = _sealed_save(RayPPOTrainer._save_checkpoint)
-
