@@ -4,6 +4,7 @@ in the dry run, the merge step's checks, and the engine switch (native dry run =
 import contextlib
 import io
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,18 @@ def test_verl_cpu_workers_train_on_the_cpus_the_rule_holds(monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_an_in_process_dry_run_leaves_the_training_loggers_as_it_found_them(tmp_path):
+    """The dry run quiets grlo.train.ppo while it plans (its stdout is the command); a caller in the same process (a
+    notebook, the test suite) that trains afterwards still gets the resume and checkpoint lines."""
+    ppo = logging.getLogger("grlo.train.ppo")
+    before = ppo.level
+    dry_run(tmp_path=tmp_path)
+    assert ppo.level == before
+    ppo.setLevel(logging.DEBUG)
+    try:
+        dry_run(tmp_path=tmp_path)
+        assert ppo.level == logging.DEBUG
+    finally:
+        ppo.setLevel(before)

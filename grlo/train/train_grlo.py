@@ -155,9 +155,14 @@ def run_verl(cfg: dict, args, source: str) -> int:
     if getattr(args, "fresh", False) and not args.dry_run:  # start over: verl's checkpoints and logs go
         for d in ("checkpoints", "logs"):
             shutil.rmtree(Path(args.output_dir) / "verl" / d, ignore_errors=True)
+    ppo_log = logging.getLogger("grlo.train.ppo")
+    level = ppo_log.level
     if args.dry_run:  # stdout is the command: the batch adaptation is a comment line below, not a log line
-        logging.getLogger("grlo.train.ppo").setLevel(logging.ERROR)
-    p = verl_plan(cfg, args, source)
+        ppo_log.setLevel(logging.ERROR)
+    try:
+        p = verl_plan(cfg, args, source)
+    finally:
+        ppo_log.setLevel(level)  # an in-process caller's later training logs its lines again
     v = O.verl_section(p["g"])
     if args.dry_run:
         print(f"# engine: verl {O.VERL_VERSION}; train.sh: {O.TRAIN_SH_SOURCE}")
