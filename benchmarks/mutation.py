@@ -161,6 +161,12 @@ EQUIVALENT: dict[str, str] = {
         "i = n-c+1..n, which holds i = k, whose factor 1 - k/k is exactly 0: the same 1.0",
     "grlo.train.verl.overrides.x_fmt__mutmut_19":
         "another key separator in json.dumps: it is used only for a dict inside a list or tuple, and no override value is one (fmt writes a dict itself as {k:v}; the lists are trainer.logger's names and the optimizers' betas)",
+    "grlo.train.verl.overrides.x_build_overrides__mutmut_69":
+        "`or` instead of `and` in the CONFIG_KEY loop: no CONFIG_KEY value is None, and the only keys both produced and "
+        "mapped (data.train_batch_size, actor ppo_mini_batch_size) are set from the batch plan right after the loop",
+    "grlo.eval.scorers.math.x_n_boxes__mutmut_4": "another default text for None: it holds no box marker either",
+    "grlo.eval.scorers.math.x_verify_completion__mutmut_32":
+        "p[+1] instead of p[-1]: math-verify's parse returns [expression, matched text], two items, so both are the text",
     "grlo.train.verl.overrides.x_same__mutmut_13":
         "abs_tol=0.0 dropped: math.isclose's default abs_tol is 0.0",
     "grlo.train.verl.overrides.x_style_weights__mutmut_14":

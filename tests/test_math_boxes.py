@@ -109,7 +109,8 @@ def test_math_scorer_judges_several_boxes_as_math_verify_and_strips_currency():
     assert res.records[0]["extracted"] == ["3,5", "5,3", None]
     assert res.records[1]["scores"] == [1.0, 1.0]
     assert res.records[1]["extracted"] == ["\\$18.90", "18.9"]  # recorded as written
-    assert res.info["checker"].startswith("math-verify, gold first, last \\boxed{} (several boxes: math-verify's own")
+    assert res.info["checker"] == ("math-verify, gold first, last \\boxed{} (several boxes: math-verify's own "
+                                   "extraction on the completion); escaped dollars removed")
     assert all(0.0 <= r["time_s"] < 60.0 for r in res.records)
     assert math_scorer.strip_currency(None) is None
     assert math_scorer.strip_currency(" \\text{\\$} 36 ") == "36"
@@ -128,6 +129,8 @@ def test_math_scorer_judges_several_boxes_as_math_verify_and_strips_currency():
     ("\\boxed{\\text{B}}", 4, "B"),
     ("\\boxed{(d)}", 4, "D"),
     ("\\boxed{AB}", 4, None),
+    ("\\boxed{AX}", 4, None),  # a letter and more is not that letter, whatever the extra letter
+    ("\\boxed{(B)X}", 4, None),
     ("\\boxed{F}", 4, None),
     ("I pick B.", 4, None),  # a bare letter is not an answer
     ("", 4, None),
@@ -170,3 +173,39 @@ def test_multi_box_path_without_a_parse_is_no_answer_never_a_pass(monkeypatch):
 
     monkeypatch.setattr(math_verify, "parse", boom)
     assert math_scorer.verify_completion("5", "\\boxed{5} and \\boxed{5}") == (False, None)
+
+
+def test_multi_box_path_gives_math_verify_its_time_limit_only_where_it_can_keep_it(monkeypatch):
+    """math-verify's time limits use SIGALRM, which only the main thread may set: 5 s there (a pathological input
+    cannot stall a scoring job), none in a worker thread (where a limit would raise and score every answer wrong).
+    The gold goes in as math-verify's examples write it: in dollars, unless it already has them."""
+    import threading
+
+    import math_verify
+
+    calls = []
+    real_parse, real_verify = math_verify.parse, math_verify.verify
+
+    def parse(text, **kw):
+        calls.append(("parse", text, kw))
+        return real_parse(text, **kw)
+
+    def verify(g, p, **kw):
+        calls.append(("verify", None, kw))
+        return real_verify(g, p, **kw)
+
+    monkeypatch.setattr(math_verify, "parse", parse)
+    monkeypatch.setattr(math_verify, "verify", verify)
+    assert math_scorer.verify_completion("5", "\\boxed{5} and \\boxed{5}") == (True, "5")
+    assert calls == [("parse", "$5$", {"parsing_timeout": 5}), ("parse", "\\boxed{5} and \\boxed{5}", {"parsing_timeout": 5}),
+                     ("verify", None, {"timeout_seconds": 5})]
+    calls.clear()
+    assert math_scorer.verify_completion("$x^2$", "\\boxed{x^2}, \\boxed{x^2}")[0] is True
+    assert calls[0][:2] == ("parse", "$x^2$")  # already in dollars: as given
+    calls.clear()
+    box = {}
+    t = threading.Thread(target=lambda: box.update(r=math_scorer.verify_completion("5", "\\boxed{5} \\boxed{5}")))
+    t.start()
+    t.join()
+    assert box["r"] == (True, "5")
+    assert [kw for _, _, kw in calls] == [{"parsing_timeout": None}, {"parsing_timeout": None}, {"timeout_seconds": None}]

@@ -98,3 +98,62 @@ def test_same_and_normalise_edges():
     # a number against a non-number: unequal, never a float() of a string
     assert not O.same("high", 0.7) and not O.same(1, "1") and not O.same(1024, None)
     assert O.normalise("X") == "X" and O.normalise("'MAX'") == "MAX"  # only quotes are stripped
+
+
+def test_replace_puts_each_new_override_in_the_place_of_its_key_plus_or_not_and_appends_the_rest():
+    out = [O.Override("a", "1"), O.Override("+b", "2"), O.Override("c", "3")]
+    got = O.replace(out, [O.Override("b", "9", "why b"), O.Override("+a", "7"), O.Override("d", "4")])
+    assert [(o.key, o.value, o.deviation) for o in got] == [("+a", "7", None), ("b", "9", "why b"), ("c", "3", None),
+                                                           ("d", "4", None)]
+    assert [o.key for o in out] == ["a", "+b", "c"]  # the input list is left as it was
+
+
+def test_a_cpu_run_gets_every_cpu_override_once_in_place_and_accepts_the_hf_rollout(paper_g, tmp_path):
+    from grlo.train.verl import cpu as CPU
+
+    g = C.deep_merge(copy.deepcopy(paper_g), {"rollout": {"engine": "hf"}})
+    with pytest.raises(GrloError, match="grlo.rollout.engine"):
+        _build(g, tmp_path)  # on GPU only vLLM
+    paths = O.Paths(train_file=str(tmp_path / "t.parquet"), val_file=str(tmp_path / "v.parquet"),
+                    policy_init=str(tmp_path / "pol"), reward_model=str(tmp_path / "rm"),
+                    checkpoints=str(tmp_path / "ck"), reward_log=str(tmp_path / "r.jsonl"))
+    gpu = O.build_overrides(paper_g, "b", paths, BATCH, 0)
+    cpu = O.build_overrides(g, "b", paths, BATCH, 0, cpu=True)
+    keys = [o.key.lstrip("+") for o in cpu]
+    assert len(keys) == len(set(keys))  # each key once
+    want = CPU.overrides()
+    by_key = {o.key: o for o in cpu}
+    for key, value, why in want:
+        assert (by_key[key].value, by_key[key].deviation) == (value, why), key
+    # a key the GPU run already passes keeps its place; the others follow, in the CPU module's order
+    gpu_keys = [o.key.lstrip("+") for o in gpu]
+    for key, _, _ in want:
+        if key.lstrip("+") in gpu_keys:
+            assert keys.index(key.lstrip("+")) == gpu_keys.index(key.lstrip("+")), key
+    new = [k.lstrip("+") for k, _, _ in want if k.lstrip("+") not in gpu_keys]
+    assert new and keys[-len(new):] == new
+    assert by_key["actor_rollout_ref.rollout.name"].value == CPU.ROLLOUT  # replaced, not train.sh's vllm
+    # everything else is the GPU run's
+    cpu_keys = {k.lstrip("+") for k, _, _ in want}
+    assert [o for o in cpu if o.key.lstrip("+") not in cpu_keys] == [o for o in gpu if o.key.lstrip("+") not in cpu_keys]
+
+
+def test_data_files_are_the_given_paths_and_env_reaches_rays_runtime_env(paper_g, tmp_path):
+    ovr = _build(paper_g, tmp_path, env={"VERL_FILE_LOGGER_PATH": "/x/m.jsonl", "GRLO_SEED": 3})
+    assert ovr["data.train_files"].value == str(tmp_path / "t.parquet")
+    assert ovr["data.val_files"].value == str(tmp_path / "v.parquet")
+    for k, v in (("VERL_FILE_LOGGER_PATH", "'/x/m.jsonl'"), ("GRLO_SEED", "'3'")):  # quoted: strings for Ray
+        o = ovr[f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}"]
+        assert (o.value, o.deviation) == (v, O.DEVIATION_REASONS["env"])
+    assert not any(k.startswith("+ray_kwargs.ray_init.runtime_env.env_vars.") for k in _build(paper_g, tmp_path))
+
+
+def test_a_train_sh_value_verl_ignores_is_declared_even_when_the_config_keeps_it(paper_g, tmp_path):
+    declared = {k: why for k, why in O.DEVIATION_REASONS.items() if why.startswith("declared only")}
+    assert declared  # reward_model.model.fsdp_config.param_offload, at least
+    ovr = _build(paper_g, tmp_path)
+    for key, why in declared.items():
+        assert ovr[key].value == dict(O.TRAIN_SH)[key], key  # train.sh's value
+        assert ovr[key].deviation == why, key
+    # a train.sh value the config keeps and verl honours has no deviation line
+    assert ovr["algorithm.adv_estimator"].deviation is None
