@@ -3,6 +3,7 @@ restarted with the same command (fault injection), then its HTML report built as
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -17,6 +18,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+# Tests run beside each other (pytest-xdist, the smoke DAG's jobs, verl's Ray workers): a torch thread pool must not
+# spin while its other thread waits for a core (Makefile: `make test` sets it before any torch is loaded).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # tests/verl_env/ imports verl (0.6.1) and runs in its own venv (`make verl-venv`; `make test` runs
 # `.venv-verl/bin/python -m pytest tests/verl_env`): verl's Hydra/OmegaConf need antlr4 4.9, lm-eval[math] in the main
 # venv needs 4.11, so the two cannot share one environment. The main suite, where verl is not installed, skips it.
@@ -157,17 +161,8 @@ def run_fault_injected(outdir: Path, overlay: Path | None, cfg: dict) -> dict:
     return record
 
 
-@pytest.fixture(scope="session")
-def smoke_outdir(tmp_path_factory) -> Path:
-    """The finished smoke outdir (fault-injected run; `report.html` inside it). GRLO_TEST_SMOKE_OUTDIR reuses an
-    outdir this fixture finished before (development only: it must hold fault_injection.json)."""
-    reuse = os.environ.get("GRLO_TEST_SMOKE_OUTDIR")
-    if reuse:
-        outdir = Path(reuse).resolve()
-        assert (outdir / "fault_injection.json").exists() and (outdir / "report.html").exists(), reuse
-        return outdir
+def _build_smoke_outdir(base: Path) -> Path:
     cfg = smoke_config()
-    base = tmp_path_factory.mktemp("smoke_run")
     outdir = base / "smoke"
     overlay = checkpoint_overlay(cfg, base / "overlay.yaml")
     record = run_fault_injected(outdir, overlay, cfg)
@@ -176,6 +171,54 @@ def smoke_outdir(tmp_path_factory) -> Path:
                        env=snakemake_env(), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     return outdir
+
+
+@pytest.fixture(scope="session")
+def smoke_outdir(tmp_path_factory) -> Path:
+    """The finished smoke outdir (fault-injected run; `report.html` inside it). GRLO_TEST_SMOKE_OUTDIR reuses an
+    outdir this fixture finished before (development only: it must hold fault_injection.json).
+
+    One run per pytest invocation, also under pytest-xdist (`make test` runs two workers), where each worker has its
+    own session: the first worker to ask builds it under a lock in the run's shared temp directory, the others wait
+    on the lock and read the same outdir; a failed build is recorded there, so they fail with its cause instead of
+    running the DAG again."""
+    reuse = os.environ.get("GRLO_TEST_SMOKE_OUTDIR")
+    if reuse:
+        outdir = Path(reuse).resolve()
+        assert (outdir / "fault_injection.json").exists() and (outdir / "report.html").exists(), reuse
+        return outdir
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # pytest-N/, the parent of every worker's popen-gwK/
+    base = shared / "smoke_run"
+    done, failed = base / "BUILT", base / "FAILED"
+    with open(shared / "smoke_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if failed.exists():
+            pytest.fail(f"the session's smoke run failed in another worker:\n{failed.read_text()}", pytrace=False)
+        if not done.exists():
+            base.mkdir(exist_ok=True)
+            try:
+                _build_smoke_outdir(base)
+            except BaseException as e:  # pytest.fail's Failed and a timeout's exceptions included
+                failed.write_text(f"{type(e).__name__}: {str(e)[-6000:]}")
+                raise
+            done.touch()
+    return base / "smoke"
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests that read the smoke run go first: the smoke DAG is the suite's longest single piece of work, so it
+    starts at once (under pytest-xdist's `worksteal`, in the first worker, while the second runs the rest and steals
+    from it). Among them, the fault-injection comparison (a second training run) first and the other engine's
+    training run last, so the two land in different workers' halves."""
+    def rank(item) -> tuple[int, int]:
+        if "smoke_outdir" not in getattr(item, "fixturenames", ()):
+            return (1, 0)
+        name = item.name
+        return (0, 0 if "restarted_equals_uninterrupted" in name else 2 if "native_engine" in name else 1)
+
+    items.sort(key=rank)  # stable: collection order otherwise
 
 
 def smoke_overlay(outdir: Path) -> Path | None:

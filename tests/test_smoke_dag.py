@@ -65,32 +65,66 @@ def _curve(path: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if not k.startswith(volatile) and not k.endswith("_per_s")} for r in rows]
 
 
+def _verl_attempts(train: Path) -> list[dict[int, dict]]:
+    """verl's own per-attempt logs of a training run: one {step: metrics} per launch, in launch order."""
+    logs = train / "verl" / "logs"
+    paths = sorted(logs.glob("attempt-*.metrics.jsonl"), key=lambda p: int(p.name.split("-")[1].split(".")[0]))
+    out = []
+    for p in paths:
+        rows = [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
+        out.append({r["step"]: r["data"] for r in rows if "training/global_step" in r["data"]})
+    return out
+
+
 @pytest.mark.integration
-def test_smoke_dag_killed_in_training_and_restarted_equals_uninterrupted(smoke_outdir, tmp_path):
-    """Fault injection: the session's smoke run was killed after train_grlo's checkpoint and restarted with the same
-    command. An uninterrupted run of what table 1's GRLO row needs (train_grlo, its generations and scores, on the
-    same prepared inputs) gives the same weights and the same GRLO row."""
-    from conftest import grlo_train_dir, smoke_config, smoke_overlay, snakemake_cmd, snakemake_env
+def test_smoke_dag_killed_in_training_resumes_from_its_checkpoint(smoke_outdir):
+    """Fault injection: the session's smoke run was killed (SIGTERM to Snakemake's process group, as SLURM cancels)
+    after train_grlo's checkpoint and restarted with the same command. The restart is a resume, not a retraining:
+    verl's own log of the restarted attempt trains only the steps after the checkpoint, the run's curve has every
+    step once, its rows up to the checkpoint are the killed attempt's and the rest the resumed attempt's."""
+    from conftest import grlo_train_dir, smoke_config
 
     rec = json.loads((smoke_outdir / "fault_injection.json").read_text())
     assert rec["final_existed_at_kill"] is False, rec  # the kill really landed inside training
-    assert rec["resumed"], rec  # the restarted trainer continued from the checkpoint
+    assert rec["resumed"], rec  # the restarted trainer logged that it continued from the checkpoint
     cfg = smoke_config()
-    if cfg["grlo"]["engine"] == "verl":  # the proof: verl's own log of the restart trains from the step after it
-        k = int(rec["checkpoint_at_kill"].rsplit("_", 1)[1])
-        logs = grlo_train_dir(smoke_outdir, cfg) / "verl" / "logs"
-        attempts = sorted(logs.glob("attempt-*.metrics.jsonl"), key=lambda p: int(p.name.split("-")[1].split(".")[0]))
-        assert len(attempts) >= 2, attempts
-        last = [json.loads(x) for x in attempts[-1].read_text().splitlines() if x.strip()]
-        trained = [r["step"] for r in last if "training/global_step" in r["data"]]
-        assert trained and trained[0] >= k + 1, (k, trained)  # nothing before the checkpoint was trained again
-    backbone, benches = cfg["backbones"]["primary"], cfg["evaluation"]["benchmarks"]
-    model = f"{backbone}--grlo"
+    train = grlo_train_dir(smoke_outdir, cfg)
+    total = int(cfg["grlo"]["total_training_steps"])
+    curve = {r["step"]: r for r in map(json.loads, (train / "metrics.jsonl").read_text().splitlines()) if "epoch" in r}
+    assert sorted(curve) == list(range(1, total + 1))
+    assert (train / "final" / "manifest.json").exists()
+    if cfg["grlo"]["engine"] != "verl":
+        return
+    k = int(rec["checkpoint_at_kill"].rsplit("_", 1)[1])
+    assert 1 <= k < total, rec
+    attempts = _verl_attempts(train)
+    assert len(attempts) >= 2, attempts
+    first, last = attempts[0], attempts[-1]
+    assert min(last) == k + 1 and max(last) == total, (k, sorted(last))  # nothing before the checkpoint trained again
+    assert set(range(1, k + 1)) <= set(first)  # the killed attempt trained up to its checkpoint
+    for step, row in curve.items():  # which attempt each row of the run's curve came from
+        src = first if step <= k else last
+        for key in ("actor/pg_loss", "critic/vf_loss", "actor/entropy"):
+            assert row[key] == src[step][key], (step, key)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_smoke_dag_killed_in_training_and_restarted_equals_uninterrupted(smoke_outdir, tmp_path):
+    """(make test-all) The fault-injected smoke run against an uninterrupted train_grlo on the same prepared inputs:
+    the same final weights, bit for bit, and the same training curve. A second CPU training run, so it is kept out of
+    `make test`'s budget; there, tests/verl_env/test_verl_cpu_e2e.py asserts the same property on verl's real trainer
+    (a SIGKILLed and resumed rehearsal equals an uninterrupted one, metric for metric). (The scores and table 1's GRLO
+    row are functions of those weights through the same rules; the generation and scoring steps' own determinism and
+    resume are tested in test_generation*.py.)"""
+    from conftest import grlo_train_dir, smoke_config, smoke_overlay, snakemake_cmd, snakemake_env
+
+    cfg = smoke_config()
     ref = tmp_path / "reference"
     ref.mkdir()
     for sub in ("models", "data"):  # the same inputs (hard links keep their mtimes: nothing upstream reruns)
         subprocess.run(["cp", "-al", str(smoke_outdir / sub), str(ref / sub)], check=True)
-    targets = [str(ref / f"checkpoints/{backbone}/grlo/final")] + [str(ref / f"scores/{model}/{b}.json") for b in benches]
+    targets = [str(grlo_train_dir(ref, cfg) / "final")]
     r = subprocess.run(snakemake_cmd(ref, smoke_overlay(smoke_outdir), *targets), cwd=ROOT, env=snakemake_env(),
                        capture_output=True, text=True, timeout=2400)
     assert r.returncode == 0, r.stderr[-4000:]
@@ -112,19 +146,6 @@ def test_smoke_dag_killed_in_training_and_restarted_equals_uninterrupted(smoke_o
         # in the restarted run's rows; every metric both logged must be equal, bit for bit
         assert all(k.startswith("val") for k in set(a) ^ set(b)), (a["step"], set(a) ^ set(b))
         assert {k: a[k] for k in set(a) & set(b)} == {k: b[k] for k in set(a) & set(b)}, a["step"]
-    # identical scores, and table 1's GRLO row built from them equals the restarted run's
-    for bench in benches:
-        got = json.loads((smoke_outdir / f"scores/{model}/{bench}.json").read_text())
-        want = json.loads((ref / f"scores/{model}/{bench}.json").read_text())
-        assert got["value"] == want["value"] and got["n"] == want["n"], bench
-    ref_table = tmp_path / "table1.csv"
-    r = subprocess.run([os.sys.executable, "-m", "grlo.cli", "table", "--name", "table1", "--config",
-                        str(ref / ".grlo/config.json"), "--scores", *[str(ref / f"scores/{model}/{b}.json") for b in benches],
-                        "--output", str(ref_table)], cwd=ROOT, env=snakemake_env(), capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
-    got_row = {row["model"]: row for row in _read_csv(smoke_outdir / "results/table1.csv")}[model]
-    want_row = {row["model"]: row for row in _read_csv(ref_table)}[model]
-    assert got_row == want_row
 
 
 @pytest.mark.integration
