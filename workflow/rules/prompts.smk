@@ -25,6 +25,7 @@ rule prepare_prompts:
         log_path("prepare_prompts", "{backbone}"),
     benchmark:
         bench_path("prepare_prompts", "{backbone}")
+    priority: 10  # feeds train_grlo, the longest job (Snakemake does not pass a rule's priority to its inputs)
     conda:
         ENV
     container:

@@ -43,7 +43,7 @@ rule train_grlo:
         ENV
     container:
         GRLO["image"]
-    threads: 16  # capped at --cores by Snakemake
+    threads: config["resources"].get("threads_grlo", 16)  # capped at --cores by Snakemake
     resources:
         gpu=GRLO["gpus"],
         nodes=GRLO["nodes"],
@@ -54,7 +54,7 @@ rule train_grlo:
         device=out("benchmarks/train_grlo/{backbone}.device.json"),
         val=lambda w, input: f"--val-data {input.val}" if input.val else "",
     shell:
-        "grlo train-grlo --config {params.config} --backbone {wildcards.backbone} --prompts {input.prompts}"
+        "GRLO_CPU_THREADS={threads} grlo train-grlo --config {params.config} --backbone {wildcards.backbone} --prompts {input.prompts}"
         " --policy-init {input.policy} --reward-model {input.reward} --output-dir {params.out} {params.val}"
         " --device-record {params.device} > {log} 2>&1"
 
