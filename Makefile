@@ -10,7 +10,7 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZ
 VERL_VENV ?= .venv-verl
 VERL_VERSION := 0.6.1
 
-.PHONY: venv verl-venv smoke test test-all mutation lint fmt dry-run clean-smoke results sif
+.PHONY: venv verl-venv venvs smoke test test-all mutation lint fmt dry-run clean-smoke results sif
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,7 +34,12 @@ $(VERL_VENV)/.installed: tests/verl_env/requirements.txt pyproject.toml
 
 verl-venv: $(VERL_VENV)/.installed
 
-smoke: venv verl-venv
+# Both venvs side by side: pip spends most of an install unpacking wheels on one core (3 min 39 s one after the other
+# on 2 idle cores, both from pip's cache). A venv already built is not touched.
+venvs:
+	@$(MAKE) --no-print-directory -j2 venv verl-venv
+
+smoke: venvs
 	$(OFFLINE) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/smoke.yaml --rerun-incomplete --printshellcmds
 	$(OFFLINE) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/smoke.yaml --report smoke/report.html
 	@echo "smoke run finished: tables in smoke/results/, HTML report smoke/report.html (logs in smoke/logs/, per-sample outputs in smoke/scores/)"
@@ -68,7 +73,7 @@ $(SIF_DIR)/%.sif: containers/%.def pyproject.toml
 # bubblewrap (Debian package): the code sandbox's container (grlo/eval/sandbox.py); without it code scoring stops.
 BWRAP := /usr/bin/bwrap
 BWRAP_APT := apt-get install -y --no-install-recommends bubblewrap
-$(BWRAP):
+$(BWRAP): | $(CHROMIUM)
 	@if [ "$$(id -u)" = 0 ]; then \
 	  DEBIAN_FRONTEND=noninteractive $(BWRAP_APT) || (apt-get update && DEBIAN_FRONTEND=noninteractive $(BWRAP_APT)); \
 	else \
@@ -78,21 +83,25 @@ $(BWRAP):
 # The suite in three streams on the 2 cores CI has: verl's venv's tests (tests/verl_env, log in logs/) beside the main
 # suite, which runs in TEST_WORKERS pytest-xdist workers (work stealing: the smoke DAG, the longest single piece, starts
 # first in one worker while the other takes the rest; tests/conftest.py). TEST_WORKERS=0 runs it in one process.
-# Several torch processes share the cores then: OMP_WAIT_POLICY=PASSIVE stops a thread pool from spinning while its
-# other thread waits for a core (measured: two 2-thread processes on 2 cores ran 4x slower each, spinning).
+# tests/verl_env gets a temp directory of its own (a --basetemp in PYTEST_ADDOPTS is the main suite's, and pytest empties
+# it when it starts). Several torch processes share the cores: OMP_WAIT_POLICY=PASSIVE stops a thread pool spinning
+# while its other thread waits for a core (measured: two 2-thread processes on 2 cores ran 4x slower each, spinning).
 TEST_WORKERS ?= 2
 TEST_ENV := $(OFFLINE) OMP_WAIT_POLICY=PASSIVE
-test: venv verl-venv $(CHROMIUM) $(BWRAP)
+test: venvs $(CHROMIUM) $(BWRAP)
 	$(VENV)/bin/lint-imports
 	@mkdir -p logs
 	@echo "tests/verl_env runs in $(VERL_VENV) beside the main suite; its report comes after the main suite's"
-	@$(TEST_ENV) $(VERL_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/verl_env > logs/test-verl-env.log 2>&1 & verl=$$!; \
+	@vtmp=$$(mktemp -d -t grlo-verl-env.XXXXXX); \
+	$(TEST_ENV) $(VERL_VENV)/bin/python -m pytest -q -p no:cacheprovider --basetemp=$$vtmp tests/verl_env \
+	  > logs/test-verl-env.log 2>&1 & verl=$$!; \
 	$(TEST_ENV) $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15; main=$$?; \
 	wait $$verl; venv_rc=$$?; echo "== tests/verl_env ($(VERL_VENV)) =="; \
-	if [ $$venv_rc -eq 0 ]; then tail -n 3 logs/test-verl-env.log; else cat logs/test-verl-env.log; fi; \
+	if [ $$venv_rc -eq 0 ]; then tail -n 3 logs/test-verl-env.log; rm -rf $$vtmp; \
+	else cat logs/test-verl-env.log; echo "(its temp files: $$vtmp)"; fi; \
 	echo "main suite: exit $$main; tests/verl_env: exit $$venv_rc"; [ $$main -eq 0 ] && [ $$venv_rc -eq 0 ]
 
-test-all: venv verl-venv $(CHROMIUM) $(BWRAP)
+test-all: venvs $(CHROMIUM) $(BWRAP)
 	$(OFFLINE) $(VERL_VENV)/bin/python -m pytest -q -m "" tests/verl_env
 	$(OFFLINE) $(PY) -m pytest -q -m ""
 
