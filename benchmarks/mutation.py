@@ -167,6 +167,12 @@ EQUIVALENT: dict[str, str] = {
     "grlo.eval.scorers.math.x_n_boxes__mutmut_4": "another default text for None: it holds no box marker either",
     "grlo.eval.scorers.math.x_verify_completion__mutmut_32":
         "p[+1] instead of p[-1]: math-verify's parse returns [expression, matched text], two items, so both are the text",
+    "grlo.train.verl.overrides.x_build_overrides__mutmut_117":
+        "another default for a key without a deviation reason: 'XXXX' does not start with 'declared only' either",
+    "grlo.train.verl.overrides.x_replace__mutmut_4":
+        "lstrip('XX+XX') strips the characters X and +: no verl override key starts with an upper-case X",
+    "grlo.train.verl.overrides.x_replace__mutmut_10": "as x_replace__mutmut_4",
+    "grlo.train.verl.overrides.x_replace__mutmut_15": "as x_replace__mutmut_4",
     "grlo.train.verl.overrides.x_same__mutmut_13":
         "abs_tol=0.0 dropped: math.isclose's default abs_tol is 0.0",
     "grlo.train.verl.overrides.x_style_weights__mutmut_14":

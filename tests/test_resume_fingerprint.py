@@ -76,6 +76,13 @@ def test_check_fingerprint_names_the_keys():
     with pytest.raises(GrloError, match=r"\(k00, k01, k02, k03, k04, k05, k06, k07 and 1 more\)") as e:
         ckpt.check_fingerprint(many, {}, "where")
     assert str(e.value).startswith("where: ")
+    # the way out names the stage's own switch (the RLVR trainer passes rlvr.fresh), in both refusals
+    with pytest.raises(GrloError) as e:
+        ckpt.check_fingerprint({"a": "1"}, {"a": "2"}, "ck", fresh_key="rlvr.fresh")
+    assert str(e.value) == ("ck: checkpoint was written by a run with other settings (a): restore them to resume, or set "
+                            "rlvr.fresh: true in your config for one run (--fresh on the command line) to start over")
+    with pytest.raises(GrloError, match=r"older grlo\): set rlvr.fresh: true"):
+        ckpt.check_fingerprint(None, {"a": "1"}, "ck", fresh_key="rlvr.fresh")
 
 
 def test_code_version_hashes_the_sources():
