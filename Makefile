@@ -39,7 +39,7 @@ verl-venv: $(VERL_VENV)/.installed
 venvs:
 	@$(MAKE) --no-print-directory -j2 venv verl-venv
 
-smoke: venvs
+smoke: venvs $(BWRAP)
 	$(OFFLINE) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/smoke.yaml --rerun-incomplete --printshellcmds
 	$(OFFLINE) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/smoke.yaml --report smoke/report.html
 	@echo "smoke run finished: tables in smoke/results/, HTML report smoke/report.html (logs in smoke/logs/, per-sample outputs in smoke/scores/)"
@@ -51,11 +51,13 @@ results: venv
 
 # Headless Chromium (Debian package) for the report tests that open report.html as a reviewer would. Installed only
 # when make runs as root (CI); anyone else gets the command to run, and those tests are skipped with that reason.
+# apt-get runs one at a time (a second one fails on dpkg's lock): each install holds $(APT_LOCK) under `make -j`.
+APT_LOCK := flock /tmp/grlo-apt.lock
 CHROMIUM := /usr/bin/chromium
 CHROMIUM_APT := apt-get install -y --no-install-recommends chromium
 $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then \
-	  DEBIAN_FRONTEND=noninteractive $(CHROMIUM_APT) || (apt-get update && DEBIAN_FRONTEND=noninteractive $(CHROMIUM_APT)); \
+	  DEBIAN_FRONTEND=noninteractive $(APT_LOCK) $(CHROMIUM_APT) || ($(APT_LOCK) apt-get update && DEBIAN_FRONTEND=noninteractive $(APT_LOCK) $(CHROMIUM_APT)); \
 	else \
 	  echo "Chromium is missing: the report tests that open the page in a browser will be skipped."; \
 	  echo "To run them: sudo $(CHROMIUM_APT)"; \
@@ -70,12 +72,13 @@ sif: $(SIF_DIR)/grlo.sif $(SIF_DIR)/grlo-verl.sif
 $(SIF_DIR)/%.sif: containers/%.def pyproject.toml
 	$(APPTAINER) build --fakeroot $@ $<
 
-# bubblewrap (Debian package): the code sandbox's container (grlo/eval/sandbox.py); without it code scoring stops.
+# bubblewrap (Debian package): the code sandbox's container (grlo/eval/sandbox.py); without it code scoring stops, so
+# `make smoke` needs it as much as `make test`.
 BWRAP := /usr/bin/bwrap
 BWRAP_APT := apt-get install -y --no-install-recommends bubblewrap
-$(BWRAP): | $(CHROMIUM)
+$(BWRAP):
 	@if [ "$$(id -u)" = 0 ]; then \
-	  DEBIAN_FRONTEND=noninteractive $(BWRAP_APT) || (apt-get update && DEBIAN_FRONTEND=noninteractive $(BWRAP_APT)); \
+	  DEBIAN_FRONTEND=noninteractive $(APT_LOCK) $(BWRAP_APT) || ($(APT_LOCK) apt-get update && DEBIAN_FRONTEND=noninteractive $(APT_LOCK) $(BWRAP_APT)); \
 	else \
 	  echo "bubblewrap is missing: code scoring and its tests need it. Run: sudo $(BWRAP_APT)"; exit 1; \
 	fi

@@ -293,3 +293,17 @@ def test_license_citation_and_catalog_agree_with_the_project():
     cat = yaml.safe_load((REPO_ROOT / ".snakemake-workflow-catalog.yml").read_text())
     flags = cat["usage"]["mandatory-flags"]["flags"]
     assert "--sdm apptainer" in flags and "workflow-profile" not in flags  # the workflow adds --nv itself
+
+
+@pytest.mark.parametrize("target", ["smoke", "test"])
+def test_make_smoke_and_test_install_bubblewrap_and_apt_runs_under_one_lock(tmp_path, target):
+    """The smoke DAG scores code in the sandbox as the suite does, so both targets install bubblewrap where it is
+    missing (a fresh machine's `make smoke` died at its first code score); every apt-get holds the one lock, so
+    `make -j` never runs two at once; only `make test` wants Chromium (the report tests)."""
+    p = subprocess.run(["make", "-n", target, f"BWRAP={tmp_path}/bwrap", f"CHROMIUM={tmp_path}/chromium"],
+                       cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "install -y --no-install-recommends bubblewrap" in p.stdout
+    assert ("--no-install-recommends chromium" in p.stdout) == (target == "test")
+    before = re.findall(r"(\S+)\s+apt-get", p.stdout)
+    assert before and set(before) <= {"/tmp/grlo-apt.lock", "sudo"}, before  # sudo: only in the message to non-root

@@ -76,3 +76,22 @@ def test_same_seed_same_order_other_seed_other_order(data_config):
     assert a == verl_fit(loader(data_config), 2)
     other = OmegaConf.merge(data_config, {"seed": 8})
     assert verl_fit(loader(other), 2) != a
+
+
+def test_without_data_seed_verl_shuffles_at_torchs_default_seed_as_both_deviations_say(data_config):
+    """The `data.seed` deviation of both verl stages says what verl 0.6.1's own sampler does without the key: a fresh
+    torch.Generator, never seeded, so torch's fixed default seed (67280421310721), and no fallback to 1."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from grlo.train.verl import rlvr_overrides as R
+
+    default = torch.Generator().initial_seed()
+    plain = OmegaConf.merge(data_config, {"sampler": None, "seed": None, "shuffle": True})
+    big = list(range(200))
+    order = list(create_rl_sampler(plain, big))
+    assert order == list(create_rl_sampler(plain, big))  # reproducible without a seed
+    assert order == list(create_rl_sampler(OmegaConf.merge(plain, {"seed": default}), big))
+    assert order != list(create_rl_sampler(OmegaConf.merge(plain, {"seed": 1}), big))
+    for text in (O.DEVIATION_REASONS["data.seed"], R.DEVIATION_REASONS["data.seed"]):
+        assert str(default) in text and "no fallback to 1" in text and "unseeded" not in text, text

@@ -161,8 +161,9 @@ DEVIATION_REASONS: dict[str, str] = {
     "trainer.resume_mode": "resume: verl's automatic resume from the last checkpoint (verl's default, made explicit)",
     "trainer.max_actor_ckpt_to_keep": "disk: keep grlo.keep_last checkpoints (each 4B actor + optimizer ~48 GB)",
     "trainer.max_critic_ckpt_to_keep": "disk: keep grlo.keep_last checkpoints",
-    "data.seed": "seed: the config's one seed drives verl's data shuffle (without data.seed verl 0.6.1 leaves its "
-                 "sampler unseeded, so train.sh's data order is not reproducible)",
+    "data.seed": "seed: the config's one seed drives verl's data shuffle (train.sh sets none: verl 0.6.1 then "
+                 "shuffles with a fresh torch.Generator at torch's fixed default seed 67280421310721, no fallback "
+                 "to 1; the order is that of no seed we can name in the config)",
     "data.sampler.class_path": "resume: our EpochSampler (grlo/train/verl/sampler.py) keeps the epoch's seeded order "
                                "across a resume; verl 0.6.1 restores the position but not its sampler's generator "
                                "(fixed after 0.6.1, verl PR #4156), so a resumed run would train on other batches",
