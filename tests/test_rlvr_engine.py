@@ -90,8 +90,9 @@ def test_resume_refuses_checkpoints_of_another_recipe_and_fresh_clears_them(tmp_
     L.check_resume(out, p, args)  # first run: records its fingerprint
     (ck / "global_step_5").mkdir(parents=True)
     L.check_resume(out, {**p, "t": {**t, "max_steps": 120}}, args)  # a longer budget resumes
-    with pytest.raises(GrloError, match="learning_rate"):
+    with pytest.raises(GrloError, match="learning_rate") as e:
         L.check_resume(out, {**p, "t": {**t, "learning_rate": 1e-6}}, args)
+    assert "set rlvr.fresh: true" in str(e.value) and "grlo.fresh" not in str(e.value)  # this stage's own switch
     L.check_resume(out, {**p, "t": {**t, "learning_rate": 1e-6}}, SimpleNamespace(**{**vars(args), "fresh": True}))
     assert not ck.exists()
     assert json.loads((out / "verl" / "run_fingerprint.json").read_text())["engine"] == "verl"

@@ -162,8 +162,9 @@ def setup(tmp_path_factory):
     over = root / "tiny.yaml"
     over.write_text(
         "rlvr:\n"
+        "  engine: trl\n"  # TRL's GRPOTrainer (smoke mode trains on verl: tests/verl_env/test_rlvr_verl_cpu_e2e.py)
         "  data: {fixture: {count: 8, seed: 0}}\n"
-        "  train: {max_completion_length: 12, beta: 1.0e-4, learning_rate: 1.0e-3, save_steps: 1,\n"
+        "  train: {max_completion_length: 12, max_prompt_tokens: 256, beta: 1.0e-4, learning_rate: 1.0e-3, save_steps: 1,\n"
         "          keep_checkpoints: true}\n"
         "  stages: {rlvr: {max_steps: 2}, grlo-rlvr: {max_steps: 1, max_prompts: 4}}\n"
     )
@@ -212,7 +213,8 @@ def test_short_grpo_run_then_grlo_rlvr_and_resume(setup):
     before, after = load_file(s["policy"] / "model.safetensors"), load_file(final / "model.safetensors")
     assert any(not torch.equal(before[k], after[k]) for k in before if k in after)  # the optimizer stepped
     man = json.loads((final / "manifest.json").read_text())
-    assert (man["stage"], man["global_step"], man["device"], man["use_vllm"]) == ("rlvr", 2, "cpu", False)
+    assert (man["engine"], man["stage"], man["global_step"], man["device"], man["use_vllm"]) == (
+        "trl", "rlvr", 2, "cpu", False)
     assert man["reward_weights"] == [1.0, 0.0] and man["prompts"] == 8
     dev = json.loads((out.parent / "rlvr.device.json").read_text())
     assert dev["gpu_count"] == 0

@@ -39,6 +39,14 @@ def test_smoke_dag_end_to_end(smoke_outdir):
     if cfg["grlo"]["engine"] == "verl":
         train_log = (outdir / "logs" / "train_grlo" / f"{cfg['backbones']['primary']}.log").read_text(errors="replace")
         assert "verl.trainer.main_ppo" in train_log and "Training Progress" in train_log and manifest["cpu"] is True
+    # both RLVR stages trained on rlvr.engine (verl in smoke: General-Reasoner's engine, GRPO through main_ppo)
+    for stage in ("rlvr", "grlo-rlvr"):
+        man = json.loads((grlo_train_dir(outdir, cfg).parent / stage / "final" / "manifest.json").read_text())
+        assert (man["engine"], man["stage"]) == (cfg["rlvr"]["engine"], stage)
+        if cfg["rlvr"]["engine"] == "verl":
+            log = (outdir / "logs" / "train_rlvr" / f"{cfg['backbones']['primary']}.{stage}.log").read_text(
+                errors="replace")
+            assert "verl.trainer.main_ppo" in log and "algorithm.adv_estimator=grpo" in log and man["cpu"] is True
     samples = (outdir / "scores/qwen3-4b-base--base/math500.samples.jsonl").read_text().splitlines()
     assert len(samples) == score["n"]
     for name in ("table1", "table2", "table3", "table4", "table5", "claims"):
@@ -149,26 +157,34 @@ def test_smoke_dag_killed_in_training_and_restarted_equals_uninterrupted(smoke_o
 
 
 @pytest.mark.integration
-def test_the_native_engine_trains_the_grlo_row_in_the_same_dag(smoke_outdir, tmp_path):
-    """Smoke mode trains GRLO on verl; `grlo.engine: native` (our trainer) stays selectable: the same rule, on the
-    smoke run's own prepared inputs, trains the row with it and writes final/ with a manifest naming the engine."""
+def test_the_other_engines_train_the_grlo_and_grlo_rlvr_rows_in_the_same_dag(smoke_outdir, tmp_path):
+    """Smoke mode trains GRLO and both RLVR stages on verl; `grlo.engine: native` (our trainer) and `rlvr.engine: trl`
+    (TRL's GRPOTrainer) stay selectable: the same rules, on the smoke run's own prepared inputs, train the GRLO row and
+    the GRLO -> RLVR row on top of it with them, and each final/ has a manifest naming its engine."""
     from conftest import grlo_train_dir, smoke_config, snakemake_cmd, snakemake_env
 
     cfg = smoke_config()
     other = "native" if cfg["grlo"]["engine"] == "verl" else "verl"
+    other_rlvr = "trl" if cfg["rlvr"]["engine"] == "verl" else "verl"
     out = tmp_path / "other"
     out.mkdir()
     for sub in ("models", "data"):  # hard links keep mtimes: nothing upstream reruns
         subprocess.run(["cp", "-al", str(smoke_outdir / sub), str(out / sub)], check=True)
     overlay = tmp_path / "engine.yaml"
-    overlay.write_text(f"grlo: {{engine: {other}}}\n")
+    overlay.write_text(f"grlo: {{engine: {other}}}\nrlvr: {{engine: {other_rlvr}}}\n")
     final = grlo_train_dir(out, cfg) / "final"
-    r = subprocess.run(snakemake_cmd(out, overlay, str(final)), cwd=ROOT, env=snakemake_env(), capture_output=True,
-                       text=True, timeout=2400)
+    rlvr_dir = grlo_train_dir(out, cfg).parent / "grlo-rlvr"
+    r = subprocess.run(snakemake_cmd(out, overlay, str(rlvr_dir / "final")), cwd=ROOT, env=snakemake_env(),
+                       capture_output=True, text=True, timeout=2400)
     assert r.returncode == 0, r.stderr[-4000:]
-    assert "train_grlo" in r.stderr
+    assert "train_grlo" in r.stderr and "train_rlvr" in r.stderr
     manifest = json.loads((final / "manifest.json").read_text())
     assert manifest["engine"] == other
     steps = [json.loads(x)["step"] for x in (grlo_train_dir(out, cfg) / "metrics.jsonl").read_text().splitlines()
              if x.strip() and "epoch" in json.loads(x)]
     assert steps == list(range(1, int(cfg["grlo"]["total_training_steps"]) + 1))
+    rlvr_manifest = json.loads((rlvr_dir / "final" / "manifest.json").read_text())
+    assert rlvr_manifest["engine"] == other_rlvr and rlvr_manifest["stage"] == "grlo-rlvr"
+    assert Path(rlvr_manifest["init"]).resolve() == final.resolve()  # trained on top of this GRLO row
+    rows = [json.loads(x) for x in (rlvr_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    assert rows and all("reward_mean" in r for r in rows if "rewards/general_reasoner/mean" in r)

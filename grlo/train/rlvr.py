@@ -511,7 +511,7 @@ def run_trl(cfg: dict, args) -> int:
     wall = time.time() - t0
 
     manifest = {
-        "stage": args.stage, "backbone": args.backbone, "init": str(init), "data": str(args.data),
+        "engine": "trl", "stage": args.stage, "backbone": args.backbone, "init": str(init), "data": str(args.data),
         "data_sha256": data_sha, "prompts": len(dataset), "prompts_dropped_overlong": dropped,
         "global_step": int(trainer.state.global_step), "resumed_from": ckpt, "wall_s_this_run": round(wall, 1),
         "device": "cuda" if on_gpu else "cpu", "world_size": world, "use_vllm": bool(gcfg.use_vllm),

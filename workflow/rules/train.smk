@@ -90,6 +90,7 @@ rule train_rlvr:
         bench_path("train_{stage}", "{backbone}")
     wildcard_constraints:
         stage="rlvr|grlo-rlvr",
+    priority: 10  # grlo-rlvr: the last training job, on the path to the last tables: started as soon as GRLO's model exists
     conda:
         ENV
     container:

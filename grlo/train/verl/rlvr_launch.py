@@ -142,7 +142,7 @@ def check_resume(out: Path, p: dict, args) -> None:
     existing = sorted(Path(p["paths"].checkpoints).glob("global_step_*"))
     if existing:
         old = json.loads(fp_path.read_text()) if fp_path.exists() else None
-        ckpt.check_fingerprint(old, fp, str(existing[-1]))
+        ckpt.check_fingerprint(old, fp, str(existing[-1]), fresh_key="rlvr.fresh")
     vdir.mkdir(parents=True, exist_ok=True)
     write_json(fp_path, fp)
 
@@ -172,6 +172,7 @@ def execute(cfg: dict, args, run_verl=None) -> int:
         lambda: write_metrics(p["logs"], out / "metrics.jsonl", n // int(p["t"]["batch_prompts"])), run=run_verl)
     manifest = {"stage": args.stage, "backbone": args.backbone, "init": str(args.init), "data": str(args.data),
                 "prompts": n, "planned_steps": p["total_steps"], "recipe": p["t"], "reward": p["rlvr"].get("reward"),
+                "cpu": p["cpu"],
                 "verl_overrides": [o.arg() for o in p["overrides"] if o.value != "" or not o.deviation],
                 "deviations": {o.key: o.deviation for o in p["overrides"] if o.deviation},
                 "provenance": "recipe: General-Reasoner's launcher (inferred baseline, results/README.md)"}
