@@ -98,7 +98,8 @@ def test_multi_gpu_self_launch_decision_and_command():
     p = argparse.ArgumentParser()
     rlvr.add_arguments(p)
     args = p.parse_args(["--config", "a.yaml", "b.yaml", "--backbone", "qwen3-4b-base", "--init", "models/x",
-                         "--data", "d.jsonl", "--stage", "grlo-rlvr", "--output-dir", "ck", "--device-record", "r.json"])
+                         "--data", "d.jsonl", "--stage", "grlo-rlvr", "--output-dir", "ck", "--device-record", "r.json",
+                         "--threads", "3"])
     cmd = rlvr.launch_command(args, 8)
     i = cmd.index("grlo.cli")
     assert cmd[cmd.index("--num_processes") + 1] == "8" and "--multi_gpu" in cmd[:i]

@@ -44,6 +44,7 @@ from grlo.io import atomic_path, follow_umask, library_versions, sha256_file, wr
 from grlo.models.local import check_model_dir
 from grlo.train.rlvr_recipe import (  # noqa: F401 - shared with the verl engine (grlo/train/verl/rlvr_*.py)
     _FINGERPRINT, STAGES, reward_setup, run_fingerprint, stage_settings, user_content)
+from grlo.train import threads
 from grlo.train.verl import rlvr_launch
 
 log = logging.getLogger(__name__)
@@ -332,6 +333,7 @@ def add_arguments(p) -> None:
     p.add_argument("--verifier", default=None,
                    help="HF dir of the model-based verifier (models/general-verifier) when rlvr.reward.verifier is "
                         "general-verifier; overrides rlvr.reward.verifier_path")
+    threads.add_argument(p)
 
 
 def _world_size() -> int:
@@ -359,6 +361,8 @@ def launch_command(args, nproc: int) -> list[str]:
         cmd += ["--verifier", str(args.verifier)]
     if getattr(args, "fresh", False):
         cmd.append("--fresh")
+    if getattr(args, "threads", None):
+        cmd += ["--threads", str(args.threads)]
     return cmd
 
 
@@ -392,6 +396,7 @@ def default_paths(cfg: dict, backbone: str, stage: str) -> dict[str, str]:
 def run(args) -> int:
     cfg = config_mod.load(args.config)
     args.fresh = bool(getattr(args, "fresh", False) or config_mod.get(cfg, "rlvr.fresh"))  # the rule passes no flag
+    threads.apply(getattr(args, "threads", None), torch_here=True)
     for k, v in default_paths(cfg, args.backbone, args.stage).items():
         if getattr(args, k, None) is None:
             setattr(args, k, v)

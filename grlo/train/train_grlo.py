@@ -22,6 +22,7 @@ from pathlib import Path
 from grlo import config as C
 from grlo.accounting import record_device
 from grlo.errors import GrloError
+from grlo.train import threads
 from grlo.train.verl import data, finalize, launch
 from grlo.train.verl import cpu as cpu_mod
 from grlo.train.verl import metrics as M
@@ -46,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar (native)")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming the checkpoints")
     p.add_argument("--dry-run", action="store_true", help="print the training command and exit")
+    threads.add_argument(p)
 
 
 def default_paths(cfg: dict, backbone: str) -> dict[str, str]:
@@ -73,6 +75,7 @@ def run(args) -> int:
     cfg = C.load(args.config)
     source = ", ".join(map(str, args.config))
     args.fresh = bool(args.fresh or C.get(cfg, "grlo.fresh"))  # the config key reaches both engines (rules pass no flag)
+    threads.apply(getattr(args, "threads", None), torch_here=False)
     for k, v in default_paths(cfg, args.backbone).items():
         if getattr(args, k) is None:
             setattr(args, k, v)

@@ -54,9 +54,9 @@ rule train_grlo:
         device=out("benchmarks/train_grlo/{backbone}.device.json"),
         val=lambda w, input: f"--val-data {input.val}" if input.val else "",
     shell:
-        "GRLO_CPU_THREADS={threads} grlo train-grlo --config {params.config} --backbone {wildcards.backbone} --prompts {input.prompts}"
+        "grlo train-grlo --config {params.config} --backbone {wildcards.backbone} --prompts {input.prompts}"
         " --policy-init {input.policy} --reward-model {input.reward} --output-dir {params.out} {params.val}"
-        " --device-record {params.device} > {log} 2>&1"
+        " --device-record {params.device} --threads {threads} > {log} 2>&1"
 
 
 rule download_rlvr_data:
@@ -107,6 +107,6 @@ rule train_rlvr:
             f"--verifier {input.verifier}" if input.verifier else ""
         ),
     shell:
-        "OMP_NUM_THREADS={threads} GRLO_CPU_THREADS={threads} grlo train-rlvr --config {params.config} --backbone {wildcards.backbone} --init {input.init}"
+        "grlo train-rlvr --config {params.config} --backbone {wildcards.backbone} --init {input.init}"
         " --data {input.data} --stage {wildcards.stage} --output-dir {params.out}"
-        " --device-record {params.device} {params.verifier} > {log} 2>&1"
+        " --device-record {params.device} {params.verifier} --threads {threads} > {log} 2>&1"
