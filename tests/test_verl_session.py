@@ -111,3 +111,50 @@ def _ppid(pid: int) -> int | None:
             return int(f.read().rsplit(")", 1)[1].split()[1])
     except OSError:
         return None
+
+
+# the launcher, with the signal arriving inside the launch: right after the fork, once main_ppo's worker exists, and
+# before call() has the process object (the window in which a default SIGTERM used to end the launcher alone and
+# leave the worker writing, and holding the launcher's pipes: a make test run hung on it)
+LAUNCHER_SIGNAL_IN_START = textwrap.dedent("""
+    import os, signal, sys, time
+    from grlo.train.verl import launch, session
+    real = session.start
+    def start(*a, **k):
+        p = real(*a, **k)
+        while not (os.path.exists(sys.argv[3]) and open(sys.argv[3]).read()):
+            time.sleep(0.02)
+        os.kill(os.getpid(), int(sys.argv[5]))
+        time.sleep(0.2)  # a default-handled signal would have ended this process here
+        return p
+    session.start = start
+    rc = launch.run_verl([sys.executable, sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]], {}, 1, 1, 6379, None,
+                         cpu=True)
+    print("rc", rc)
+    sys.exit(rc)
+""")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_during_the_launch_still_stops_the_whole_run(tmp_path, sig):
+    (tmp_path / "main.py").write_text(FAKE_MAIN)
+    (tmp_path / "launcher.py").write_text(LAUNCHER_SIGNAL_IN_START)
+    out, pidfile = tmp_path / "writes", tmp_path / "worker.pid"
+    with open(tmp_path / "stdout", "w") as so, open(tmp_path / "stderr", "w") as se:  # files: no pipe to hold open
+        proc = subprocess.Popen([sys.executable, str(tmp_path / "launcher.py"), str(tmp_path / "main.py"), str(out),
+                                 str(pidfile), "wait", str(int(sig))], stdout=so, stderr=se)
+        try:
+            proc.wait(timeout=90)
+        finally:
+            worker = int(pidfile.read_text()) if pidfile.exists() and pidfile.read_text() else None
+            if proc.poll() is None:
+                proc.kill()
+    err = (tmp_path / "stderr").read_text()
+    assert worker is not None, err
+    try:
+        assert proc.returncode == 128 + sig, err
+        assert "stopped by signal" in err and "Traceback" not in err
+        _assert_no_writer(out, worker)
+    finally:
+        if _alive(worker):
+            os.kill(worker, signal.SIGKILL)

@@ -35,6 +35,7 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)  # call() blocks them around the fork; exec keeps the mask
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):  # not Linux: signals and the final stop() still hold
@@ -82,9 +83,13 @@ def stop(sid: int, grace_s: float = GRACE_S) -> None:
 
 
 def call(cmd: list[str], env: dict[str, str], cwd: str | None = None, stdout=None, grace_s: float = GRACE_S) -> int:
-    """Run cmd in a session of its own and wait; a forwarded signal stops the session and exits 128 + signal."""
-    proc = start(cmd, env, cwd, stdout)
+    """Run cmd in a session of its own and wait; a forwarded signal stops the session and exits 128 + signal.
+
+    The handlers are in place before the fork, and the forwarded signals are blocked from just before the fork until
+    `proc` is known: a signal at any moment of the launch is handled with the session to stop (a default SIGTERM in
+    that window would end this process and leave main_ppo's children running, holding the run's directory)."""
     caught: list[int] = []
+    proc = None
 
     def on_signal(signum, frame):
         caught.append(signum)
@@ -92,18 +97,29 @@ def call(cmd: list[str], env: dict[str, str], cwd: str | None = None, stdout=Non
             raise KeyboardInterrupt  # leave proc.wait() now; the finally below stops the session
 
     main = threading.current_thread() is threading.main_thread()
-    before = {s: signal.signal(s, on_signal) for s in FORWARDED} if main else {}
+    before: dict = {}
     try:
+        if main:
+            for s in FORWARDED:
+                before[s] = signal.signal(s, on_signal)
+            signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+        try:
+            proc = start(cmd, env, cwd, stdout)
+        finally:
+            if main:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)  # one that came meanwhile is handled here
         proc.wait()
     except KeyboardInterrupt:
         caught = caught or [signal.SIGINT]
     finally:
         for s, h in before.items():
             signal.signal(s, h)
-        stop(proc.pid, grace_s if proc.poll() is None or caught else min(grace_s, 5.0))
-        if proc.poll() is None:
-            proc.wait()
+        if proc is not None:
+            stop(proc.pid, grace_s if proc.poll() is None or caught else min(grace_s, 5.0))
+            if proc.poll() is None:
+                proc.wait()
     if caught:
-        print(f"stopped by signal {caught[0]}: verl's processes (session {proc.pid}) were stopped", file=sys.stderr)
+        where = f"session {proc.pid}" if proc is not None else "none had started"
+        print(f"stopped by signal {caught[0]}: verl's processes ({where}) were stopped", file=sys.stderr)
         raise SystemExit(128 + caught[0])
     return proc.returncode
