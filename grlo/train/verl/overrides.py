@@ -141,6 +141,11 @@ VERL_DEFAULTS: dict[str, tuple[str, Any]] = {
 }
 
 # The declared deviations: why a train.sh value is replaced or a key is added. One place, one reason each.
+# What verl 0.6.1's create_rl_sampler does without data.seed (both verl stages' data.seed deviation says it; tested on
+# verl's own sampler in tests/verl_env/test_verl_resume_order.py)
+UNSEEDED_ORDER = ("verl 0.6.1 then shuffles with a fresh torch.Generator at torch's fixed default seed 67280421310721, "
+                  "no fallback to 1")
+
 DEVIATION_REASONS: dict[str, str] = {
     "data.train_files": "path: our prepared prompts in verl's parquet schema (grlo.train.verl.data)",
     "data.val_files": "path: our validation file, MATH-500 with rule-scored answers (verl 0.6.1 validates with "
@@ -161,9 +166,8 @@ DEVIATION_REASONS: dict[str, str] = {
     "trainer.resume_mode": "resume: verl's automatic resume from the last checkpoint (verl's default, made explicit)",
     "trainer.max_actor_ckpt_to_keep": "disk: keep grlo.keep_last checkpoints (each 4B actor + optimizer ~48 GB)",
     "trainer.max_critic_ckpt_to_keep": "disk: keep grlo.keep_last checkpoints",
-    "data.seed": "seed: the config's one seed drives verl's data shuffle (train.sh sets none: verl 0.6.1 then "
-                 "shuffles with a fresh torch.Generator at torch's fixed default seed 67280421310721, no fallback "
-                 "to 1; the order is that of no seed we can name in the config)",
+    "data.seed": f"seed: the config's one seed drives verl's data shuffle (train.sh sets none: {UNSEEDED_ORDER}; the "
+                 "order is that of no seed we can name in the config)",
     "data.sampler.class_path": "resume: our EpochSampler (grlo/train/verl/sampler.py) keeps the epoch's seeded order "
                                "across a resume; verl 0.6.1 restores the position but not its sampler's generator "
                                "(fixed after 0.6.1, verl PR #4156), so a resumed run would train on other batches",

@@ -141,9 +141,7 @@ DEVIATION_REASONS: dict[str, str] = {
                                     "mini_batch_prompts) optimizer steps per verl step",
     "trainer.resume_mode": "resume: verl's automatic resume from the last checkpoint (verl's default, made explicit)",
     "trainer.max_actor_ckpt_to_keep": "disk: keep rlvr.train.save_total_limit checkpoints",
-    "data.seed": "seed: the config's seed drives verl's data shuffle (the launcher sets none: verl 0.6.1 then "
-                 "shuffles with a fresh torch.Generator at torch's fixed default seed 67280421310721, no fallback "
-                 "to 1)",
+    "data.seed": f"seed: the config's seed drives verl's data shuffle (the launcher sets none: {O.UNSEEDED_ORDER})",
     "custom_reward_function.reward_kwargs.kind": "reward: rlvr.reward.kind (the trained reward; the other is logged)",
     "custom_reward_function.reward_kwargs.verifier": "reward: rlvr.reward.verifier (math: rule checker | "
                                                      "general-verifier: the model)",
