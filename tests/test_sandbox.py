@@ -1,6 +1,7 @@
 """Hostile completions: each must be marked failed, must not hang the run and must leave the host untouched."""
 
 import os
+import threading
 import time
 import uuid
 
@@ -62,14 +63,31 @@ def test_kill_parent_fails_and_host_survives():
 
 
 def test_fork_bomb_is_contained():
-    code = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
-    before = _all_processes()
-    ok, _, dt = check(code)
+    # Its processes carry a name of their own (comm, inherited by fork), so other tests' processes running beside this
+    # one (pytest-xdist, Snakemake jobs) cannot make it fail or pass: a host-wide process count did, in CI.
+    name = "bomb" + uuid.uuid4().hex[:11]
+    code = (f"import os\nopen('/proc/self/comm', 'w').write('{name}')\nwhile True:\n    try:\n        os.fork()\n"
+            "    except OSError:\n        pass\n")
+    seen, stop = [0], threading.Event()
+
+    def watch():  # the host's view of the bomb while it runs, so the test cannot pass on a bomb that never went off
+        while not stop.is_set():
+            seen[0] = max(seen[0], _named(name))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        ok, _, dt = check(code)
+    finally:
+        stop.set()
+        watcher.join()
     assert not ok and dt < 10
+    assert seen[0] >= 2  # it did fork
     deadline = time.monotonic() + 10  # the kernel needs a moment to reap a killed namespace
-    while _all_processes() > before + 5 and time.monotonic() < deadline:
+    while _named(name) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _all_processes() <= before + 5  # nothing left running
+    assert _named(name) == 0  # nothing of it left running
 
 
 def test_unbounded_allocation_fails():
@@ -159,8 +177,17 @@ def test_outputs_match_rules():
     assert not code_exec.outputs_match("1\n2", "1")
 
 
-def _all_processes():
-    return sum(1 for d in os.listdir("/proc") if d.isdigit())
+def _named(comm):
+    """How many processes on the host have this name (/proc/PID/comm)."""
+    n = 0
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/comm") as f:
+                    n += f.read().strip() == comm
+            except OSError:  # gone meanwhile
+                pass
+    return n
 
 
 def test_generated_code_never_runs_as_root():
