@@ -28,8 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reference-answers": ("grlo.eval.reference", "known-answer row: reference solutions written as generations"),
     "compare": ("grlo.report.compare", "per-benchmark differences of two runs with a paired bootstrap interval"),
     "train-grlo": ("grlo.train.train_grlo", "GRLO: PPO with a GAE critic and a reward model (engine: verl or native)"),
-    "rehearse": ("grlo.train.rehearse", "pre-flight: the paper's verl GRLO launch at tiny sizes (train, kill, "
-                 "resume, merge), before GPU hours"),
+    "rehearse": ("grlo.train.rehearse", "pre-flight: the paper's verl launches (GRLO, then GRLO -> RLVR) at tiny "
+                 "sizes (train, kill, resume, merge), before GPU hours"),
     "train-rlvr": ("grlo.train.rlvr", "RLVR baseline / GRLO->RLVR stage with TRL's GRPOTrainer"),
     "download-rlvr-data": ("grlo.data.rlvr_data", "download/normalise the RLVR training set (WebInstruct-verified)"),
     "lmeval-fewshot": ("grlo.eval.lmeval", "few-shot GSM8K/MATH check of the base model with lm-eval"),

@@ -384,7 +384,7 @@ def check_trainer(c: Ctx) -> list[Check]:
         out.append(Check(OK, "train_grlo on verl: rehearse the launch before GPU hours",
                          f"grlo rehearse --config <these configs> --backbone {c.cfg['backbones']['primary']} "
                          "--output rehearsal (verl's main_ppo at tiny sizes on CPU: train, kill, resume, merge; "
-                         "docs/grlo_ppo.md)"))
+                         "then the GRLO -> RLVR stage the same way when rlvr.engine is verl; docs/grlo_ppo.md)"))
     return out
 
 

@@ -12,8 +12,17 @@ phases a paper run goes through:
   merge    verl's model merger -> final/ (tokenizer, manifest), as train_grlo does
   metrics  verl's logs -> metrics.jsonl (our format), at least 2 step rows
 
+Then, when the config trains the GRLO -> RLVR stage on verl (rlvr.engine: verl, the paper's default and the run's
+largest cost), that stage's launch the same way, through the same code as `grlo train-rlvr` (grlo.train.verl.
+rlvr_launch), from the GRLO phases' final/ (the tied-embedding merge the stage starts from) and with only sizes shrunk
+(RLVR_REHEARSAL_SIZES; prompts from the seeded RLVR fixture); its outputs go to DIR/grlo-rlvr/:
+
+  rlvr-train   GRPO steps, killed once the step-1 checkpoint is written and sealed
+  rlvr-resume  rerun: resumes (verl's log starts training at step 2), finishes, merges grlo-rlvr/final/, writes
+               grlo-rlvr/metrics.jsonl (at least 2 step rows)
+
 DIR/rehearsal.json: one entry per phase (ok, seconds, cause: the one line that says why it failed). Exit 0 only if
-every phase passed.
+every phase passed. --no-rlvr rehearses the GRLO launch alone.
 """
 
 from __future__ import annotations
@@ -45,10 +54,22 @@ REHEARSAL_SIZES = {
     "critic": {"ppo_mini_batch_size": 4, "ppo_micro_batch_size_per_gpu": 2},
     "rollout": {"log_prob_micro_batch_size_per_gpu": 2},
 }
+# The GRLO -> RLVR stage: GRPO groups of 2, 2 prompts a batch, 2 steps; the paper's learning rate, KL (and so its
+# reference model), clipping, entropy, loss and reward settings are kept.
+RLVR_REHEARSAL_SIZES = {
+    "gpus": 1, "verl": {"nnodes": 1},
+    "train": {"num_generations": 2, "batch_prompts": 2, "mini_batch_prompts": 2, "per_device_batch": 2,
+              "max_completion_length": 16, "max_prompt_tokens": 128, "save_steps": 1, "max_steps": 2,
+              "vllm_tensor_parallel_size": 1, "keep_checkpoints": True},
+    "stages": {"grlo-rlvr": {"max_prompts": 8, "max_steps": 2}},
+}
+RLVR_STAGE = "grlo-rlvr"
 N_PROMPTS, N_VAL = 8, 4
 KILL_AFTER_STEP = 1
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_CAUSE = re.compile(r"^(?:\(\w+ pid=\d+\)\s*)?([A-Za-z_.]*(?:Error|Exception|Interrupt)\b.*)$")
+# an exception line, also from a Ray worker ("(TaskRunner pid=N) ...") or the interpreter itself ("/x/python: Error
+# while finding module specification for 'verl.trainer.main_ppo' (ModuleNotFoundError: ...)": an image without verl)
+_CAUSE = re.compile(r"^(?:\(\w+ pid=\d+\)\s*|\S*python[\d.]*: )?([A-Za-z_.]*(?:Error|Exception|Interrupt)\b.*)$")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -56,12 +77,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", required=True, help="registry name of the backbone the launch is for")
     p.add_argument("--output", required=True, help="directory: final/, metrics.jsonl, rehearsal.json")
     p.add_argument("--no-kill", action="store_true", help="train without the kill-and-resume phases")
+    p.add_argument("--no-rlvr", action="store_true", help="rehearse the GRLO launch alone (not the GRLO -> RLVR stage)")
     p.add_argument("--seed", type=int, default=None, help="override the config's seed")
 
 
 def rehearsal_config(cfg: dict, seed: int | None = None) -> dict:
     """The config with only sizes shrunk (and the mode marked, so a CPU-only machine may run verl)."""
-    out = deep_merge(cfg, {"grlo": REHEARSAL_SIZES})
+    out = deep_merge(cfg, {"grlo": REHEARSAL_SIZES, "rlvr": RLVR_REHEARSAL_SIZES})
     out["mode"] = "rehearsal"
     if seed is not None:
         out["seed"] = int(seed)
@@ -115,29 +137,37 @@ def setup(out: Path, cfg: dict) -> SimpleNamespace:
                            fresh=False, dry_run=False)
 
 
-def launch(cfg: dict, args, source: str, kill_after: int | None) -> tuple[dict, int, Path]:
-    """One main_ppo attempt; kill_after: SIGKILL its process group once that step's checkpoint exists."""
-    p = T.verl_plan(cfg, args, source)
-    data.convert(args.prompts, args.val_data, p["paths"].train_file, p["paths"].val_file)
-    Path(p["logs"]).mkdir(parents=True, exist_ok=True)
-    log_path = Path(p["logs"]) / f"attempt-{p['attempt']}.main_ppo.log"
-    cwd = Path(args.output_dir).resolve() / "verl"
-    seal.check(p["paths"].checkpoints)  # as the verl run step does before a resume (grlo.train.verl.run)
+def watch(cmd: list[str], env: dict, cwd: str, log_path: Path, checkpoints: str, kill_after: int | None) -> int:
+    """Run one main_ppo (its output to log_path); kill_after: SIGKILL its process group once that step's checkpoint
+    is sealed, and return -SIGKILL."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    Path(cwd).mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
-        proc = session.start(p["cmd"], {**os.environ, **p["env"]}, cwd=str(cwd), stdout=log)
+        proc = session.start(cmd, {**os.environ, **env}, cwd=cwd, stdout=log)
         try:
             while proc.poll() is None:
-                if kill_after is not None and (seal.sealed_step(p["paths"].checkpoints) or 0) >= kill_after:
+                if kill_after is not None and (seal.sealed_step(checkpoints) or 0) >= kill_after:
                     session.stop(proc.pid, 0)  # a crash: every process of the run (Ray's workers too) at once
                     proc.wait()
-                    return p, -signal.SIGKILL, log_path
+                    return -signal.SIGKILL
                 time.sleep(0.5)
         finally:
             if proc.poll() is None:
                 session.stop(proc.pid, 0)
                 proc.wait()
         session.stop(proc.pid)  # what main_ppo left behind
-    return p, proc.returncode, log_path
+    return proc.returncode
+
+
+def launch(cfg: dict, args, source: str, kill_after: int | None) -> tuple[dict, int, Path]:
+    """One GRLO main_ppo attempt; kill_after: SIGKILL its process group once that step's checkpoint exists."""
+    p = T.verl_plan(cfg, args, source)
+    data.convert(args.prompts, args.val_data, p["paths"].train_file, p["paths"].val_file)
+    log_path = Path(p["logs"]) / f"attempt-{p['attempt']}.main_ppo.log"
+    seal.check(p["paths"].checkpoints)  # as the verl run step does before a resume (grlo.train.verl.run)
+    rc = watch(p["cmd"], p["env"], str(Path(args.output_dir).resolve() / "verl"), log_path, p["paths"].checkpoints,
+               kill_after)
+    return p, rc, log_path
 
 
 def first_training_step(metrics_log: Path) -> int | None:
@@ -145,9 +175,11 @@ def first_training_step(metrics_log: Path) -> int | None:
     return min(steps) if steps else None
 
 
-def rehearse(cfg: dict, backbone: str, out: Path, source: str, kill: bool = True) -> dict:
+def rehearse(cfg: dict, backbone: str, out: Path, source: str, kill: bool = True, rlvr: bool = True) -> dict:
+    """rlvr: also the GRLO -> RLVR stage's phases, when the config trains that stage on verl."""
+    rlvr = rlvr and trains_rlvr_on_verl(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    for old in ("verl", "final", "metrics.jsonl", "rehearsal.json"):  # a rehearsal starts from nothing
+    for old in ("verl", "final", "metrics.jsonl", "rehearsal.json", RLVR_STAGE):  # a rehearsal starts from nothing
         shutil.rmtree(out / old, ignore_errors=True) if (out / old).is_dir() else (out / old).unlink(missing_ok=True)
     phases = Phases(out / "rehearsal.json")
     args = phases.run("setup", lambda: setup(out, cfg))
@@ -194,7 +226,78 @@ def rehearse(cfg: dict, backbone: str, out: Path, source: str, kill: bool = True
         phases.run("resume", resume)
     phases.run("merge", merge)
     phases.run("metrics", metrics)
+    if rlvr:
+        rehearse_rlvr(cfg, backbone, out, phases, kill)
     return json.loads((out / "rehearsal.json").read_text())
+
+
+def trains_rlvr_on_verl(cfg: dict) -> bool:
+    """The GRLO -> RLVR stage (table 4's row, trained in every mode) runs on verl."""
+    return (cfg.get("rlvr") or {}).get("engine", "trl") == "verl"
+
+
+def rehearse_rlvr(cfg: dict, backbone: str, out: Path, phases: Phases, kill: bool = True) -> None:
+    """The GRLO -> RLVR stage through rlvr_launch.execute (what `grlo train-rlvr` runs), from out/final."""
+    from grlo.data.rlvr_data import generate_fixture
+    from grlo.train.verl import rlvr_launch
+
+    stage_out = out / RLVR_STAGE
+    shutil.rmtree(stage_out, ignore_errors=True)
+    n = int(RLVR_REHEARSAL_SIZES["stages"][RLVR_STAGE]["max_prompts"])
+    rows = generate_fixture(n, seed=int(cfg.get("seed", 0)))
+    write_jsonl(str(stage_out / "data" / "train.jsonl"), rows)
+    args = SimpleNamespace(init=str(out / "final"), data=str(stage_out / "data" / "train.jsonl"), stage=RLVR_STAGE,
+                           backbone=backbone, output_dir=str(stage_out), fresh=False, dry_run=False, verifier=None,
+                           device_record=None)
+    checkpoints = str(stage_out / "verl" / "checkpoints")
+    attempts = []  # (main_ppo's log, exit status, killed by us) of each launch
+
+    def launcher(kill_after):
+        def run(cmd, env, nnodes, gpus_per_node, port, image, cpu=False, cwd=None):
+            # attempt-N.metrics.jsonl is the file logger's path (rlvr_launch.plan); main_ppo's output goes beside it
+            log_path = Path(env["VERL_FILE_LOGGER_PATH"].replace(".metrics.jsonl", ".main_ppo.log"))
+            rc = watch(cmd, env, cwd or str(stage_out / "verl"), log_path, checkpoints, kill_after)
+            attempts.append((log_path, rc, kill_after is not None and rc == -signal.SIGKILL))
+            return rc
+        return run
+
+    def explained(e: GrloError) -> GrloError:
+        """rlvr_launch's error, with the failed main_ppo's own last exception line when one failed."""
+        if attempts and attempts[-1][1] != 0 and not attempts[-1][2]:
+            log_path, rc, _ = attempts[-1]
+            return GrloError(f"main_ppo exited with {rc}: {cause(log_path)}", path=str(log_path))
+        return e
+
+    def train():
+        try:
+            rlvr_launch.execute(cfg, args, run_verl=launcher(KILL_AFTER_STEP))
+        except GrloError as e:
+            if attempts and attempts[-1][2]:
+                return
+            raise explained(e) from e
+        raise GrloError(f"the GRLO -> RLVR run finished before its step-{KILL_AFTER_STEP} checkpoint was sealed",
+                        path=checkpoints)
+
+    def resume():
+        try:
+            rlvr_launch.execute(cfg, args, run_verl=launcher(None))
+        except GrloError as e:
+            raise explained(e) from e
+        logs = stage_out / "verl" / "logs"
+        attempt = M.next_attempt(logs) - 1
+        first = first_training_step(M.attempt_paths(logs, attempt)[0])
+        if kill and first != KILL_AFTER_STEP + 1:
+            raise GrloError(f"the resumed GRLO -> RLVR run's first training step is {first}, not "
+                            f"{KILL_AFTER_STEP + 1}: verl did not resume from the checkpoint", path=str(logs))
+        rows = [json.loads(x) for x in (stage_out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        if sum(1 for r in rows if "epoch" in r) < 2:
+            raise GrloError("metrics.jsonl has fewer than 2 training steps", path=str(stage_out / "metrics.jsonl"))
+
+    if kill:
+        phases.run("rlvr-train", train)
+        phases.run("rlvr-resume", resume)
+    else:
+        phases.run("rlvr-train", resume)
 
 
 def run(args) -> int:
@@ -202,7 +305,7 @@ def run(args) -> int:
     source = ", ".join(map(str, args.config))
     t0 = time.time()
     try:
-        rehearse(cfg, args.backbone, Path(args.output), source, kill=not args.no_kill)
+        rehearse(cfg, args.backbone, Path(args.output), source, kill=not args.no_kill, rlvr=not args.no_rlvr)
     except GrloError:
         rec = json.loads((Path(args.output) / "rehearsal.json").read_text())
         failed = next(r for r in rec["phases"] if not r["ok"])

@@ -2,7 +2,9 @@
 override set at tiny sizes through `python -m verl.trainer.main_ppo`: validation and step 1, a SIGKILL once the
 step-1 checkpoint exists, the resume, verl's own model merger, the metrics conversion. A second rehearsal with the
 same seed, uninterrupted, must give the same metrics (verl's full-determinism gate compares two PPO runs' curves):
-that one comparison checks determinism and that the resumed run trained on what the uninterrupted one did."""
+that one comparison checks determinism and that the resumed run trained on what the uninterrupted one did. The paper
+config trains the GRLO -> RLVR stage on verl too (rlvr.engine: verl), so both rehearsals go on with that stage's GRPO
+launch from their GRLO final/, killed and resumed in the first, and the two stages' metrics must agree as well."""
 
 import json
 import os
@@ -44,7 +46,8 @@ def rows(path: Path) -> list[dict]:
 def test_rehearsal_trains_is_killed_resumes_and_merges(killed_and_resumed):
     out = killed_and_resumed
     rec = json.loads((out / "rehearsal.json").read_text())
-    assert rec["ok"] and [p["phase"] for p in rec["phases"]] == ["setup", "train", "resume", "merge", "metrics"]
+    assert rec["ok"] and [p["phase"] for p in rec["phases"]] == ["setup", "train", "resume", "merge", "metrics",
+                                                                  "rlvr-train", "rlvr-resume"]
     logs = out / "verl" / "logs"
     first, second = rows(logs / "attempt-1.metrics.jsonl"), rows(logs / "attempt-2.metrics.jsonl")
     train = lambda rs: [r["step"] for r in rs if "training/global_step" in r["data"]]  # noqa: E731
@@ -59,6 +62,32 @@ def test_rehearsal_trains_is_killed_resumes_and_merges(killed_and_resumed):
     man = json.loads((out / "final" / "manifest.json").read_text())
     assert man["engine"] == "verl" and man["steps"] == 2 and man["cpu"] is True
     assert "data.sampler.class_path" in man["deviations"] and "trainer.device" in man["deviations"]
+
+
+def test_the_grlo_rlvr_stage_trains_from_grlo_final_is_killed_resumes_and_merges(killed_and_resumed):
+    """The paper's GRLO -> RLVR launch (GRPO with its KL loss, so a reference model too) at tiny sizes, from the
+    rehearsal's GRLO final/ (tied), through rlvr_launch: killed after the step-1 checkpoint, resumed at step 2."""
+    from safetensors import safe_open
+
+    out = killed_and_resumed / "grlo-rlvr"
+    logs = out / "verl" / "logs"
+    train = lambda rs: [r["step"] for r in rs if "training/global_step" in r["data"]]  # noqa: E731
+    assert train(rows(logs / "attempt-1.metrics.jsonl")) == [1]
+    assert train(rows(logs / "attempt-2.metrics.jsonl")) == [2]
+    assert not (logs / "attempt-3.metrics.jsonl").exists()
+    man = json.loads((out / "final" / "manifest.json").read_text())
+    assert man["stage"] == "grlo-rlvr" and man["engine"] == "verl" and man["cpu"] is True and man["steps"] == 2
+    assert man["init"] == str(killed_and_resumed / "final")
+    assert "algorithm.adv_estimator=grpo" in man["verl_overrides"]
+    assert "actor_rollout_ref.actor.use_kl_loss=True" in man["verl_overrides"]  # the paper's beta > 0
+    m = rows(out / "metrics.jsonl")
+    assert [r["step"] for r in m if "epoch" in r] == [1, 2]
+    assert all("reward_mean" in r and "actor/kl_loss" in r for r in m if "epoch" in r)  # TRL's names beside verl's
+    keys = set()
+    for f in (out / "final").glob("*.safetensors"):
+        with safe_open(str(f), "pt") as h:
+            keys |= set(h.keys())
+    assert "model.embed_tokens.weight" in keys and "lm_head.weight" not in keys
 
 
 def test_verls_checkpoints_carry_their_checksums_and_a_damaged_one_is_set_aside(killed_and_resumed, tmp_path):
@@ -118,6 +147,9 @@ def test_same_seed_uninterrupted_rehearsal_gives_the_same_metrics(killed_and_res
         assert all(k.startswith("val") for k in extra), (ra["step"], extra)
         assert {k: ra[k] for k in set(ra) & set(rb)} == {k: rb[k] for k in set(ra) & set(rb)}, ra["step"]
         assert any(k.startswith(("actor/", "critic/")) for k in ra) or ra["step"] == 0
+    # the GRLO -> RLVR stage: no validation, so the killed-and-resumed curve equals the uninterrupted one whole
+    a, b = curve(killed_and_resumed / "grlo-rlvr"), curve(out / "grlo-rlvr")
+    assert [r["step"] for r in a] == [1, 2] and a == b
 
 
 def test_verls_file_logger_writes_tensor_metrics_and_flushes(tmp_path, monkeypatch):
