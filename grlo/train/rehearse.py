@@ -40,11 +40,12 @@ from types import SimpleNamespace
 
 from grlo import config as C
 from grlo.config import deep_merge
+from grlo.data.rlvr_data import generate_fixture
 from grlo.errors import GrloError
 from grlo.io import iter_jsonl, write_json, write_jsonl
 from grlo.models.tiny import build_tiny_policy, build_tiny_reward_model
 from grlo.train import train_grlo as T
-from grlo.train.verl import data, finalize, seal, session
+from grlo.train.verl import data, finalize, rlvr_launch, seal, session
 from grlo.train.verl import metrics as M
 
 REHEARSAL_SIZES = {
@@ -238,9 +239,6 @@ def trains_rlvr_on_verl(cfg: dict) -> bool:
 
 def rehearse_rlvr(cfg: dict, backbone: str, out: Path, phases: Phases, kill: bool = True) -> None:
     """The GRLO -> RLVR stage through rlvr_launch.execute (what `grlo train-rlvr` runs), from out/final."""
-    from grlo.data.rlvr_data import generate_fixture
-    from grlo.train.verl import rlvr_launch
-
     stage_out = out / RLVR_STAGE
     shutil.rmtree(stage_out, ignore_errors=True)
     n = int(RLVR_REHEARSAL_SIZES["stages"][RLVR_STAGE]["max_prompts"])
