@@ -309,6 +309,8 @@ def run(args) -> int:
         failed = next(r for r in rec["phases"] if not r["ok"])
         print(f"grlo rehearse: phase {failed['phase']} failed: {failed['cause']}", file=sys.stderr)
         return 1
-    print(f"grlo rehearse: every phase passed in {time.time() - t0:.0f} s: {Path(args.output) / 'final'}, "
-          f"{Path(args.output) / 'metrics.jsonl'}, {Path(args.output) / 'rehearsal.json'}", file=sys.stderr)
+    out = Path(args.output)
+    rlvr = f", {out / RLVR_STAGE / 'final'}" if (out / RLVR_STAGE / "final").is_dir() else ""
+    print(f"grlo rehearse: every phase passed in {time.time() - t0:.0f} s: {out / 'final'}{rlvr}, "
+          f"{out / 'metrics.jsonl'}, {out / 'rehearsal.json'}", file=sys.stderr)
     return 0
