@@ -167,3 +167,12 @@ def test_verls_file_logger_writes_tensor_metrics_and_flushes(tmp_path, monkeypat
     # readable before the logger is closed: a killed run keeps its rows
     assert json.loads(path.read_text()) == {"step": 1, "data": {"global_seqlen/mean": 7.5, "n": 3, "v": 0.25,
                                                                 "x": 1.0}}
+    # whatever else a trainer or a plugin logs: bf16 and multi-element tensors, numpy arrays and bools, values JSON
+    # has no type for; the run goes on and the numbers stay numbers
+    from decimal import Decimal
+
+    t.log({"bf16": torch.tensor(0.5, dtype=torch.bfloat16), "hist": torch.tensor([1, 2]), "arr": np.arange(2),
+           "flag": np.bool_(True), "path": tmp_path / "x", "dec": Decimal("0.25"), (1, 2): 3.0}, step=2)
+    second = json.loads(path.read_text().splitlines()[1])
+    assert second == {"step": 2, "data": {"bf16": 0.5, "hist": [1, 2], "arr": [0, 1], "flag": True,
+                                          "path": str(tmp_path / "x"), "dec": "0.25", "(1, 2)": 3.0}}

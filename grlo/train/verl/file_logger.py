@@ -4,6 +4,7 @@
 (`global_seqlen/*` from the trainer's `_balance_batch`) or numpy scalars: `TypeError: Object of type Tensor is not
 JSON serializable` after step 1, in the TaskRunner, with nothing saved. It also never flushes, so a killed run loses
 its last rows. `install()` replaces that method: tensors and numpy values become plain numbers (lists for arrays),
+anything else JSON cannot write becomes its text (a metric must never end the run; metrics.jsonl keeps numbers only),
 and every line is flushed. grlo.train.verl.plugin calls it in verl's TaskRunner, before `Tracking` is built.
 """
 
@@ -26,7 +27,7 @@ def jsonable(v: Any) -> Any:
 
 
 def log(self, data, step):
-    self.fp.write(json.dumps({"step": jsonable(step), "data": jsonable(data)}) + "\n")
+    self.fp.write(json.dumps({"step": jsonable(step), "data": jsonable(data)}, default=str) + "\n")
     self.fp.flush()
 
 
