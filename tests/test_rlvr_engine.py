@@ -39,6 +39,25 @@ def test_optimizer_steps_become_verl_steps():
         RO.check_supported({**t, "per_device_batch": 96}, 8)
 
 
+@pytest.mark.parametrize("rollout", ["hf", "sglang"])
+def test_a_rollout_verl_cannot_run_on_gpu_is_refused_before_launch(tmp_path, capsys, rollout):
+    """verl 0.6.1 has no HF rollout and the verl image no sglang: on GPU the run would load every model and die."""
+    t = rlvr.stage_settings(PAPER, "grlo-rlvr")
+    with pytest.raises(GrloError, match="rlvr.verl.rollout"):
+        RO.check_supported(t, 8, rollout)
+    RO.check_supported(t, 8, "vllm")
+    RO.check_supported(t, 8, rollout, cpu=True)  # a CPU run generates with HF whatever the config says
+    over = tmp_path / "rollout.yaml"
+    over.write_text(f"rlvr:\n  verl: {{rollout: {rollout}}}\n")
+    rc = cli.main(["train-rlvr", "--config", "config/config.yaml", str(over), "--backbone", "qwen3-4b-base",
+                   "--stage", "grlo-rlvr", "--dry-run"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "rlvr.verl.rollout" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    smoke = C.load(["config/config.yaml", "config/smoke.yaml", str(over)])  # no GPU: HF generate, no refusal
+    assert L.plan(smoke, SimpleNamespace(stage="grlo-rlvr", output_dir=str(tmp_path / "o"), init="i", backbone="b",
+                                         data=str(tmp_path / "d.jsonl"), dry_run=True))["cpu"]
+
+
 def test_bad_config_is_one_line_without_traceback(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("rlvr:\n  train:\n    max_steps: 81\n")

@@ -207,8 +207,13 @@ def verl_steps(t: dict) -> dict:
     return out
 
 
-def check_supported(t: dict, world: int) -> None:
-    """Recipe choices verl's GRPO cannot express: refuse them instead of training something else."""
+def check_supported(t: dict, world: int, rollout: str = "vllm", cpu: bool = False) -> None:
+    """Recipe choices verl's GRPO cannot express, and launches that would fail after the models load: refuse them
+    instead of training something else or spending the GPU hours to find out."""
+    if not cpu and rollout != "vllm":  # verl 0.6.1's registry: vllm, sglang; the verl image installs vllm only
+        raise GrloError(f"rollout {rollout!r}: verl 0.6.1 on GPU rolls out with vllm here (General-Reasoner's "
+                        "launcher; the verl image has no sglang, and verl has no HF rollout); set rlvr.verl.rollout: "
+                        "vllm (CPU runs use HF generate by themselves)", field="rlvr.verl.rollout")
     if t.get("scale_rewards", "group") != "group":
         raise GrloError(f"scale_rewards {t.get('scale_rewards')!r}: verl's GRPO normalises by the group's std "
                         "(norm_adv_by_std_in_grpo); set rlvr.train.scale_rewards: group or rlvr.engine: trl",
@@ -230,7 +235,7 @@ def build_overrides(rlvr: dict, t: dict, backbone: str, stage: str, paths: Paths
     through Ray's runtime_env (as the GRLO engine passes them)."""
     v = rlvr.get("verl") or {}
     world = int(rlvr.get("gpus", 1) or 1) * int(v.get("nnodes", 1))
-    check_supported(t, world)
+    check_supported(t, world, v.get("rollout", "vllm"), cpu)
     steps = verl_steps(t)
     view = {"train": {**t, "save_steps": steps["save_freq"]}, "gpus": int(rlvr.get("gpus", 1) or 1),
             "verl": {"nnodes": 1, "rollout": "vllm", "gpu_memory_utilization": 0.6, **v}}
