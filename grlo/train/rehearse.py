@@ -44,6 +44,7 @@ from grlo.data.rlvr_data import generate_fixture
 from grlo.errors import GrloError
 from grlo.io import iter_jsonl, write_json, write_jsonl
 from grlo.models.tiny import build_tiny_policy, build_tiny_reward_model
+from grlo.train import rlvr as rlvr_engine
 from grlo.train import train_grlo as T
 from grlo.train.verl import data, finalize, rlvr_launch, seal, session
 from grlo.train.verl import metrics as M
@@ -176,6 +177,13 @@ def first_training_step(metrics_log: Path) -> int | None:
     return min(steps) if steps else None
 
 
+def require_training_rows(path: Path) -> None:
+    """Our metrics.jsonl must hold at least 2 training-step rows (those with an epoch)."""
+    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    if sum(1 for r in rows if "epoch" in r) < 2:
+        raise GrloError(f"metrics.jsonl has {len(rows)} rows, fewer than 2 training steps", path=str(path))
+
+
 def rehearse(cfg: dict, backbone: str, out: Path, source: str, kill: bool = True, rlvr: bool = True) -> dict:
     """rlvr: also the GRLO -> RLVR stage's phases, when the config trains that stage on verl."""
     rlvr = rlvr and trains_rlvr_on_verl(cfg)
@@ -217,10 +225,8 @@ def rehearse(cfg: dict, backbone: str, out: Path, source: str, kill: bool = True
 
     def metrics():
         p = state["plan"]
-        n = M.write_metrics(p["logs"], out / "metrics.jsonl", p["n_prompts"] // p["batch"]["train_batch_size"])
-        rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
-        if sum(1 for r in rows if "epoch" in r) < 2:
-            raise GrloError(f"metrics.jsonl has {n} rows, fewer than 2 training steps", path=str(out / "metrics.jsonl"))
+        M.write_metrics(p["logs"], out / "metrics.jsonl", p["n_prompts"] // p["batch"]["train_batch_size"])
+        require_training_rows(out / "metrics.jsonl")
 
     phases.run("train", train)
     if kill:
@@ -233,14 +239,14 @@ def rehearse(cfg: dict, backbone: str, out: Path, source: str, kill: bool = True
 
 
 def trains_rlvr_on_verl(cfg: dict) -> bool:
-    """The GRLO -> RLVR stage (table 4's row, trained in every mode) runs on verl."""
-    return (cfg.get("rlvr") or {}).get("engine", "trl") == "verl"
+    """The GRLO -> RLVR stage (table 4's row, trained in every mode) runs on verl (rlvr.engine, as train-rlvr reads
+    it)."""
+    return rlvr_engine.engine_of(cfg) == "verl"
 
 
 def rehearse_rlvr(cfg: dict, backbone: str, out: Path, phases: Phases, kill: bool = True) -> None:
     """The GRLO -> RLVR stage through rlvr_launch.execute (what `grlo train-rlvr` runs), from out/final."""
-    stage_out = out / RLVR_STAGE
-    shutil.rmtree(stage_out, ignore_errors=True)
+    stage_out = out / RLVR_STAGE  # emptied by rehearse() with the rest of DIR
     n = int(RLVR_REHEARSAL_SIZES["stages"][RLVR_STAGE]["max_prompts"])
     rows = generate_fixture(n, seed=int(cfg.get("seed", 0)))
     write_jsonl(str(stage_out / "data" / "train.jsonl"), rows)
@@ -287,9 +293,7 @@ def rehearse_rlvr(cfg: dict, backbone: str, out: Path, phases: Phases, kill: boo
         if kill and first != KILL_AFTER_STEP + 1:
             raise GrloError(f"the resumed GRLO -> RLVR run's first training step is {first}, not "
                             f"{KILL_AFTER_STEP + 1}: verl did not resume from the checkpoint", path=str(logs))
-        rows = [json.loads(x) for x in (stage_out / "metrics.jsonl").read_text().splitlines() if x.strip()]
-        if sum(1 for r in rows if "epoch" in r) < 2:
-            raise GrloError("metrics.jsonl has fewer than 2 training steps", path=str(stage_out / "metrics.jsonl"))
+        require_training_rows(stage_out / "metrics.jsonl")
 
     if kill:
         phases.run("rlvr-train", train)
